@@ -1,0 +1,44 @@
+# The two commands: `make run` and `make test`. Everything else is a helper of theirs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck bench install clean create-host
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the server with the embedded defaults on http://127.0.0.1:8888
+run: $(STAMP)
+	@echo "Starting on http://127.0.0.1:$${PORT:-8888}/  (web page: http://127.0.0.1:$${PORT:-8888}/ ; stop with Ctrl-C)"
+	$(BIN)/python server.py
+
+## make test: the whole suite against its own Redis and MongoDB-wire servers
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests: treating as failure" >&2; exit 1; fi; \
+	exit $$status
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## make bench: the fan-out benchmark (see bench/README.md)
+bench: $(STAMP)
+	$(BIN)/python -m bench.fanout $(BENCH_ARGS)
+
+## make create-host EMAIL=... : create a host account from the command line
+create-host: $(STAMP)
+	$(BIN)/python -m handlers.cli create-host --email "$(EMAIL)"
+
+clean:
+	rm -rf $(VENV) var/test-artifacts

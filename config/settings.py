@@ -1,0 +1,460 @@
+"""The server's settings.
+
+Every setting has an environment variable name, a type, a default and a meaning (the README's
+configuration table is generated from ``FIELDS``). Values come from, in order of precedence: the
+environ mapping passed in, then an optional TOML file (``CONFIG_FILE``, default
+``config/server.toml`` when it exists), then the default. Nothing reads ``os.environ`` at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DEV_KEY = "dev-only-signing-key-change-me-0123456789"
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the setting in one line."""
+
+
+class Secret:
+    """A string whose repr and str never show the value."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true/false, got {raw!r}")
+
+
+def _int(lo: int, hi: int) -> Callable[[Any], int]:
+    def parse(raw: Any) -> int:
+        if isinstance(raw, bool):
+            raise ValueError(f"expected an integer, got {raw!r}")
+        try:
+            value = int(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"expected an integer, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(lo: float, hi: float) -> Callable[[Any], float]:
+    def parse(raw: Any) -> float:
+        try:
+            value = float(str(raw).strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {raw!r}") from None
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}, got {value}")
+        return value
+
+    return parse
+
+
+def _choice(*options: str) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = str(raw).strip().lower()
+        if value not in options:
+            raise ValueError(f"must be one of {', '.join(options)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _list(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, list | tuple):
+        items = [str(x).strip() for x in raw]
+    else:
+        items = [x.strip() for x in str(raw).split(",")]
+    return tuple(x for x in items if x)
+
+
+def _url(*schemes: str, optional: bool = True) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = str(raw).strip()
+        if not value and optional:
+            return ""
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or not (parts.hostname or parts.path):
+            raise ValueError(f"must be a {'/'.join(schemes)} URL")
+        return value
+
+    return parse
+
+
+def _secret_url(*schemes: str) -> Callable[[Any], Secret]:
+    check = _url(*schemes)
+    return lambda raw: Secret(check(raw))
+
+
+def _keys(raw: Any) -> dict[str, Secret]:
+    """``kid1:secret1,kid2:secret2`` or a bare secret (kid ``k1``); the first key signs."""
+    if isinstance(raw, Mapping):
+        pairs = [(str(k), str(v)) for k, v in raw.items()]
+    else:
+        text = str(raw).strip()
+        if not text:
+            return {}
+        if ":" not in text:
+            pairs = [("k1", text)]
+        else:
+            pairs = []
+            for item in text.split(","):
+                kid, sep, secret = item.strip().partition(":")
+                if not sep or not kid or not secret:
+                    raise ValueError("expected kid:secret pairs separated by commas")
+                pairs.append((kid.strip(), secret.strip()))
+    return {kid: Secret(secret) for kid, secret in pairs}
+
+
+def _offsets(raw: Any) -> tuple[int, ...]:
+    values = tuple(int(x) for x in _list(raw))
+    if any(v <= 0 for v in values):
+        raise ValueError("offsets are positive numbers of minutes")
+    return tuple(sorted(set(values), reverse=True))
+
+
+@dataclasses.dataclass(frozen=True)
+class Field:
+    name: str
+    env: str
+    default: Any
+    parse: Callable[[Any], Any]
+    meaning: str
+
+
+F = Field
+FIELDS: tuple[Field, ...] = (
+    F(
+        "mode",
+        "MODE",
+        "development",
+        _choice("development", "production"),
+        "`production` refuses default or short signing keys and enables JSON logs by default.",
+    ),
+    F("host", "HOST", "127.0.0.1", str, "Interface to listen on."),
+    F("port", "PORT", 8888, _int(0, 65535), "TCP port to listen on (0 picks a free one)."),
+    F(
+        "public_url",
+        "PUBLIC_URL",
+        "",
+        _url("http", "https"),
+        "Base URL users reach the server at, for links; default `http://HOST:PORT`.",
+    ),
+    F(
+        "mongodb_url",
+        "MONGODB_URL",
+        Secret(""),
+        _secret_url("mongodb", "mongodb+srv"),
+        "MongoDB server. Empty: start the embedded MongoDB-wire server (SecantusDB) as a child.",
+    ),
+    F("mongodb_database", "MONGODB_DATABASE", "webinar", str, "Database name."),
+    F(
+        "redis_url",
+        "REDIS_URL",
+        Secret(""),
+        _secret_url("redis", "rediss", "unix"),
+        "Redis for cross-process fan-out and presence. Empty: in-process broker (one process).",
+    ),
+    F("redis_prefix", "REDIS_PREFIX", "wb:", str, "Prefix of every Redis key and channel."),
+    F(
+        "data_dir",
+        "DATA_DIR",
+        "var/data",
+        str,
+        "Directory for the embedded database and other state.",
+    ),
+    F(
+        "jwt_keys",
+        "JWT_KEYS",
+        {"dev": Secret(DEFAULT_DEV_KEY)},
+        _keys,
+        "HMAC signing keys as `kid:secret,...`; the first signs, all verify (rotation).",
+    ),
+    F(
+        "jwt_algorithm",
+        "JWT_ALGORITHM",
+        "HS256",
+        lambda raw: _choice("hs256", "hs384", "hs512")(raw).upper(),
+        "Algorithm for tokens this server signs; only this one is accepted.",
+    ),
+    F("jwt_issuer", "JWT_ISSUER", "webinar-server", str, "`iss` of tokens this server signs."),
+    F("jwt_audience", "JWT_AUDIENCE", "webinar", str, "`aud` required in every token."),
+    F(
+        "integrator_keys",
+        "INTEGRATOR_KEYS",
+        {},
+        _keys,
+        "Keys (`kid:secret,...`) integrators sign attendee tokens with; `iss` must be `INTEGRATOR_ISSUER`.",
+    ),
+    F(
+        "integrator_issuer",
+        "INTEGRATOR_ISSUER",
+        "integrator",
+        str,
+        "`iss` of integrator-minted tokens.",
+    ),
+    F(
+        "api_keys",
+        "API_KEYS",
+        {},
+        _keys,
+        "Integrator API keys as `name:key,...` for the publish API.",
+    ),
+    F(
+        "access_token_ttl",
+        "ACCESS_TOKEN_TTL",
+        900,
+        _int(30, 86400),
+        "Access token lifetime, seconds.",
+    ),
+    F(
+        "refresh_token_ttl",
+        "REFRESH_TOKEN_TTL",
+        30 * 86400,
+        _int(300, 365 * 86400),
+        "Refresh token lifetime, seconds.",
+    ),
+    F("signup_open", "SIGNUP_OPEN", True, _bool, "Whether anyone may create a host account."),
+    F(
+        "allowed_origins",
+        "ALLOWED_ORIGINS",
+        (),
+        _list,
+        "Origins allowed to open WebSockets, comma-separated; the server's own origin is always allowed.",
+    ),
+    F("log_level", "LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Log level."),
+    F(
+        "log_format",
+        "LOG_FORMAT",
+        "",
+        _choice("", "text", "json"),
+        "`text` or `json`; default `json` in production, `text` otherwise.",
+    ),
+    F(
+        "max_body_bytes",
+        "MAX_BODY_BYTES",
+        1 << 20,
+        _int(1024, 1 << 30),
+        "Largest HTTP request body.",
+    ),
+    F(
+        "ws_max_message_bytes",
+        "WS_MAX_MESSAGE_BYTES",
+        64 * 1024,
+        _int(256, 16 << 20),
+        "Largest WebSocket frame a client may send; larger closes with 1009.",
+    ),
+    F(
+        "ws_outbox_bytes",
+        "WS_OUTBOX_BYTES",
+        1 << 20,
+        _int(4096, 1 << 30),
+        "Bound of each connection's outgoing buffer; see docs/protocol.md for the policy when full.",
+    ),
+    F("ws_ping_interval", "WS_PING_INTERVAL", 25.0, _float(0.05, 3600), "Seconds between pings."),
+    F(
+        "ws_ping_timeout",
+        "WS_PING_TIMEOUT",
+        20.0,
+        _float(0.05, 3600),
+        "Seconds without a pong before a connection is closed as dead.",
+    ),
+    F(
+        "history_size",
+        "HISTORY_SIZE",
+        1000,
+        _int(10, 1_000_000),
+        "Durable messages kept per channel for recovery; older ones are trimmed.",
+    ),
+    F(
+        "presence_ttl",
+        "PRESENCE_TTL",
+        30.0,
+        _float(0.5, 3600),
+        "Seconds after which a crashed process's presence entries expire.",
+    ),
+    F(
+        "presence_interval",
+        "PRESENCE_INTERVAL",
+        1.0,
+        _float(0.05, 60),
+        "Seconds between coalesced presence and reaction broadcasts.",
+    ),
+    F("chat_rate", "CHAT_RATE", 5, _int(1, 1000), "Chat messages per 10 s per user (rate limit)."),
+    F("chat_max_chars", "CHAT_MAX_CHARS", 500, _int(1, 100_000), "Longest chat message."),
+    F(
+        "login_rate",
+        "LOGIN_RATE",
+        10,
+        _int(1, 10_000),
+        "Login attempts per minute per email and IP.",
+    ),
+    F(
+        "reminder_offsets",
+        "REMINDER_OFFSETS",
+        (1440, 15),
+        _offsets,
+        "Minutes before a webinar's start to remind registrants.",
+    ),
+    F(
+        "vapid_private_key",
+        "VAPID_PRIVATE_KEY",
+        Secret(""),
+        lambda raw: Secret(str(raw).strip()),
+        "VAPID private key (PEM or base64url). Empty: one is generated under DATA_DIR.",
+    ),
+    F("vapid_subject", "VAPID_SUBJECT", "mailto:admin@localhost", str, "VAPID `sub` claim."),
+    F(
+        "worker_poll_interval",
+        "WORKER_POLL_INTERVAL",
+        1.0,
+        _float(0.01, 60),
+        "Seconds between background job polls.",
+    ),
+)
+
+
+def _settings_cls() -> type:
+    return dataclasses.make_dataclass("_SettingsBase", [(f.name, Any) for f in FIELDS], frozen=True)
+
+
+class Settings(_settings_cls()):  # type: ignore[misc]
+    """Validated settings; build with :func:`load_settings`."""
+
+    @property
+    def production(self) -> bool:
+        return self.mode == "production"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def effective_log_format(self) -> str:
+        return self.log_format or ("json" if self.production else "text")
+
+    @property
+    def signing_kid(self) -> str:
+        return next(iter(self.jwt_keys))
+
+    @property
+    def data_path(self) -> Path:
+        path = Path(self.data_dir)
+        return path if path.is_absolute() else ROOT / path
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def load_settings(environ: Mapping[str, str], *, toml_path: str | Path | None = None) -> Settings:
+    """Build settings from ``environ`` and the TOML file; raise ConfigError naming the bad setting."""
+    file_values: dict[str, Any] = {}
+    path = toml_path or environ.get("CONFIG_FILE") or ROOT / "config" / "server.toml"
+    path = Path(path)
+    if path.exists():
+        try:
+            file_values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        known = {f.name for f in FIELDS} | {f.env.lower() for f in FIELDS}
+        unknown = sorted(set(file_values) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+    elif toml_path or environ.get("CONFIG_FILE"):
+        raise ConfigError(f"CONFIG_FILE: {path} does not exist")
+
+    values: dict[str, Any] = {}
+    for field in FIELDS:
+        if field.env in environ:
+            raw: Any = environ[field.env]
+        elif field.name in file_values:
+            raw = file_values[field.name]
+        elif field.env.lower() in file_values:
+            raw = file_values[field.env.lower()]
+        else:
+            values[field.name] = field.default
+            continue
+        try:
+            values[field.name] = field.parse(raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{field.env}: {exc}") from None
+    settings = Settings(**values)
+    _check(settings)
+    return settings
+
+
+def _check(s: Settings) -> None:
+    if not s.jwt_keys:
+        raise ConfigError("JWT_KEYS: at least one signing key is required")
+    if s.ws_ping_timeout < 0.05:
+        raise ConfigError("WS_PING_TIMEOUT: must be positive")
+    if s.production:
+        for kid, key in s.jwt_keys.items():
+            if key.reveal() == DEFAULT_DEV_KEY:
+                raise ConfigError(f"JWT_KEYS: key {kid!r} is the development default; set your own")
+            if len(key.reveal()) < 32:
+                raise ConfigError(f"JWT_KEYS: key {kid!r} is shorter than 32 characters")
+        for kid, key in {**s.integrator_keys, **s.api_keys}.items():
+            if len(key.reveal()) < 32:
+                raise ConfigError(f"INTEGRATOR_KEYS/API_KEYS: key {kid!r} is shorter than 32 characters")
+
+
+def configuration_table() -> str:
+    """The README's configuration table, in Markdown."""
+    rows = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for f in FIELDS:
+        default = f.default
+        if isinstance(default, Secret):
+            default = "" if not default else "(development key)"
+        elif isinstance(default, dict):
+            default = "(development key)" if default else ""
+        elif isinstance(default, tuple):
+            default = ",".join(str(x) for x in default)
+        shown = f"`{default}`" if default not in ("", None) else "(empty)"
+        rows.append(f"| `{f.env}` | {shown} | {f.meaning} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(configuration_table())

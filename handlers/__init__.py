@@ -1,0 +1,1 @@
+"""HTTP and WebSocket handlers: parse, authorise, call one service, render."""

@@ -1,0 +1,139 @@
+"""The base of every JSON handler: request ids, JSON errors, body parsing, one log line per request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from typing import Any
+
+import tornado.web
+
+log = logging.getLogger("handlers")
+access_log = logging.getLogger("access")
+
+REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ApiError(tornado.web.HTTPError):
+    """An error with a stable machine-readable ``code`` and a human ``message``."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(status, reason=None)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def request_id_of(handler: tornado.web.RequestHandler) -> str:
+    rid = getattr(handler, "_request_id", None)
+    if rid is None:
+        given = handler.request.headers.get("X-Request-Id", "")
+        ok = 0 < len(given) <= 64 and all(c.isalnum() or c in "-_." for c in given)
+        rid = given if ok else secrets.token_hex(8)
+        handler._request_id = rid  # type: ignore[attr-defined]
+    return rid
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Application ``log_function``: one line per request; never the query string (tokens)."""
+    status = handler.get_status()
+    duration_ms = round(1000.0 * handler.request.request_time(), 1)
+    level = logging.INFO if status < 500 else logging.ERROR
+    rid = request_id_of(handler)
+    access_log.log(
+        level,
+        "%s %s %s %.1fms rid=%s",
+        handler.request.method,
+        handler.request.path,
+        status,
+        duration_ms,
+        rid,
+        extra={
+            "request_id": rid,
+            "status": status,
+            "method": handler.request.method,
+            "path": handler.request.path,
+            "duration_ms": duration_ms,
+            "remote_ip": handler.request.remote_ip,
+        },
+    )
+
+
+class JsonHandler(tornado.web.RequestHandler):
+    """Base handler: every response is JSON, every error ``{"error": {"code", "message"}}``."""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+        self.set_header("X-Request-Id", request_id_of(self))
+
+    def check_xsrf_cookie(self) -> None:
+        # The API authenticates with bearer tokens, never cookies, so XSRF does not apply.
+        return None
+
+    def json_body(self) -> dict[str, Any]:
+        ctype = self.request.headers.get("Content-Type", "application/json")
+        if self.request.body and not ctype.split(";")[0].strip().endswith("json"):
+            raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+        return body
+
+    def send(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data, separators=(",", ":"), default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            error: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
+        elif status_code >= 500:
+            error = {
+                "code": "internal_error",
+                "message": f"internal error; quote request id {request_id_of(self)}",
+            }
+        else:
+            message = self._reason
+            if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
+                message = exc.log_message % exc.args if exc.args else exc.log_message
+            error = {"code": REASONS.get(status_code, "error"), "message": message}
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": error}, default=str))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, tornado.web.HTTPError):
+            return  # expected errors are in the access log line already
+        log.error(
+            "unhandled error rid=%s %s %s",
+            request_id_of(self),
+            self.request.method,
+            self.request.path,
+            exc_info=(typ, value, tb),
+            extra={"request_id": request_id_of(self)},
+        )
+
+
+class NotFoundHandler(JsonHandler):
+    def prepare(self) -> None:
+        raise ApiError(404, "not_found", f"no route for {self.request.path}")

@@ -1,0 +1,1 @@
+"""The real-time engine: channels, brokers (memory, Redis), presence, history and delivery."""

@@ -1,0 +1,135 @@
+"""Redis pub/sub broker: live messages cross server processes.
+
+One pub/sub connection per process holds one Redis subscription per channel that has local
+subscribers. A lost connection is re-established with capped exponential backoff; every live channel
+is then resubscribed and ``on_recover`` is told which channels may have missed messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from realtime.broker import BrokerUnavailable, MessageCallback, RecoverCallback
+
+log = logging.getLogger("realtime.broker_redis")
+
+CONTROL = "$control"
+MAX_BACKOFF = 5.0
+
+
+class RedisBroker:
+    def __init__(self, url: str, prefix: str = "wb:") -> None:
+        self._url = url
+        self._prefix = prefix
+        self._redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._channels: set[str] = set()
+        self._pubsub: aioredis.client.PubSub | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._on_message: MessageCallback | None = None
+        self._on_recover: RecoverCallback | None = None
+        self.connected = asyncio.Event()
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
+    def _key(self, channel: str) -> str:
+        return self._prefix + "ch:" + channel
+
+    async def start(self, on_message: MessageCallback, on_recover: RecoverCallback) -> None:
+        self._on_message = on_message
+        self._on_recover = on_recover
+        self._task = asyncio.create_task(self._listen(), name="redis-broker-listener")
+        # Wait briefly for the first connection so early subscribers are not racing it; a Redis
+        # that is down at start-up is retried in the background like any later outage.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.connected.wait(), 5)
+
+    async def _listen(self) -> None:
+        backoff = 0.05
+        first = True
+        skip = len(self._prefix) + 3
+        while True:
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                channels = list(self._channels)
+                await pubsub.subscribe(self._key(CONTROL), *(self._key(c) for c in channels))
+                self._pubsub = pubsub
+                self.connected.set()
+                if not first:
+                    log.info("redis broker reconnected; resubscribed %d channels", len(channels))
+                    if self._on_recover is not None:
+                        self._on_recover(channels)
+                first = False
+                backoff = 0.05
+                on_message = self._on_message
+                async for message in pubsub.listen():
+                    if message["type"] == "message" and on_message is not None:
+                        try:
+                            on_message(message["channel"][skip:].decode(), message["data"])
+                        except Exception:
+                            log.exception("broker callback failed")
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:
+                if self.connected.is_set() or first:
+                    log.warning("redis broker connection lost (%s); retrying", type(exc).__name__)
+            finally:
+                self.connected.clear()
+                self._pubsub = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+
+    async def publish(self, channel: str, payload: bytes) -> None:
+        try:
+            await self._redis.publish(self._key(channel), payload)
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def publish_many(self, items: Iterable[tuple[str, bytes]]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, payload in items:
+                    pipe.publish(self._key(channel), payload)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def subscribe(self, channel: str) -> None:
+        self._channels.add(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            try:
+                await pubsub.subscribe(self._key(channel))
+            except (RedisError, OSError):
+                # The listener will resubscribe everything in _channels when it reconnects.
+                log.debug("subscribe to %s deferred until reconnect", channel)
+
+    async def unsubscribe(self, channel: str) -> None:
+        self._channels.discard(channel)
+        pubsub = self._pubsub
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(self._key(channel))
+
+    async def ready(self) -> bool:
+        try:
+            return bool(await self._redis.ping()) and self.connected.is_set()
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self._redis.aclose()

@@ -1,0 +1,1 @@
+"""Persistence: MongoDB access through PyMongo's native async client, and the embedded server."""

