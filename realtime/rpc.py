@@ -1,0 +1,50 @@
+"""Live actions sent over the WebSocket as ``{"type": "rpc", "id", "method", "params"}``.
+
+Domains register methods (``chat.send``, ``poll.vote``...) on one registry; the WebSocket handler
+dispatches to it and answers ``rpc_result`` or ``rpc_error`` with the same ``id``. The same service
+functions back the REST API, so authorisation is decided in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from realtime.tokens import Claims
+
+
+class RpcError(Exception):
+    """A refused action: ``code`` is stable (``forbidden``, ``not_found``, ``conflict``, ...)."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status  # the HTTP status the REST twin of this action uses
+
+
+@dataclass
+class RpcContext:
+    claims: Claims
+    connection_id: str
+    remote_ip: str = ""
+
+
+RpcMethod = Callable[[RpcContext, dict[str, Any]], Awaitable[Any]]
+
+
+class RpcRegistry:
+    def __init__(self) -> None:
+        self._methods: dict[str, RpcMethod] = {}
+
+    def register(self, name: str, method: RpcMethod) -> None:
+        if name in self._methods:
+            raise ValueError(f"rpc method {name!r} registered twice")
+        self._methods[name] = method
+
+    def get(self, name: str) -> RpcMethod | None:
+        return self._methods.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._methods)

@@ -1,0 +1,121 @@
+"""JWTs: signing this server's tokens and verifying every token that reaches it.
+
+Best practice, enforced here rather than at call sites: one allow-listed algorithm per key set (a
+token's ``alg`` header never chooses the algorithm), required ``exp``/``iat``/``iss``/``aud``/``sub``,
+and a ``kid`` header naming the key, so keys rotate by adding a new first key and later removing the
+old one. Integrator-minted tokens are verified with the integrator keys and issuer only, and may carry
+only attendee scope.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import jwt
+
+from config import Settings
+
+LEEWAY_SECONDS = 30
+
+
+class TokenError(Exception):
+    """A token was refused; ``code`` is stable (``token_expired``, ``token_invalid``)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Claims:
+    """A verified caller. ``role`` is ``host`` (an account) or ``attendee``; ``webinar`` scopes an
+    attendee join token to one webinar (None means any webinar the user is registered for)."""
+
+    sub: str
+    role: str
+    name: str
+    exp: float
+    webinar: str | None = None
+    scope: str = "access"
+    jti: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def user_id(self) -> str:
+        return self.sub
+
+    @property
+    def is_host(self) -> bool:
+        return self.role == "host"
+
+
+class TokenService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.algorithm = settings.jwt_algorithm
+        self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
+        self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
+
+    def issue(self, sub: str, *, role: str, name: str = "", ttl: int | None = None,
+              webinar: str | None = None, scope: str = "access", extra: dict[str, Any] | None = None) -> str:
+        now = int(time.time())
+        claims: dict[str, Any] = {
+            "sub": sub, "role": role, "name": name, "scope": scope,
+            "iss": self.settings.jwt_issuer, "aud": self.settings.jwt_audience,
+            "iat": now, "exp": now + (ttl if ttl is not None else self.settings.access_token_ttl),
+            "jti": secrets.token_urlsafe(12),
+        }
+        if webinar is not None:
+            claims["wid"] = webinar
+        if extra:
+            claims.update(extra)
+        kid = self.settings.signing_kid
+        return jwt.encode(claims, self.keys[kid], algorithm=self.algorithm, headers={"kid": kid})
+
+    def verify(self, token: str, *, scope: str = "access") -> Claims:
+        """Verify ``token`` (ours or an integrator's) and return its claims, or raise TokenError."""
+        if not isinstance(token, str) or not token or len(token) > 8192:
+            raise TokenError("token_invalid", "missing or oversized token")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise TokenError("token_invalid", "malformed token") from None
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise TokenError("token_invalid", "token has no key id (kid)")
+        integrator = kid not in self.keys and kid in self.integrator_keys
+        key = self.integrator_keys.get(kid) if integrator else self.keys.get(kid)
+        if key is None:
+            raise TokenError("token_invalid", "unknown key id")
+        issuer = self.settings.integrator_issuer if integrator else self.settings.jwt_issuer
+        try:
+            data = jwt.decode(
+                token, key, algorithms=[self.algorithm], audience=self.settings.jwt_audience,
+                issuer=issuer, leeway=LEEWAY_SECONDS,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token_expired", "token has expired") from None
+        except jwt.PyJWTError as exc:
+            raise TokenError("token_invalid", f"token refused: {exc}") from None
+        role = data.get("role", "attendee")
+        if integrator and role != "attendee":
+            raise TokenError("token_invalid", "integrator tokens may only carry the attendee role")
+        if role not in ("host", "attendee"):
+            raise TokenError("token_invalid", "unknown role")
+        token_scope = data.get("scope", "access")
+        if token_scope != scope:
+            raise TokenError("token_invalid", f"a {token_scope} token cannot be used here")
+        sub = data["sub"]
+        if not isinstance(sub, str) or not 0 < len(sub) <= 128:
+            raise TokenError("token_invalid", "bad subject")
+        if integrator:
+            sub = f"ext:{sub}"  # integrator user ids never collide with ours
+        wid = data.get("wid")
+        return Claims(sub=sub, role=role, name=str(data.get("name", ""))[:100], exp=float(data["exp"]),
+                      webinar=wid if isinstance(wid, str) else None, scope=token_scope,
+                      jti=str(data.get("jti", "")), raw=data)
