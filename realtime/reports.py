@@ -9,7 +9,7 @@ from realtime.channels import room
 from realtime.room_polls import public_poll
 from realtime.room_qa import public_question
 from realtime.tokens import Claims
-from realtime.webinars import Hub, WebinarService
+from realtime.webinars import Hub, WebinarService, read_history
 from storage.registrations import to_csv
 from storage.room import Room, seconds_between
 from storage.webinars import iso
@@ -122,4 +122,4 @@ class ReportService:
     async def timeline(self, claims: Claims, webinar_id: Any, since: int = 0) -> list[dict[str, Any]]:
         """The durable history of ``room:<id>`` in seq order; readable by staff and admitted attendees."""
         p = await self.webinars.participant(claims, webinar_id)
-        return await self.hub.history(room(p.webinar_id), since, 100_000)
+        return await read_history(self.hub, room(p.webinar_id), since, 100_000)

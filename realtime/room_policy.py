@@ -10,7 +10,7 @@ from realtime.room_polls import public_poll
 from realtime.room_qa import public_question
 from realtime.room_stage import public_announcement, public_hand
 from realtime.tokens import Claims
-from realtime.webinars import Hub, Participant, WebinarService
+from realtime.webinars import Hub, Participant, WebinarService, read_history
 from storage.errors import DomainError
 from storage.room import Room
 from storage.webinars import public_webinar
@@ -68,7 +68,8 @@ class WebinarPolicy:
         polls = [x for x in await self.room.polls(wid) if x["status"] == "open"]
         pinned = await self.room.db.questions.find_one({"webinar_id": wid, "pinned": True, "approved": True})
         announcement = await self.room.active_announcement(wid)
-        history = await self.hub.history(room(wid), 0, 100_000)
+        last = await self.hub.history.last_seq(room(wid))
+        recent = await read_history(self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY)
         return {
             "webinar": public_webinar(p.webinar),
             "role": p.role,
@@ -80,7 +81,7 @@ class WebinarPolicy:
                 "chat": await self.room.count("chat", wid, deleted=False),
                 "registrants": p.webinar["seats_taken"],
             },
-            "recent": history[-SNAPSHOT_HISTORY:],
+            "recent": recent,
         }
 
     async def backstage_snapshot(self, p: Participant) -> dict[str, Any]:

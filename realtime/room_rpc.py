@@ -20,7 +20,7 @@ from storage.errors import DomainError
 Action = Callable[[Claims, Any, dict[str, Any]], Awaitable[Any]]
 
 
-def method(action: Action, **fixed: Any) -> RpcMethod:
+def method(action: Action, /, **fixed: Any) -> RpcMethod:
     async def call(ctx: RpcContext, params: dict[str, Any]) -> Any:
         try:
             body = dict(v.object_of(params))

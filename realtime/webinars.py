@@ -11,10 +11,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from config import Settings
 from realtime.channels import room
+from realtime.hub import Hub
 from realtime.tokens import Claims, TokenService
 from storage import validate as v
 from storage.accounts import Accounts
@@ -27,18 +28,10 @@ JOIN_TOKEN_MARGIN = timedelta(hours=6)
 STAFF = ("host", "cohost")
 
 
-class Hub(Protocol):
-    async def publish(
-        self, channel: str, type: str, data: dict[str, Any], *, durable: bool = True
-    ) -> int | None: ...
-
-    async def publish_many(
-        self, items: list[tuple[str, str, dict[str, Any]]], *, durable: bool = True
-    ) -> list[int | None]: ...
-
-    async def kick(self, channel: str, user_id: str, code: int, reason: str) -> None: ...
-
-    async def history(self, channel: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]: ...
+async def read_history(hub: Hub, channel: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+    """Durable messages of ``channel`` after ``since`` in seq order, as the protocol shows them."""
+    entries = await hub.history.read(channel, after=since, limit=limit)
+    return [{"type": e.type, "channel": e.channel, "data": e.data, "ts": e.ts, "seq": e.seq} for e in entries]
 
 
 Hook = Callable[..., Awaitable[None]]
