@@ -27,7 +27,7 @@ from handlers.ws import GOING_AWAY, RealtimeSocket
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
-from realtime.channels import ChannelPolicy, PersonalOnlyPolicy
+from realtime.channels import ChannelPolicy, ClaimsPolicy
 from realtime.hub import Hub
 from realtime.presence import PresenceBackend, PresenceTracker
 from realtime.presence_memory import MemoryPresence
@@ -113,7 +113,7 @@ async def open_services(settings: Settings) -> Services:
             tokens=TokenService(settings),
             tickets=tickets.Tickets(db),
             rpc=RpcRegistry(),
-            policy=PersonalOnlyPolicy(),
+            policy=ClaimsPolicy(),
             embedded=embedded,
         )
         await hub.start()
