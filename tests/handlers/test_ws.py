@@ -232,7 +232,6 @@ async def test_slow_reader_is_bounded_then_disconnected(ws_url, token, services)
     client.conn.stream.socket.setsockopt(
         __import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096
     )
-    client.conn.stream.pause_reading = True  # noqa: B010 - documentation only; tornado reads on demand
     big = "x" * 60_000
     peak = 0
     for i in range(200):  # ~12 MB of ephemeral traffic to a reader that does not read
