@@ -39,7 +39,9 @@ class EventStream:
         self._reader, self._writer = await asyncio.open_connection("127.0.0.1", int(port))
         query = "&".join(f"channel={c}" for c in channels)
         extra = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id else ""
-        self._writer.write(f"GET /sse?ticket={ticket}&{query} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n".encode())
+        self._writer.write(
+            f"GET /sse?ticket={ticket}&{query} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n".encode()
+        )
         head = await self._reader.readuntil(b"\r\n\r\n")
         self.status = int(head.split()[1])
         self._task = asyncio.ensure_future(self._read())
@@ -78,7 +80,9 @@ class EventStream:
 
 
 async def ticket_for(http_client, base_url, token):
-    resp = await http_client.fetch(base_url + "/api/realtime/tickets", method="POST", body="", headers=auth(token))
+    resp = await http_client.fetch(
+        base_url + "/api/realtime/tickets", method="POST", body="", headers=auth(token)
+    )
     return json.loads(resp.body)["ticket"]
 
 
@@ -96,8 +100,9 @@ async def test_sse_stream_resumes_with_last_event_id(http_client, base_url, serv
     await reader.close()
     for i in range(3, 5):
         await services.hub.publish("user:u1", "notification", {"i": i})
-    reader2 = await EventStream().open(base_url, await ticket_for(http_client, base_url, token), ["user:u1"],
-                                       last_event_id=events[2]["id"])
+    reader2 = await EventStream().open(
+        base_url, await ticket_for(http_client, base_url, token), ["user:u1"], last_event_id=events[2]["id"]
+    )
     events2 = await reader2.wait(4)
     assert [json.loads(e["data"])["data"]["i"] for e in events2[1:]] == [2, 3, 4]
     await reader2.close()
@@ -134,18 +139,27 @@ async def test_publish_api_with_api_key_and_host_token(http_client, base_url, se
     attendee = services.tokens.issue("a1", role="attendee", webinar="w1")
     resp = await http_client.fetch(url, method="POST", body=body, headers=auth(attendee), raise_error=False)
     assert resp.code == 403
-    resp = await http_client.fetch(url, method="POST", body=body, headers=auth("wrong-key"), raise_error=False)
+    resp = await http_client.fetch(
+        url, method="POST", body=body, headers=auth("wrong-key"), raise_error=False
+    )
     assert resp.code == 401
-    for bad in ('{"type": {"$gt": ""}, "data": 1}', '{"type": "x"}', "[]", "{nope",
-                '{"type": "presence", "data": 1}', '{"type": "x", "data": 1, "durable": "yes"}'):
+    for bad in (
+        '{"type": {"$gt": ""}, "data": 1}',
+        '{"type": "x"}',
+        "[]",
+        "{nope",
+        '{"type": "presence", "data": 1}',
+        '{"type": "x", "data": 1, "durable": "yes"}',
+    ):
         resp = await http_client.fetch(url, method="POST", body=bad, headers=auth(API_KEY), raise_error=False)
         assert resp.code == 400, bad
         assert set(json.loads(resp.body)["error"]) >= {"code", "message"}
     resp = await http_client.fetch(base_url + "/api/channels/room:w1/history?since=1", headers=auth(attendee))
     history = json.loads(resp.body)
     assert [m["seq"] for m in history["messages"]] == [2]
-    resp = await http_client.fetch(base_url + "/api/channels/room:w1/history?limit=0", headers=auth(attendee),
-                                   raise_error=False)
+    resp = await http_client.fetch(
+        base_url + "/api/channels/room:w1/history?limit=0", headers=auth(attendee), raise_error=False
+    )
     assert resp.code == 400
 
 
@@ -154,8 +168,10 @@ async def test_presence_counts_a_user_once_across_tabs(http_client, base_url, ht
     from tests.wsclient import WsClient
 
     ws = base_url.replace("http://", "ws://") + "/ws"
-    tabs = [await WsClient.connect(ws, services.tokens.issue("ann", role="attendee", webinar="w1", name="Ann"))
-            for _ in range(3)]
+    tabs = [
+        await WsClient.connect(ws, services.tokens.issue("ann", role="attendee", webinar="w1", name="Ann"))
+        for _ in range(3)
+    ]
     bob = await WsClient.connect(ws, services.tokens.issue("bob", role="attendee", webinar="w1", name="Bob"))
     for client in tabs + [bob]:
         await client.subscribe("room:w1")
