@@ -35,7 +35,7 @@ from realtime import room_rpc
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
-from realtime.channels import ChannelPolicy, PersonalOnlyPolicy
+from realtime.channels import ChannelPolicy, ClaimsPolicy
 from realtime.hub import Hub
 from realtime.presence import PresenceBackend, PresenceTracker
 from realtime.presence_memory import MemoryPresence
@@ -169,7 +169,7 @@ async def open_services(settings: Settings) -> Services:
             tokens=TokenService(settings),
             tickets=tickets.Tickets(db),
             rpc=RpcRegistry(),
-            policy=PersonalOnlyPolicy(),
+            policy=ClaimsPolicy(),
             embedded=embedded,
         )
         await hub.start()
