@@ -173,7 +173,7 @@ class Accounts:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        return doc["n"] <= limit
+        return doc is not None and doc["n"] <= limit
 
 
 def _digest(token: str) -> str:
