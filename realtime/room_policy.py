@@ -98,7 +98,7 @@ class WebinarPolicy:
         last = await self.hub.history.last_seq(room(wid))
         recent = await read_history(self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY)
         return {
-            "webinar": public_webinar(p.webinar),
+            "webinar": public_webinar(p.webinar, private=p.staff),
             "role": p.role,
             "open_polls": [public_poll(x, results=p.staff or x["show_results"]) for x in polls],
             "pinned_question": public_question(pinned, staff=p.staff) if pinned else None,

@@ -37,6 +37,7 @@ async def test_attendance_engagement_exports_and_timeline(api, base_url, service
     await api.call("POST", f"/api/webinars/{wid}/polls/{pid}/open", token=token)
     await lobby.rpc("poll.vote", webinar_id=wid, poll_id=pid, choices=["1"])
     await lobby.rpc("reaction.send", webinar_id=wid, emoji="👍")
+    await lobby.event("reactions")  # counted and persisted once per interval
     await close_all(services, lobby)
     await api.call("POST", f"/api/webinars/{wid}/end", token=token)
 
