@@ -166,8 +166,7 @@ class WebinarService:
             "timezone": v.timezone(body, required=req),
             "duration_minutes": v.integer(body, "duration_minutes", lo=1, hi=24 * 60, required=req),
             "capacity": v.integer(body, "capacity", lo=0, hi=1_000_000, required=False),
-            "registration_mode": body.get("registration_mode")
-            and v.choice(body, "registration_mode", ("open", "approval")),
+            "registration_mode": v.choice(body, "registration_mode", ("open", "approval"), required=False),
             "stream_url": v.url(body, "stream_url"),
             "slow_mode_seconds": v.integer(body, "slow_mode_seconds", lo=0, hi=3600, required=False),
             "qa_moderation": v.boolean(body, "qa_moderation", default=None),
@@ -262,7 +261,8 @@ class WebinarService:
         """The registrant (with their join token) or a host cancels; the seat is given back."""
         webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
         reg = await self.registrations.get(webinar["_id"], v.ident(registration_id, "registration_id"))
-        if reg["user_id"] != claims.user_id and role_in(webinar, claims.user_id, claims.is_host) is None:
+        own = reg["user_id"] == claims.user_id and claims.role == "attendee"
+        if not own and role_in(webinar, claims.user_id, claims.is_host) is None:
             raise forbidden("only the registrant or a host may cancel this registration")
         reg = await self.registrations.cancel(webinar["_id"], reg["_id"])
         out = public_registration(reg)
