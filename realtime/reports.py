@@ -10,8 +10,9 @@ from realtime.room_polls import public_poll
 from realtime.room_qa import public_question
 from realtime.tokens import Claims
 from realtime.webinars import Hub, WebinarService, read_history
+from storage.attendance import seconds_between
 from storage.registrations import to_csv
-from storage.room import Room, seconds_between
+from storage.room import Room
 from storage.webinars import iso
 
 
@@ -26,7 +27,7 @@ class ReportService:
         total seconds in the room, and whether they were there while the webinar was live."""
         p = await self.webinars.staff(claims, webinar_id)
         w = p.webinar
-        sessions = await self.room.attendance(p.webinar_id)
+        sessions = await self.room.attendance.sessions(p.webinar_id)
         regs = await self.webinars.registrations.approved(p.webinar_id)
         rows: dict[str, dict[str, Any]] = {
             r["user_id"]: {
@@ -105,7 +106,7 @@ class ReportService:
     async def polls_csv(self, claims: Claims, webinar_id: Any) -> str:
         p = await self.webinars.staff(claims, webinar_id)
         lines = []
-        for poll in await self.room.polls(p.webinar_id):
+        for poll in await self.room.polls.list(p.webinar_id):
             data = public_poll(poll, results=True)
             for option in data["options"]:
                 lines.append(

@@ -76,7 +76,7 @@ class WebinarPolicy:
             return None
         if channel.kind == "backstage":
             return await self.backstage_snapshot(p)
-        await self.room.attendance_join(p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live")
+        await self.room.attendance.join(p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live")
         self._sessions[(p.webinar_id, p.user_id)] += 1
         return await self.snapshot(p)
 
@@ -86,13 +86,13 @@ class WebinarPolicy:
             self._sessions[key] -= 1
             if not self._sessions[key]:
                 del self._sessions[key]
-            await self.room.attendance_leave(channel.id, claims.user_id)
+            await self.room.attendance.leave(channel.id, claims.user_id)
 
     async def snapshot(self, p: Participant) -> dict[str, Any]:
         """What a late joiner needs: the webinar, open poll, pinned question, active announcement,
         counts and the recent durable history of ``room:<id>``."""
         wid = p.webinar_id
-        polls = [x for x in await self.room.polls(wid) if x["status"] == "open"]
+        polls = [x for x in await self.room.polls.list(wid) if x["status"] == "open"]
         pinned = await self.room.db.questions.find_one({"webinar_id": wid, "pinned": True, "approved": True})
         announcement = await self.room.active_announcement(wid)
         last = await self.hub.history.last_seq(room(wid))
@@ -118,6 +118,6 @@ class WebinarPolicy:
         return {
             "hands": [public_hand(h) for h in await self.room.hands(wid)],
             "pending_questions": [public_question(q, staff=True) for q in pending],
-            "polls": [public_poll(x, results=True) for x in await self.room.polls(wid)],
+            "polls": [public_poll(x, results=True) for x in await self.room.polls.list(wid)],
             "announcement": public_announcement(announcement) if announcement else None,
         }
