@@ -64,8 +64,8 @@ class PollService:
             await self.hub.publish(room(wid), "poll.closed", public_poll(poll, results=poll["show_results"]))
         else:
             poll = await self.room.polls.set(wid, poll_id, {"show_results": action == "show_results"})
-            if poll["show_results"]:
-                await self.hub.publish(room(wid), "poll.results", public_poll(poll, results=True))
+            # hiding publishes too (without counts), so every client and cached snapshot follows
+            await self.hub.publish(room(wid), "poll.results", public_poll(poll, results=poll["show_results"]))
         await self.hub.publish(backstage(wid), "poll.results", public_poll(poll, results=True))
         return public_poll(poll, results=True)
 
