@@ -28,6 +28,9 @@ async def create_indexes(db: Database) -> None:
     await db.chat_windows.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
 
+RATE_WINDOW = 10  # seconds; CHAT_RATE counts messages in this window
+
+
 class Room:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -65,15 +68,19 @@ class Room:
                     raise DomainError(
                         429, "slow_mode", f"slow mode: one message every {slow_seconds} s"
                     ) from None
-        window = int(t.timestamp() // 10)
+        # sliding window: the newest rate + 1 send times are kept; refused if the oldest is recent
         doc = await self.db.chat_windows.find_one_and_update(
-            {"_id": f"rate:{webinar_id}:{user_id}:{window}"},
-            {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": t + timedelta(seconds=30)}},
+            {"_id": f"rate:{webinar_id}:{user_id}"},
+            {
+                "$push": {"at": {"$each": [t], "$slice": -(rate + 1)}},
+                "$set": {"expires_at": t + timedelta(seconds=RATE_WINDOW)},
+            },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        if doc is None or doc["n"] > rate:
-            raise DomainError(429, "rate_limited", f"at most {rate} messages per 10 seconds")
+        sent = doc["at"] if doc is not None else []
+        if len(sent) > rate and sent[0] > t - timedelta(seconds=RATE_WINDOW):
+            raise DomainError(429, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds")
 
     # chat --------------------------------------------------------------------------------------
 
