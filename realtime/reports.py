@@ -120,7 +120,10 @@ class ReportService:
                 )
         return to_csv(["question", "option", "votes", "voters", "status"], lines)
 
-    async def timeline(self, claims: Claims, webinar_id: Any, since: int = 0) -> list[dict[str, Any]]:
-        """The durable history of ``room:<id>`` in seq order; readable by staff and admitted attendees."""
+    async def timeline(self, claims: Claims, webinar_id: Any, since: int = 0) -> dict[str, Any]:
+        """The durable history of ``room:<id>`` after ``since`` in seq order, for staff and admitted
+        attendees. ``complete`` is false when older messages were trimmed (``HISTORY_SIZE``)."""
         p = await self.webinars.participant(claims, webinar_id)
-        return await read_history(self.hub, room(p.webinar_id), since, 100_000)
+        items = await read_history(self.hub, room(p.webinar_id), since, 100_000)
+        complete = items[0]["seq"] == since + 1 if items else True
+        return {"timeline": items, "complete": complete}
