@@ -121,6 +121,7 @@ def open_webinar_domain(services: Services) -> ApiDeps:
     service = WebinarService(
         s, webinar_store, registrations.Registrations(db, webinar_store), accounts_store, services.tokens, hub
     )
+    service.presence = services.presence
     chat = ChatService(s, service, room_store, hub)
     qa = QaService(service, room_store, hub)
     poll_service = PollService(service, room_store, hub)

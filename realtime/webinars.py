@@ -16,6 +16,7 @@ from typing import Any
 from config import Settings
 from realtime.channels import room
 from realtime.hub import Hub
+from realtime.presence import PresenceTracker
 from realtime.tokens import Claims, TokenService
 from storage import validate as v
 from storage.accounts import Accounts
@@ -96,6 +97,7 @@ class WebinarService:
         self.tokens = tokens
         self.hub = hub
         self.hooks = Hooks()
+        self.presence: PresenceTracker | None = None  # set by server wiring; who is in a room now
 
     # access --------------------------------------------------------------------------------------
 
@@ -268,6 +270,21 @@ class WebinarService:
         out = public_registration(reg)
         await self.hooks.fire("on_registration_cancelled", public_webinar(webinar), out)
         return out
+
+    async def registrants_not_in_room(self, webinar_id: str) -> list[dict[str, Any]]:
+        """Approved registrants who are not in ``room:<id>`` right now (by presence, which forgets a
+        crashed process's users after PRESENCE_TTL): whom an announcement should reach by notification."""
+        present: set[str] = set()
+        if self.presence is not None:
+            offset = 0
+            while True:
+                total, rows = await self.presence.backend.roster(room(webinar_id), offset, 1000)
+                present.update(str(r["user"]) for r in rows)
+                offset += len(rows)
+                if not rows or offset >= total:
+                    break
+        regs = await self.registrations.approved(webinar_id)
+        return [public_registration(r) for r in regs if r["user_id"] not in present]
 
     async def registrants(
         self, claims: Claims, webinar_id: Any, q: str | None, status: str | None

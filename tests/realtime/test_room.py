@@ -330,6 +330,10 @@ async def test_reactions_hands_and_announcements(api, base_url, services):
     assert banner["data"]["text"] == "Slides are up"
     assert not [m for m in guest_ws.inbox if m["type"] == "announcement"]
     assert announced == ["Slides are up"]
+    # whom the notification service should reach: registrants not in the room now
+    await api.register(wid, name="Absent", email="absent@example.com")
+    absent = await services.domain.webinars.registrants_not_in_room(wid)
+    assert [r["email"] for r in absent] == ["absent@example.com"]
     await close_all(services, host_ws, guest_ws)
 
 
