@@ -246,6 +246,12 @@ class WebinarService:
         )
         return f"{self.settings.base_url}/join/{webinar['_id']}#token={token}"
 
+    async def fresh_join_url(self, webinar_id: str, registration_id: str) -> str | None:
+        """A new personal link for an approved registration (None otherwise), e.g. after a reschedule."""
+        webinar = await self.webinars.get(webinar_id)
+        reg = await self.registrations.get(webinar_id, registration_id)
+        return self.join_url(webinar, reg) if reg["status"] == "approved" else None
+
     async def decide(
         self, claims: Claims, webinar_id: Any, registration_id: Any, approve: bool
     ) -> dict[str, Any]:

@@ -146,6 +146,8 @@ async def test_one_registration_per_email_and_cancel(api, services):
     reg = await api.register(w["id"], email="Same@Example.com")
     assert reg["status"] == "approved" and "#token=" in reg["join_url"]
     assert reg["join_url"].startswith(services.settings.base_url + f"/join/{w['id']}#token=")
+    fresh = await services.domain.webinars.fresh_join_url(w["id"], reg["id"])
+    assert services.tokens.verify(join_token({"join_url": fresh})).webinar == w["id"]
     path = f"/api/webinars/{w['id']}/registrations"
     code, body = await api.call("POST", path, {"name": "Again", "email": "same@example.com"})
     assert (code, body["error"]["code"]) == (409, "webinar_full")
