@@ -76,6 +76,10 @@ async def test_lifecycle_and_wrong_state(api, services):
     assert code == 200 and body["status"] == "ended"
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/end", token=token)
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
+    code, body = await api.call("PATCH", f"/api/webinars/{w['id']}", {"title": "Too late"}, token)
+    assert (code, body["error"]["code"]) == (409, "webinar_ended")
+    code, body = await api.call("POST", f"/api/webinars/{w['id']}/cancel", token=token)
+    assert (code, body["error"]["code"]) == (409, "webinar_ended")
     assert lives == ["live"]
     history = await services.hub.history.read(f"room:{w['id']}")
     assert [e.type for e in history] == ["webinar.live", "webinar.ended"]

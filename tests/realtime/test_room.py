@@ -43,6 +43,13 @@ async def test_lobby_moves_into_the_room_when_the_host_goes_live(api, base_url, 
     assert live["data"]["status"] == "live" and live["seq"] >= 1
     reply = await host_ws.rpc("webinar.go_live", webinar_id=wid)
     assert reply["error"]["code"] == "already_live"
+    # the only client publish in a webinar room is an ephemeral "typing", once live
+    await guest_ws.send({"type": "publish", "channel": f"room:{wid}", "event": "typing", "data": {}})
+    assert (await guest_ws.event("typing", f"room:{wid}"))["data"]["from"] == services.tokens.verify(
+        guest
+    ).user_id
+    await guest_ws.send({"type": "publish", "channel": f"room:{wid}", "event": "chat.message", "data": {}})
+    assert (await guest_ws.event("error"))["code"] == "forbidden"
     # someone registered for another webinar, and an unknown webinar, are refused
     other = await api.webinar(token)
     stranger = join_token(await api.register(other["id"], name="Eve"))
