@@ -17,20 +17,6 @@ from storage.errors import DomainError, conflict, not_found
 from storage.mongo import Database
 
 STATUSES = ("scheduled", "live", "ended", "cancelled")
-EDITABLE = (
-    "title",
-    "description",
-    "starts_at",
-    "timezone",
-    "duration_minutes",
-    "capacity",
-    "registration_mode",
-    "stream_url",
-    "slow_mode_seconds",
-    "qa_moderation",
-    "cohost_ids",
-    "cohost_emails",
-)
 
 
 async def create_indexes(db: Database) -> None:
