@@ -61,7 +61,9 @@ class ReportService:
             end = s["left_at"] or ended_at or now
             row["seconds"] += seconds_between(s["joined_at"], s["left_at"], ended_at or now)
             row["joined_at"] = min(filter(None, [row["joined_at"], s["joined_at"]]))
-            row["left_at"] = s["left_at"] if row["left_at"] is None else max(row["left_at"], end)
+            left = s["left_at"] or ended_at  # None: still in the room of a live webinar
+            if left is not None:
+                row["left_at"] = max(filter(None, [row["left_at"], left]))
             if live_at and end >= live_at and (ended_at is None or s["joined_at"] <= ended_at):
                 row["present_live"] = True
         for row in rows.values():
