@@ -20,11 +20,21 @@ import tornado.web
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from handlers.base import NotFoundHandler, log_request
+from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
+from handlers.sse import EventStreamHandler, TicketHandler
+from handlers.ws import GOING_AWAY, RealtimeSocket
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
-from storage import mongo
+from realtime.channels import ChannelPolicy, PersonalOnlyPolicy
+from realtime.hub import Hub
+from realtime.presence import PresenceBackend, PresenceTracker
+from realtime.presence_memory import MemoryPresence
+from realtime.presence_redis import RedisPresence
+from realtime.rpc import RpcRegistry
+from realtime.tokens import TokenService
+from storage import history, mongo, tickets
 from storage.embedded import EmbeddedMongo
 
 log = logging.getLogger("server")
@@ -38,6 +48,13 @@ def make_broker(settings: Settings) -> Broker:
     return MemoryBroker()
 
 
+def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
+    """Presence follows the broker: Redis when it is Redis, else in-process."""
+    if isinstance(broker, RedisBroker):
+        return RedisPresence(broker.redis, settings.redis_prefix)
+    return MemoryPresence()
+
+
 @dataclasses.dataclass
 class Services:
     """Everything a running server holds open; built by :func:`open_services` inside the loop."""
@@ -46,17 +63,26 @@ class Services:
     client: Any
     db: mongo.Database
     broker: Broker
+    hub: Hub
+    presence: PresenceTracker
+    tokens: TokenService
+    tickets: tickets.Tickets
+    rpc: RpcRegistry
+    policy: ChannelPolicy
     embedded: EmbeddedMongo | None = None
     draining: bool = False
 
     async def close(self) -> None:
+        await self.hub.close_all(GOING_AWAY, "server shutting down")
+        await self.presence.close()
+        await self.hub.close()
         await self.broker.close()
         await self.client.close()
         if self.embedded is not None:
             await self.embedded.stop()
 
 
-INDEX_CREATORS: list[mongo.IndexCreator] = []
+INDEX_CREATORS: list[mongo.IndexCreator] = [history.create_indexes, tickets.create_indexes]
 
 
 async def open_services(settings: Settings) -> Services:
@@ -65,14 +91,35 @@ async def open_services(settings: Settings) -> Services:
     if not url:
         embedded = EmbeddedMongo(settings.data_path / "mongo")
         url = await embedded.start()
+    client = mongo.open_client(url)
     try:
-        client = mongo.open_client(url)
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db, INDEX_CREATORS)
         broker = make_broker(settings)
-        services = Services(settings=settings, client=client, db=db, broker=broker, embedded=embedded)
-        await broker.start(on_message=lambda channel, payload: None, on_recover=lambda chs: None)
+        hub = Hub(broker, history.History(db, settings.history_size))
+        presence = PresenceTracker(
+            make_presence(settings, broker),
+            hub.publish,
+            ttl=settings.presence_ttl,
+            interval=settings.presence_interval,
+        )
+        services = Services(
+            settings=settings,
+            client=client,
+            db=db,
+            broker=broker,
+            hub=hub,
+            presence=presence,
+            tokens=TokenService(settings),
+            tickets=tickets.Tickets(db),
+            rpc=RpcRegistry(),
+            policy=PersonalOnlyPolicy(),
+            embedded=embedded,
+        )
+        await hub.start()
+        presence.start()
     except BaseException:
+        await client.close()
         if embedded is not None:
             await embedded.stop()
         raise
@@ -82,15 +129,35 @@ async def open_services(settings: Settings) -> Services:
 def make_app(services: Services) -> tornado.web.Application:
     s = services.settings
     checks = {"mongodb": lambda: mongo.ping(services.db), "broker": services.broker.ready}
+    realtime = {
+        "settings": s,
+        "hub": services.hub,
+        "tokens": services.tokens,
+        "policy": services.policy,
+        "presence": services.presence,
+    }
+    channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
+        (r"/ws", RealtimeSocket, {**realtime, "rpc": services.rpc}),
+        (
+            r"/sse",
+            EventStreamHandler,
+            {"settings": s, "hub": services.hub, "policy": services.policy, "tickets": services.tickets},
+        ),
+        (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
+        (channel + r"/messages", PublishHandler, realtime),
+        (channel + r"/history", HistoryHandler, realtime),
+        (channel + r"/presence", PresenceHandler, realtime),
     ]
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
         log_function=log_request,
         websocket_max_message_size=s.ws_max_message_bytes,
+        websocket_ping_interval=s.ws_ping_interval,
+        websocket_ping_timeout=s.ws_ping_timeout,
         xsrf_cookies=False,
     )
 
@@ -115,6 +182,7 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     log.info("shutting down")
     services.draining = True
     server.stop()
+    await services.hub.close_all(GOING_AWAY, "server shutting down")
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(server.close_all_connections(), 3)
     await services.close()

@@ -60,13 +60,27 @@ class TokenService:
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
         self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
 
-    def issue(self, sub: str, *, role: str, name: str = "", ttl: int | None = None,
-              webinar: str | None = None, scope: str = "access", extra: dict[str, Any] | None = None) -> str:
+    def issue(
+        self,
+        sub: str,
+        *,
+        role: str,
+        name: str = "",
+        ttl: int | None = None,
+        webinar: str | None = None,
+        scope: str = "access",
+        extra: dict[str, Any] | None = None,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
-            "sub": sub, "role": role, "name": name, "scope": scope,
-            "iss": self.settings.jwt_issuer, "aud": self.settings.jwt_audience,
-            "iat": now, "exp": now + (ttl if ttl is not None else self.settings.access_token_ttl),
+            "sub": sub,
+            "role": role,
+            "name": name,
+            "scope": scope,
+            "iss": self.settings.jwt_issuer,
+            "aud": self.settings.jwt_audience,
+            "iat": now,
+            "exp": now + (ttl if ttl is not None else self.settings.access_token_ttl),
             "jti": secrets.token_urlsafe(12),
         }
         if webinar is not None:
@@ -94,8 +108,12 @@ class TokenService:
         issuer = self.settings.integrator_issuer if integrator else self.settings.jwt_issuer
         try:
             data = jwt.decode(
-                token, key, algorithms=[self.algorithm], audience=self.settings.jwt_audience,
-                issuer=issuer, leeway=LEEWAY_SECONDS,
+                token,
+                key,
+                algorithms=[self.algorithm],
+                audience=self.settings.jwt_audience,
+                issuer=issuer,
+                leeway=LEEWAY_SECONDS,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
@@ -116,6 +134,13 @@ class TokenService:
         if integrator:
             sub = f"ext:{sub}"  # integrator user ids never collide with ours
         wid = data.get("wid")
-        return Claims(sub=sub, role=role, name=str(data.get("name", ""))[:100], exp=float(data["exp"]),
-                      webinar=wid if isinstance(wid, str) else None, scope=token_scope,
-                      jti=str(data.get("jti", "")), raw=data)
+        return Claims(
+            sub=sub,
+            role=role,
+            name=str(data.get("name", ""))[:100],
+            exp=float(data["exp"]),
+            webinar=wid if isinstance(wid, str) else None,
+            scope=token_scope,
+            jti=str(data.get("jti", "")),
+            raw=data,
+        )

@@ -1,0 +1,41 @@
+"""Bearer authentication for REST handlers: a JWT (ours or an integrator's) or an API key."""
+
+from __future__ import annotations
+
+import hmac
+
+import tornado.web
+
+from config import Settings
+from handlers.base import ApiError
+from realtime.tokens import Claims, TokenError, TokenService
+
+
+def bearer(handler: tornado.web.RequestHandler) -> str:
+    header = handler.request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+    return value.strip()
+
+
+def bearer_claims(handler: tornado.web.RequestHandler, tokens: TokenService) -> Claims:
+    """The verified caller, or a 401 with ``token_invalid``/``token_expired``/``unauthorized``."""
+    try:
+        return tokens.verify(bearer(handler))
+    except TokenError as exc:
+        raise ApiError(401, exc.code, exc.message) from None
+
+
+def api_key_name(handler: tornado.web.RequestHandler, settings: Settings) -> str | None:
+    """The name of the integrator API key presented as the bearer value, if it is one."""
+    header = handler.request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value:
+        return None
+    presented = value.strip().encode()
+    found = None
+    for name, key in settings.api_keys.items():
+        if hmac.compare_digest(presented, key.reveal().encode()):
+            found = name
+    return found

@@ -1,0 +1,332 @@
+"""The hub: local subscribers per channel, the one publish path, ordered gap-free delivery.
+
+Delivery contract:
+- Durable messages (``durable=True``) are persisted with a per-channel ``seq`` before they are
+  published, and every subscriber receives them in ``seq`` order with no duplicate. A message that
+  arrives ahead of its predecessor waits while the gap is repaired from history (a publisher on
+  another process may still be writing it); a hole left by a crashed publisher is skipped after
+  ``REPAIR_DELAYS``.
+- A subscriber that gives ``since`` receives exactly the messages after it, then live ones; when
+  history cannot fill the gap it is told ``reset`` instead.
+- After a broker outage every live channel is repaired from history; a durable publish the broker
+  refused is retried in the background, and is in history for recovery either way.
+- Ephemeral messages (``durable=False``) have no ``seq``, are not stored and may be dropped.
+- Each publication is encoded once (realtime/publication.py) and handed to every subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from realtime.broker import Broker, BrokerUnavailable
+from realtime.publication import Publication, encode
+from storage.history import History
+
+log = logging.getLogger("realtime.hub")
+
+CONTROL = "$control"
+REPAIR_DELAYS = (0.05, 0.2, 1.0, 3.0)
+RETRY_PUBLISH_FOR = 60.0
+
+
+class Subscriber(Protocol):
+    user_id: str
+
+    def deliver(self, pub: Publication) -> None: ...
+
+    def kick(self, channel: str, code: int, reason: str) -> None: ...
+
+
+class _ChannelState:
+    __slots__ = ("subscribers", "last", "pending", "repairing", "recovering", "floor")
+
+    def __init__(self, last: int) -> None:
+        self.subscribers: set[Subscriber] = set()
+        self.last = last  # highest seq delivered here, in order
+        self.pending: dict[int, Publication] = {}  # arrived ahead of a gap
+        self.repairing: asyncio.Task[None] | None = None
+        self.recovering: dict[Subscriber, list[Publication]] = {}
+        self.floor: dict[Subscriber, int] = {}  # a subscriber already has messages up to this seq
+
+
+class Hub:
+    def __init__(self, broker: Broker, history: History) -> None:
+        self.broker = broker
+        self.history = history
+        self._channels: dict[str, _ChannelState] = {}
+        self._pending_states: dict[str, asyncio.Future[_ChannelState]] = {}
+        self.connections: set[Any] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.delivered = 0
+
+    async def start(self) -> None:
+        await self.broker.start(self._on_message, self._on_recover)
+        await self.broker.subscribe(CONTROL)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for state in self._channels.values():
+            if state.repairing is not None:
+                state.repairing.cancel()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def channel_count(self) -> int:
+        return len(self._channels)
+
+    def subscriber_count(self, channel: str) -> int:
+        state = self._channels.get(channel)
+        return len(state.subscribers) if state else 0
+
+    # -- publishing ------------------------------------------------------------------------------
+
+    async def publish(self, channel: str, type: str, data: Any, *, durable: bool = True) -> int | None:
+        """Publish to every subscriber on every process; returns the seq of a durable message."""
+        if durable:
+            entry = await self.history.append(channel, type, data)
+            pub = Publication.from_entry(entry)
+        else:
+            pub = Publication.build(channel, type, data, int(time.time() * 1000), None)
+        try:
+            await self.broker.publish(channel, pub.to_wire())
+        except BrokerUnavailable as exc:
+            if not durable:
+                log.debug("ephemeral %s on %s dropped: broker unavailable", type, channel)
+                return None
+            log.warning(
+                "broker refused %s #%s on %s (%s); retrying in background", type, pub.seq, channel, exc
+            )
+            self._spawn(self._retry_publish([(channel, pub.to_wire())]))
+        return pub.seq
+
+    async def publish_many(
+        self, items: Iterable[tuple[str, str, Any]], *, durable: bool = True
+    ) -> list[int | None]:
+        """Publish many messages (typically one per personal channel) with bulk I/O."""
+        items = list(items)
+        if durable:
+            pubs = [Publication.from_entry(e) for e in await self.history.append_many(items)]
+        else:
+            now = int(time.time() * 1000)
+            pubs = [Publication.build(c, t, d, now, None) for c, t, d in items]
+        wire = [(p.channel, p.to_wire()) for p in pubs]
+        try:
+            await self.broker.publish_many(wire)
+        except BrokerUnavailable:
+            if durable:
+                self._spawn(self._retry_publish(wire))
+        return [p.seq for p in pubs]
+
+    async def _retry_publish(self, wire: list[tuple[str, bytes]]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RETRY_PUBLISH_FOR
+        delay = 0.1
+        while loop.time() < deadline:
+            await asyncio.sleep(delay)
+            try:
+                await self.broker.publish_many(wire)
+                return
+            except BrokerUnavailable:
+                delay = min(delay * 2, 5.0)
+        log.error("gave up re-publishing %d durable messages; clients recover them from history", len(wire))
+
+    async def kick(self, channel: str, user_id: str, code: int, reason: str) -> None:
+        """End ``user_id``'s subscription to ``channel`` (``*``: their connections) on every process."""
+        payload = encode({"op": "kick", "channel": channel, "user": user_id, "code": code, "reason": reason})
+        try:
+            await self.broker.publish(CONTROL, b"|" + payload)
+        except BrokerUnavailable:
+            self._kick_local(
+                channel, user_id, code, reason
+            )  # at least here; a ban is also checked on subscribe
+
+    def _kick_local(self, channel: str, user_id: str, code: int, reason: str) -> None:
+        if channel == "*":
+            targets = [c for c in self.connections if c.user_id == user_id]
+        else:
+            state = self._channels.get(channel)
+            targets = [s for s in state.subscribers if s.user_id == user_id] if state else []
+        for target in targets:
+            target.kick(channel, code, reason)
+
+    # -- subscribing -----------------------------------------------------------------------------
+
+    async def subscribe(
+        self, sub: Subscriber, channel: str, since: int | None, on_ready: Callable[[int, bool], None]
+    ) -> None:
+        """Add ``sub`` to ``channel``. ``on_ready(position, reset)`` is called before any message
+        for the channel is delivered to ``sub``; then missed messages (after ``since``), then live."""
+        state = await self._acquire(channel)
+        state.subscribers.add(sub)
+        state.recovering[sub] = []
+        try:
+            position, reset, backlog = state.last, False, []
+            if since is not None:
+                entries, reset = await self.history.since(channel, since)
+                if not reset:
+                    backlog = [Publication.from_entry(e) for e in entries]
+                    position = max([since] + [p.seq for p in backlog if p.seq is not None])
+                    position = max(position, since)
+            on_ready(position if not reset else state.last, reset)
+            for pub in backlog:
+                sub.deliver(pub)
+            buffered = state.recovering.pop(sub, [])
+            for pub in buffered:
+                if pub.seq is None or pub.seq > position:
+                    sub.deliver(pub)
+                    if pub.seq is not None:
+                        position = pub.seq
+            if position > state.last:
+                state.floor[sub] = position
+        except BaseException:
+            state.recovering.pop(sub, None)
+            await self.unsubscribe(sub, channel)
+            raise
+
+    async def _acquire(self, channel: str) -> _ChannelState:
+        """The channel's state, subscribing upstream on the first local subscriber."""
+        state = self._channels.get(channel)
+        if state is not None:
+            return state
+        waiting = self._pending_states.get(channel)
+        if waiting is not None:
+            return await asyncio.shield(waiting)
+        future: asyncio.Future[_ChannelState] = asyncio.get_running_loop().create_future()
+        self._pending_states[channel] = future
+        try:
+            last = await self.history.last_seq(channel)
+            await self.broker.subscribe(channel)
+            state = _ChannelState(last)
+            self._channels[channel] = state
+            future.set_result(state)
+            return state
+        except BaseException as exc:
+            future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            future.exception()  # mark retrieved for waiters that never come
+            raise
+        finally:
+            del self._pending_states[channel]
+
+    async def unsubscribe(self, sub: Subscriber, channel: str) -> None:
+        state = self._channels.get(channel)
+        if state is None or sub not in state.subscribers:
+            return
+        state.subscribers.discard(sub)
+        state.recovering.pop(sub, None)
+        state.floor.pop(sub, None)
+        if not state.subscribers:
+            del self._channels[channel]
+            if state.repairing is not None:
+                state.repairing.cancel()
+            try:
+                await self.broker.unsubscribe(channel)
+            except Exception:  # noqa: BLE001 - an upstream failure must not leak the local side
+                log.warning("upstream unsubscribe of %s failed", channel, exc_info=True)
+
+    # -- receiving -------------------------------------------------------------------------------
+
+    def _on_message(self, channel: str, payload: bytes) -> None:
+        if channel == CONTROL:
+            self._on_control(payload)
+            return
+        state = self._channels.get(channel)
+        if state is None:
+            return
+        pub = Publication.from_wire(channel, payload)
+        seq = pub.seq
+        if seq is None:
+            self._fanout(state, pub)
+        elif seq == state.last + 1 and not state.pending:
+            state.last = seq
+            self._fanout(state, pub)
+        elif seq > state.last:
+            state.pending[seq] = pub
+            self._drain(state)
+            if state.pending and state.repairing is None:
+                state.repairing = self._spawn(self._repair(channel, state))
+
+    def _fanout(self, state: _ChannelState, pub: Publication) -> None:
+        subscribers = list(state.subscribers)
+        self.delivered += len(subscribers)
+        if not state.recovering and not state.floor:
+            for sub in subscribers:
+                sub.deliver(pub)
+            return
+        for sub in subscribers:
+            buffer = state.recovering.get(sub)
+            if buffer is not None:
+                buffer.append(pub)
+                continue
+            floor = state.floor.get(sub)
+            if floor is not None and pub.seq is not None:
+                if pub.seq <= floor:
+                    continue
+                del state.floor[sub]
+            sub.deliver(pub)
+
+    def _drain(self, state: _ChannelState) -> None:
+        while state.last + 1 in state.pending:
+            state.last += 1
+            self._fanout(state, state.pending.pop(state.last))
+
+    async def _repair(self, channel: str, state: _ChannelState) -> None:
+        try:
+            for delay in REPAIR_DELAYS:
+                await asyncio.sleep(delay)
+                if not state.pending:
+                    return
+                wanted = min(state.pending) - 1
+                for entry in await self.history.read(channel, after=state.last, limit=wanted - state.last):
+                    if entry.seq == state.last + 1:
+                        state.last = entry.seq
+                        self._fanout(state, Publication.from_entry(entry))
+                self._drain(state)
+            if state.pending:
+                log.warning("%s: skipping a hole before seq %d (publisher lost)", channel, min(state.pending))
+                state.last = min(state.pending) - 1
+                self._drain(state)
+        finally:
+            state.repairing = None
+            if state.pending and self._channels.get(channel) is state:
+                state.repairing = self._spawn(self._repair(channel, state))
+
+    def _on_recover(self, channels: list[str]) -> None:
+        for channel in channels:
+            if channel in self._channels:
+                self._spawn(self._catch_up(channel))
+
+    async def _catch_up(self, channel: str) -> None:
+        state = self._channels.get(channel)
+        if state is None:
+            return
+        for entry in await self.history.read(channel, after=state.last, limit=self.history.size):
+            if entry.seq == state.last + 1:
+                state.last = entry.seq
+                self._fanout(state, Publication.from_entry(entry))
+        self._drain(state)
+
+    def _on_control(self, payload: bytes) -> None:
+        try:
+            msg = json.loads(payload.partition(b"|")[2])
+            if msg.get("op") == "kick":
+                self._kick_local(msg["channel"], msg["user"], int(msg["code"]), str(msg["reason"]))
+        except (ValueError, KeyError, TypeError):
+            log.warning("malformed control message ignored")
+
+    async def close_all(self, code: int, reason: str) -> None:
+        for conn in list(self.connections):
+            conn.close(code, reason)

@@ -1,0 +1,118 @@
+"""A connection's bounded outgoing buffer and the direct-write fast path.
+
+When nothing is queued, a frame goes straight to the socket with one ``send`` (no future, no task);
+what the kernel does not take is queued. Queued frames are coalesced into one stream write at a time.
+
+Policy when full (``limit`` bytes queued): droppable (ephemeral) frames are refused first, and queued
+ephemeral frames are discarded to make room for a durable one; if a durable frame still does not fit,
+``on_overflow`` is called (the connection closes with 4008 and the client recovers from history).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from tornado.iostream import IOStream, StreamClosedError
+
+
+class Outbox:
+    __slots__ = (
+        "_stream",
+        "_queue",
+        "_queued",
+        "_inflight",
+        "limit",
+        "dropped",
+        "_on_overflow",
+        "_on_error",
+        "closed",
+    )
+
+    def __init__(
+        self, stream: IOStream, limit: int, on_overflow: Callable[[], None], on_error: Callable[[], None]
+    ) -> None:
+        self._stream = stream
+        self._queue: deque[tuple[bytes, bool]] = deque()
+        self._queued = 0  # bytes in _queue
+        self._inflight = 0  # bytes handed to the stream and not yet written
+        self.limit = limit
+        self.dropped = 0
+        self._on_overflow = on_overflow
+        self._on_error = on_error
+        self.closed = False
+
+    @property
+    def buffered(self) -> int:
+        return self._queued + self._inflight
+
+    def send(self, frame: bytes, droppable: bool) -> None:
+        if self.closed:
+            return
+        if not self._queue and not self._inflight:
+            stream = self._stream
+            if not stream.writing():
+                sock = stream.socket
+                if sock is None:
+                    return
+                try:
+                    sent = sock.send(frame)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                except OSError:
+                    self.closed = True
+                    self._on_error()
+                    return
+                if sent == len(frame):
+                    return
+                # The rest of a frame already started must follow whatever happens.
+                self._queue.append((frame[sent:], False))
+                self._queued += len(frame) - sent
+                self._flush()
+                return
+        size = len(frame)
+        if self.buffered + size > self.limit:
+            if droppable:
+                self.dropped += 1
+                return
+            self._discard_droppable()
+            if self.buffered + size > self.limit:
+                self.closed = True
+                self._queue.clear()
+                self._queued = 0
+                self._on_overflow()
+                return
+        self._queue.append((frame, droppable))
+        self._queued += size
+        if not self._inflight:
+            self._flush()
+
+    def _discard_droppable(self) -> None:
+        kept = deque(item for item in self._queue if not item[1])
+        self.dropped += len(self._queue) - len(kept)
+        self._queue = kept
+        self._queued = sum(len(f) for f, _ in kept)
+
+    def _flush(self) -> None:
+        if not self._queue or self.closed:
+            return
+        data = b"".join(f for f, _ in self._queue) if len(self._queue) > 1 else self._queue[0][0]
+        self._queue.clear()
+        self._queued = 0
+        self._inflight = len(data)
+        try:
+            future = self._stream.write(data)
+        except StreamClosedError:
+            self.closed = True
+            self._on_error()
+            return
+        future.add_done_callback(self._written)
+
+    def _written(self, future: Any) -> None:
+        self._inflight = 0
+        if future.exception() is not None:
+            self.closed = True
+            self._on_error()
+            return
+        self._flush()

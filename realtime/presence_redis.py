@@ -1,0 +1,70 @@
+"""Presence in Redis, shared by every process.
+
+Per channel: a sorted set ``presence:<channel>`` of ``<node>|<user>`` members scored by expiry time,
+and a hash ``presence-info:<channel>`` of user -> JSON info. A user counts once however many nodes
+and tabs hold them; entries of a crashed node expire after the TTL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+
+
+class RedisPresence:
+    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _set(self, channel: str) -> str:
+        return f"{self._prefix}presence:{channel}"
+
+    def _info(self, channel: str) -> str:
+        return f"{self._prefix}presence-info:{channel}"
+
+    async def add(self, channel: str, node: str, user: str, info: dict[str, Any], ttl: float) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self._set(channel), {f"{node}|{user}": time.time() + ttl})
+            pipe.hset(self._info(channel), user, json.dumps(info))
+            pipe.expire(self._set(channel), int(ttl * 4) + 60)
+            pipe.expire(self._info(channel), int(ttl * 4) + 60)
+            await pipe.execute()
+
+    async def remove(self, channel: str, node: str, user: str) -> None:
+        await self._redis.zrem(self._set(channel), f"{node}|{user}")
+
+    async def refresh(self, node: str, entries: dict[str, list[str]], ttl: float) -> None:
+        if not entries:
+            return
+        expiry = time.time() + ttl
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for channel, users in entries.items():
+                if users:
+                    pipe.zadd(self._set(channel), {f"{node}|{u}": expiry for u in users}, xx=True)
+                    pipe.expire(self._set(channel), int(ttl * 4) + 60)
+                    pipe.expire(self._info(channel), int(ttl * 4) + 60)
+            await pipe.execute()
+
+    async def _users(self, channel: str) -> set[str]:
+        key = self._set(channel)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, "-inf", time.time())
+            pipe.zrange(key, 0, -1)
+            _, members = await pipe.execute()
+        return {m.split(b"|", 1)[1].decode() for m in members}
+
+    async def count(self, channel: str) -> int:
+        return len(await self._users(channel))
+
+    async def roster(self, channel: str, offset: int, limit: int) -> tuple[int, list[dict[str, Any]]]:
+        users = sorted(await self._users(channel))
+        infos = await self._redis.hmget(self._info(channel), users) if users else []
+        rows = [{"user": u, **(json.loads(i) if i else {})} for u, i in zip(users, infos, strict=True)]
+        rows.sort(key=lambda r: (str(r.get("name", "")).lower(), r["user"]))
+        return len(rows), rows[offset : offset + limit]
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,119 @@
+"""Durable channel history: per-channel sequence numbers and the messages a client may recover.
+
+Contract:
+- ``append`` gives each durable message the next sequence number of its channel (1, 2, 3, ...) and
+  persists it before returning; a publisher that crashes between the two leaves a hole, never a
+  duplicate (unique index on channel+seq).
+- The newest ``size`` messages per channel are kept; older ones are trimmed, and ``since`` reports
+  ``reset=True`` when a client asks for messages that are gone (or more than ``limit`` are missing).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
+
+from storage.mongo import Database
+
+TRIM_EVERY = 64
+
+
+@dataclass(frozen=True)
+class Entry:
+    channel: str
+    seq: int
+    type: str
+    data: Any
+    ts: int  # server time, epoch milliseconds
+
+
+async def create_indexes(db: Database) -> None:
+    await db.history.create_index([("c", ASCENDING), ("s", ASCENDING)], unique=True)
+
+
+class History:
+    def __init__(self, db: Database, size: int) -> None:
+        self._messages = db.history
+        self._counters = db.channel_seq
+        self.size = size
+
+    async def append(self, channel: str, type: str, data: Any) -> Entry:
+        counter = await self._counters.find_one_and_update(
+            {"_id": channel}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
+        )
+        entry = Entry(channel, int(counter["seq"]), type, data, int(time.time() * 1000))
+        await self._messages.insert_one({"c": channel, "s": entry.seq, "t": type, "d": data, "ts": entry.ts})
+        if entry.seq % TRIM_EVERY == 0 and entry.seq > self.size:
+            await self._trim(channel, entry.seq - self.size)
+        return entry
+
+    async def append_many(self, items: list[tuple[str, str, Any]]) -> list[Entry]:
+        """Append one message to each of many channels with two round trips plus one insert.
+
+        Sequence numbers come from one bulk ``$inc`` and a read-back; a channel that another writer
+        touched in between is detected (its counter moved more than once) and done one by one.
+        """
+        if not items:
+            return []
+        channels = [c for c, _, _ in items]
+        if len(set(channels)) != len(channels):
+            return [await self.append(c, t, d) for c, t, d in items]
+        before = {
+            doc["_id"]: int(doc["seq"])
+            async for doc in self._counters.find({"_id": {"$in": channels}}, {"seq": 1})
+        }
+        await self._counters.bulk_write(
+            [UpdateOne({"_id": c}, {"$inc": {"seq": 1}}, upsert=True) for c in channels], ordered=False
+        )
+        after = {
+            doc["_id"]: int(doc["seq"])
+            async for doc in self._counters.find({"_id": {"$in": channels}}, {"seq": 1})
+        }
+        now = int(time.time() * 1000)
+        entries: list[Entry | None] = []
+        racy: list[int] = []
+        for i, (channel, type, data) in enumerate(items):
+            seq = after[channel]
+            if seq != before.get(channel, 0) + 1:
+                racy.append(i)
+                entries.append(None)
+            else:
+                entries.append(Entry(channel, seq, type, data, now))
+        docs = [{"c": e.channel, "s": e.seq, "t": e.type, "d": e.data, "ts": e.ts} for e in entries if e]
+        if docs:
+            await self._messages.insert_many(docs, ordered=False)
+        for i in racy:
+            channel, type, data = items[i]
+            entries[i] = await self.append(channel, type, data)
+        return [e for e in entries if e is not None]
+
+    async def last_seq(self, channel: str) -> int:
+        doc = await self._counters.find_one({"_id": channel}, {"seq": 1})
+        return int(doc["seq"]) if doc else 0
+
+    async def since(self, channel: str, after: int, limit: int | None = None) -> tuple[list[Entry], bool]:
+        """Messages with seq > ``after`` in order, and whether the client must reset instead."""
+        limit = limit or self.size
+        counter = await self._counters.find_one({"_id": channel}) or {"seq": 0, "trimmed": 0}
+        last, trimmed = int(counter.get("seq", 0)), int(counter.get("trimmed", 0))
+        if after > last:
+            return [], True  # the client claims a future it cannot have seen (e.g. data was reset)
+        if after < trimmed or last - after > limit:
+            return [], True
+        cursor = self._messages.find({"c": channel, "s": {"$gt": after}}).sort("s", ASCENDING).limit(limit)
+        return [_entry(doc) async for doc in cursor], False
+
+    async def read(self, channel: str, after: int = 0, limit: int = 1000) -> list[Entry]:
+        cursor = self._messages.find({"c": channel, "s": {"$gt": after}}).sort("s", ASCENDING).limit(limit)
+        return [_entry(doc) async for doc in cursor]
+
+    async def _trim(self, channel: str, upto: int) -> None:
+        await self._counters.update_one({"_id": channel}, {"$max": {"trimmed": upto}})
+        await self._messages.delete_many({"c": channel, "s": {"$lte": upto}})
+
+
+def _entry(doc: dict[str, Any]) -> Entry:
+    return Entry(doc["c"], int(doc["s"]), doc["t"], doc["d"], int(doc["ts"]))
