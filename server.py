@@ -19,16 +19,20 @@ import tornado.web
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
+from handlers import notifications as notification_handlers
+from handlers import push as push_handlers
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
+from realtime import notifications as notification_services
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
 from realtime.channels import ChannelPolicy, PersonalOnlyPolicy
 from realtime.hub import Hub
+from realtime.notifications import NotificationServices, open_notifications
 from realtime.presence import PresenceBackend, PresenceTracker
 from realtime.presence_memory import MemoryPresence
 from realtime.presence_redis import RedisPresence
@@ -69,10 +73,13 @@ class Services:
     tickets: tickets.Tickets
     rpc: RpcRegistry
     policy: ChannelPolicy
+    notifications: NotificationServices | None = None
     embedded: EmbeddedMongo | None = None
     draining: bool = False
 
     async def close(self) -> None:
+        if self.notifications is not None:
+            await self.notifications.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
         await self.hub.close()
@@ -82,7 +89,11 @@ class Services:
             await self.embedded.stop()
 
 
-INDEX_CREATORS: list[mongo.IndexCreator] = [history.create_indexes, tickets.create_indexes]
+INDEX_CREATORS: list[mongo.IndexCreator] = [
+    history.create_indexes,
+    tickets.create_indexes,
+    *notification_services.INDEX_CREATORS,
+]
 
 
 async def open_services(settings: Settings) -> Services:
@@ -118,6 +129,7 @@ async def open_services(settings: Settings) -> Services:
         )
         await hub.start()
         presence.start()
+        services.notifications = await open_notifications(db, settings, hub)
     except BaseException:
         await client.close()
         if embedded is not None:
@@ -151,6 +163,14 @@ def make_app(services: Services) -> tornado.web.Application:
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
     ]
+    if services.notifications is not None:
+        n = services.notifications
+        routes += notification_handlers.routes(
+            notifier=n.notifier, triggers=n.triggers, tokens=services.tokens, settings=s
+        )
+        routes += push_handlers.routes(
+            subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
+        )
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

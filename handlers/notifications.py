@@ -3,12 +3,11 @@ mutes, the integrator send API, the recording trigger and fan-out job status."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from config.settings import Secret
-from handlers.auth_bearer import api_key_name, bearer_claims
+from config import Settings
 from handlers.base import ApiError, JsonHandler
+from handlers.bearer import api_key_name, bearer_claims
 from realtime.notify import SYNC_LIMIT, Notifier
 from realtime.notify_triggers import NotificationTriggers
 from realtime.tokens import Claims, TokenService
@@ -21,19 +20,17 @@ WEBINAR_ID = r"([A-Za-z0-9_.:@-]{1,128})"
 
 
 class NotificationHandler(JsonHandler):
-    def initialize(
-        self, notifier: Notifier, tokens: TokenService, api_keys: Mapping[str, Secret], **_: Any
-    ) -> None:
+    def initialize(self, notifier: Notifier, tokens: TokenService, settings: Settings, **_: Any) -> None:
         self.notifier = notifier
         self.tokens = tokens
-        self.api_keys = api_keys
+        self.settings_ = settings
 
     def user(self) -> Claims:
         return bearer_claims(self, self.tokens)
 
     def integrator_or_host(self) -> Claims | None:
         """None for an integrator API key, else the claims of a host; anything else is refused."""
-        if api_key_name(self, self.api_keys) is not None:
+        if api_key_name(self, self.settings_) is not None:
             return None
         claims = bearer_claims(self, self.tokens)
         if not claims.is_host:
@@ -208,7 +205,7 @@ class JobStatusHandler(NotificationHandler):
 
 
 def routes(**deps: Any) -> list[tuple[str, type, dict[str, Any]]]:
-    """The notification routes; ``deps``: notifier, triggers, tokens, api_keys."""
+    """The notification routes; ``deps``: notifier, triggers, tokens, settings."""
     return [
         (r"/api/notifications", InboxHandler, deps),
         (r"/api/notifications/unread-count", UnreadCountHandler, deps),

@@ -7,8 +7,8 @@ from typing import Any
 
 import tornado.web
 
-from handlers.auth_bearer import bearer_claims
 from handlers.base import ApiError, JsonHandler
+from handlers.bearer import bearer_claims
 from realtime.tokens import TokenService
 from storage.push_subscriptions import PushSubscriptions
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,7 @@ class JobQueue:
     def __init__(self, db: Database, *, max_attempts: int = 5) -> None:
         self.jobs = db.jobs
         self.max_attempts = max_attempts
+        self.on_enqueue: Callable[[], None] | None = None  # this process's worker polls at once
 
     async def enqueue(
         self,
@@ -90,6 +92,7 @@ class JobQueue:
         }
         if key is None:
             await self.jobs.insert_one(doc)
+            self._wake(doc["run_at"])
             return str(doc["_id"])
         # The key comes from the filter on insert.
         found = await self.jobs.find_one_and_update(
@@ -99,7 +102,12 @@ class JobQueue:
             return_document=ReturnDocument.AFTER,
             projection={"_id": 1},
         )
+        self._wake(doc["run_at"])
         return str(found["_id"])
+
+    def _wake(self, run_at: dt.datetime) -> None:
+        if self.on_enqueue is not None and run_at <= now():
+            self.on_enqueue()
 
     async def claim(self, owner: str, lease_seconds: float) -> Job | None:
         """The oldest due job, leased to ``owner`` until now + ``lease_seconds``; None when idle."""
