@@ -127,7 +127,7 @@ class Inbox:
 
     async def mark_all_read(self, user_id: str) -> int:
         res = await self.items.update_many(
-            {"user_id": user_id, "read_at": None}, {"$set": {"read_at": _now()}}
+            {"user_id": user_id, "read_at": None, "archived_at": None}, {"$set": {"read_at": _now()}}
         )
         return res.modified_count
 
