@@ -131,7 +131,7 @@ class PushDelivery:
         message = job.payload["message"]
         results = await asyncio.gather(*(self.sender.send(s, message) for s in subs))
         sent, gone, retry, dropped = 0, 0, [], 0
-        wait = 0.0
+        wait: float | None = None  # the longest Retry-After the push service asked for
         for sub, (status, retry_after) in zip(subs, results, strict=True):
             if 200 <= status < 300:
                 sent += 1
@@ -140,13 +140,14 @@ class PushDelivery:
                 await self.subscriptions.remove(sub["endpoint"])
             elif status in (0, 429) or status >= 500:
                 retry.append(sub["_id"])
-                wait = max(wait, retry_after or 0.0)
+                if retry_after is not None:
+                    wait = max(wait or 0.0, retry_after)
             else:
                 dropped += 1
                 log.warning("push service refused a message with %d; dropped", status)
         attempt = int(job.payload.get("attempt", 1))
         if retry and attempt < MAX_ATTEMPTS:
-            delay = wait or min(2.0**attempt, 600.0)
+            delay = wait if wait is not None else min(2.0**attempt, 600.0)
             run_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
             payload = {"subscription_ids": retry, "message": message, "attempt": attempt + 1}
             await self.jobs.enqueue(JOB_KIND, payload, run_at=run_at, key=f"{job.id}:retry")
