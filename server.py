@@ -30,7 +30,7 @@ from realtime import notifications as notification_services
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
-from realtime.channels import ChannelPolicy, PersonalOnlyPolicy
+from realtime.channels import ChannelPolicy, ClaimsPolicy
 from realtime.hub import Hub
 from realtime.notifications import NotificationServices, open_notifications
 from realtime.presence import PresenceBackend, PresenceTracker
@@ -124,7 +124,7 @@ async def open_services(settings: Settings) -> Services:
             tokens=TokenService(settings),
             tickets=tickets.Tickets(db),
             rpc=RpcRegistry(),
-            policy=PersonalOnlyPolicy(),
+            policy=ClaimsPolicy(),
             embedded=embedded,
         )
         await hub.start()

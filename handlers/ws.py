@@ -64,7 +64,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self._tokens_left = RATE_BURST
         self._last_refill = time.monotonic()
         self._refused = 0
-        self._closing = False
+        self.server_close_code: int | None = None
 
     def check_origin(self, origin: str) -> bool:
         ok = origin_allowed(
@@ -110,6 +110,11 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
 
     def _on_write_error(self) -> None:
         self.close()
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        if self.server_close_code is None:
+            self.server_close_code = code
+        super().close(code, reason)
 
     def kick(self, channel: str, code: int, reason: str) -> None:
         if channel == "*":

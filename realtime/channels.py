@@ -68,15 +68,22 @@ class ChannelPolicy(Protocol):
         """The connection left ``channel`` (unsubscribe, close, kick)."""
 
 
-class PersonalOnlyPolicy:
-    """The default before the webinar domain is wired: a user may use only their own channel."""
+class ClaimsPolicy:
+    """Decides from the token alone, before the webinar domain is wired: a user may use their own
+    channel, an attendee token scoped to a webinar (``wid``) its room, a host any room and backstage."""
 
     async def can_subscribe(self, claims: Claims, channel: Channel) -> str | None:
-        if channel.kind == "user" and channel.id == claims.user_id:
+        if channel.kind == "user":
+            return None if channel.id == claims.user_id else "forbidden"
+        if claims.is_host:
+            return None
+        if channel.kind == "room" and claims.webinar == channel.id:
             return None
         return "forbidden"
 
     async def can_publish(self, claims: Claims, channel: Channel, type: str) -> str | None:
+        if type == "typing" and channel.kind == "room":
+            return await self.can_subscribe(claims, channel)
         return "forbidden"
 
     async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:

@@ -56,8 +56,11 @@ class _ChannelState:
 
 
 class Hub:
-    def __init__(self, broker: Broker, history: History) -> None:
+    def __init__(
+        self, broker: Broker, history: History, repair_delays: tuple[float, ...] = REPAIR_DELAYS
+    ) -> None:
         self.broker = broker
+        self.repair_delays = repair_delays
         self.history = history
         self._channels: dict[str, _ChannelState] = {}
         self._pending_states: dict[str, asyncio.Future[_ChannelState]] = {}
@@ -285,7 +288,7 @@ class Hub:
 
     async def _repair(self, channel: str, state: _ChannelState) -> None:
         try:
-            for delay in REPAIR_DELAYS:
+            for delay in self.repair_delays:
                 await asyncio.sleep(delay)
                 if not state.pending:
                     return

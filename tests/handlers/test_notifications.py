@@ -8,7 +8,7 @@ import time
 import pytest
 
 from server import make_app, open_services
-from tests.wsclient import Tab
+from tests.wsclient import WsClient
 
 API_KEY = "integrator-key-0123456789abcdef0123456789"
 
@@ -26,8 +26,17 @@ def app(services):
     return make_app(services)
 
 
-def ws_base(base_url):
-    return base_url.replace("http://", "ws://")
+async def open_tab(base_url, token):
+    return await WsClient.connect(base_url + "/ws", token)
+
+
+async def quiet(tab, type_, timeout=0.3):
+    """True when no message of ``type_`` arrives within ``timeout`` (a check for duplicates)."""
+    try:
+        await tab.expect(type_, timeout)
+    except TimeoutError:
+        return True
+    return False
 
 
 class Api:
@@ -140,7 +149,7 @@ async def test_integrator_api_auth_idempotency_and_validation(api):
 
 @pytest.mark.gen_test(timeout=30)
 async def test_offline_user_gets_inbox_item_and_live_message_once_on_reconnect(api, base_url):
-    tab = await Tab.open(ws_base(base_url), api.token("olga"))
+    tab = await open_tab(base_url, api.token("olga"))
     sub = await tab.subscribe("user:olga")
     position = sub["seq"]
     tab.close()  # offline: the browser is closed
@@ -148,28 +157,28 @@ async def test_offline_user_gets_inbox_item_and_live_message_once_on_reconnect(a
     code, page = await api.call("GET", "/api/notifications", user="olga")
     assert [i["title"] for i in page["items"]] == ["While you were away"]
 
-    tab = await Tab.open(ws_base(base_url), api.token("olga"))
+    tab = await open_tab(base_url, api.token("olga"))
     await tab.subscribe("user:olga", since=position)
-    msg = await tab.next("notification")
+    msg = await tab.expect("notification")
     assert msg["data"]["title"] == "While you were away" and msg["data"]["unread"] == 1
     assert msg["data"]["id"] == page["items"][0]["id"]
-    assert await tab.quiet("notification")  # once, not twice
+    assert await quiet(tab, "notification")  # once, not twice
     tab.close()
 
 
 @pytest.mark.gen_test(timeout=30)
 async def test_tabs_see_live_items_and_unread_cleared_by_another_tab(api, base_url):
-    tabs = [await Tab.open(ws_base(base_url), api.token("tia")) for _ in range(3)]
+    tabs = [await open_tab(base_url, api.token("tia")) for _ in range(3)]
     for tab in tabs:
         await tab.subscribe("user:tia")
     await api.send(["tia"], title="Live")
-    items = [await tab.next("notification") for tab in tabs]
+    items = [await tab.expect("notification") for tab in tabs]
     assert {m["data"]["title"] for m in items} == {"Live"} and items[0]["data"]["unread"] == 1
     await tabs[0].send({"type": "ping"})  # any tab reads it through the API
     code, _ = await api.call("POST", f"/api/notifications/{items[0]['data']['id']}/read", user="tia")
     assert code == 200
     for tab in tabs:
-        update = await tab.next("notification.unread")
+        update = await tab.expect("notification.unread")
         assert update["data"]["unread"] == 0 and update["data"]["changed"]["read"] is True
     for tab in tabs:
         tab.close()

@@ -1,0 +1,250 @@
+"""The WebSocket endpoint: authentication, subscribe, recovery, and every kind of bad input."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from tornado.httpclient import HTTPClientError
+from tornado.websocket import WebSocketClosedError
+
+from tests.wsclient import Closed, WsClient
+
+
+@pytest.fixture
+def ws_url(http_server, base_url):
+    return base_url.replace("http://", "ws://") + "/ws"
+
+
+@pytest.fixture
+def token(services):
+    def make(user="u1", role="attendee", **kw):
+        return services.tokens.issue(user, role=role, name=user.upper(), **kw)
+
+    return make
+
+
+@pytest.mark.gen_test
+async def test_auth_subscribe_and_receive(ws_url, token, services):
+    client = await WsClient.connect(ws_url, token())
+    sub = await client.subscribe("user:u1")
+    assert sub["seq"] == 0
+    seq = await services.hub.publish("user:u1", "notification", {"title": "hello"})
+    msg = (await client.messages("user:u1", 1))[0]
+    assert msg["type"] == "notification" and msg["seq"] == seq and msg["data"] == {"title": "hello"}
+    assert isinstance(msg["ts"], int)
+    await client.send({"type": "ping"})
+    assert (await client.expect("pong"))["ts"] > 0
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_reconnect_with_since_gets_exactly_the_missed_messages(ws_url, token, services):
+    client = await WsClient.connect(ws_url, token())
+    await client.subscribe("user:u1")
+    for i in range(3):
+        await services.hub.publish("user:u1", "notification", {"i": i})
+    seen = await client.messages("user:u1", 3)
+    client.close()
+    for i in range(3, 6):
+        await services.hub.publish("user:u1", "notification", {"i": i})
+    again = await WsClient.connect(ws_url, token())
+    sub = await again.subscribe("user:u1", since=seen[-1]["seq"])
+    assert sub["seq"] == 6 and "reset" not in sub
+    missed = await again.messages("user:u1", 3)
+    await services.hub.publish("user:u1", "notification", {"i": 6})
+    live = await again.messages("user:u1", 1)
+    assert [m["data"]["i"] for m in missed + live] == [3, 4, 5, 6]
+    assert [m["seq"] for m in missed + live] == [4, 5, 6, 7]
+    again.close()
+
+
+@pytest.mark.gen_test
+async def test_messages_before_auth_and_bad_tokens(ws_url, token, services):
+    client = await WsClient.connect(ws_url)
+    await client.send({"type": "subscribe", "channel": "user:u1"})
+    assert (await client.expect("error"))["code"] == "not_authenticated"
+    await client.send({"type": "auth", "token": "not-a-jwt"})
+    assert (await client.expect("error"))["code"] == "token_invalid"
+    closed = await client.closed()
+    assert closed.code == 4001
+    expired = services.tokens.issue("u1", role="attendee", ttl=-120)
+    client = await WsClient.connect(ws_url)
+    await client.send({"type": "auth", "token": expired})
+    assert (await client.expect("error"))["code"] == "token_expired"
+    assert (await client.closed()).code == 4001
+
+
+@pytest.mark.gen_test
+async def test_malformed_and_unknown_messages_keep_the_connection(ws_url, token):
+    client = await WsClient.connect(ws_url, token())
+    await client.conn.write_message("{not json")
+    assert (await client.expect("error"))["code"] == "bad_json"
+    await client.conn.write_message("[1, 2]")
+    assert (await client.expect("error"))["code"] == "bad_message"
+    await client.send({"type": "teleport"})
+    assert (await client.expect("error"))["code"] == "unknown_type"
+    await client.send({"type": "subscribe", "channel": "nope:1"})
+    assert (await client.expect("error"))["code"] == "bad_channel"
+    await client.send({"type": "subscribe", "channel": "user:u1", "since": "yesterday"})
+    assert (await client.expect("error"))["code"] == "bad_message"
+    await client.send({"type": "subscribe", "channel": "user:someone-else"})
+    refused = await client.expect("error")
+    assert refused["code"] == "forbidden" and refused["channel"] == "user:someone-else"
+    await client.send({"type": "subscribe", "channel": "room:w1"})
+    assert (await client.expect("error"))["code"] == "forbidden"
+    await client.send({"type": "rpc", "id": 1, "method": "nope.nothing", "params": {}})
+    assert (await client.expect("rpc_error"))["error"]["code"] == "unknown_method"
+    await client.send({"type": "unsubscribe", "channel": "user:u1"})
+    assert (await client.expect("error"))["code"] == "not_subscribed"
+    # still serving this client
+    assert (await client.subscribe("user:u1"))["channel"] == "user:u1"
+    await client.send({"type": "subscribe", "channel": "user:u1"})
+    assert (await client.expect("error"))["code"] == "already_subscribed"
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_binary_frames_close_with_1003(ws_url, token):
+    client = await WsClient.connect(ws_url, token())
+    await client.conn.write_message(b"\x00\x01", binary=True)
+    assert (await client.closed()).code == 1003
+
+
+@pytest.mark.gen_test
+async def test_oversize_frames_close_with_1009_and_others_keep_working(ws_url, token):
+    client = await WsClient.connect(ws_url, token())
+    other = await WsClient.connect(ws_url, token("u2"))
+    await client.conn.write_message(json.dumps({"type": "ping", "pad": "x" * 70_000}))
+    assert (await client.closed()).code == 1009
+    await other.send({"type": "ping"})
+    await other.expect("pong")
+    other.close()
+
+
+@pytest.mark.gen_test
+async def test_foreign_origin_is_refused(ws_url):
+    with pytest.raises(HTTPClientError) as err:
+        await WsClient.connect(ws_url, origin="https://evil.example")
+    assert err.value.code == 403
+
+
+@pytest.mark.gen_test
+async def test_allowed_origins_setting(io_loop, make_settings):
+    from server import make_app, open_services
+
+    services = await open_services(make_settings(ALLOWED_ORIGINS="https://partner.example"))
+    from tornado.httpserver import HTTPServer
+
+    server = HTTPServer(make_app(services))
+    from tests.servers import free_port
+
+    port = free_port()
+    server.listen(port, "127.0.0.1")
+    try:
+        client = await WsClient.connect(f"ws://127.0.0.1:{port}/ws", origin="https://partner.example")
+        client.close()
+        with pytest.raises(HTTPClientError):
+            await WsClient.connect(f"ws://127.0.0.1:{port}/ws", origin="https://other.example")
+    finally:
+        server.stop()
+        await services.close()
+
+
+@pytest.mark.gen_test
+async def test_token_expiry_closes_with_4010(ws_url, services):
+    short = services.tokens.issue("u1", role="attendee", ttl=1)
+    client = await WsClient.connect(ws_url, short)
+    await client.expect("token_expired", timeout=5)
+    assert (await client.closed()).code == 4010
+
+
+@pytest.mark.gen_test
+async def test_refresh_extends_the_session(ws_url, services):
+    client = await WsClient.connect(ws_url, services.tokens.issue("u1", role="attendee", ttl=2))
+    await client.send({"type": "refresh", "token": services.tokens.issue("u1", role="attendee")})
+    assert (await client.expect("refreshed"))["user"] == "u1"
+    await client.send({"type": "refresh", "token": services.tokens.issue("u9", role="attendee")})
+    assert (await client.expect("error"))["code"] == "token_invalid"
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_auth_timeout(ws_url, monkeypatch):
+    monkeypatch.setattr("handlers.ws.AUTH_TIMEOUT", 0.2)
+    client = await WsClient.connect(ws_url)
+    assert (await client.closed()).code == 4001
+
+
+@pytest.mark.gen_test
+async def test_flooding_is_rate_limited(ws_url, token):
+    client = await WsClient.connect(ws_url, token())
+    for _ in range(100):
+        await client.send({"type": "ping"})
+    codes = []
+    try:
+        while len(codes) < 100:
+            msg = await client.recv(5)
+            codes.append(msg.get("code") or msg["type"])
+    except (Closed, WebSocketClosedError):
+        pass
+    assert "rate_limited" in codes and codes.count("pong") >= 50
+    client.close()
+
+
+@pytest.mark.gen_test
+async def test_kick_ends_every_connection_of_a_user(ws_url, token, services):
+    a = await WsClient.connect(ws_url, token("bad"))
+    b = await WsClient.connect(ws_url, token("bad"))
+    c = await WsClient.connect(ws_url, token("good"))
+    await services.hub.kick("*", "bad", 4003, "banned")
+    assert (await a.closed()).code == 4003
+    assert (await b.closed()).code == 4003
+    await c.send({"type": "ping"})
+    await c.expect("pong")
+    c.close()
+
+
+@pytest.mark.gen_test
+async def test_client_publish_of_typing_in_a_room(ws_url, services):
+    a = await WsClient.connect(ws_url, services.tokens.issue("a", role="attendee", webinar="w1", name="A"))
+    b = await WsClient.connect(ws_url, services.tokens.issue("b", role="attendee", webinar="w1", name="B"))
+    await a.subscribe("room:w1")
+    await b.subscribe("room:w1")
+    await a.send({"type": "publish", "channel": "room:w1", "event": "typing", "data": {"on": True}})
+    msg = await b.expect("typing")
+    assert msg["data"]["from"] == "a" and "seq" not in msg
+    await a.send({"type": "publish", "channel": "room:w1", "event": "announcement", "data": {}})
+    assert (await a.expect("error"))["code"] == "forbidden"
+    a.close()
+    b.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_slow_reader_is_bounded_then_disconnected(ws_url, token, services):
+    """A client that stops reading: ephemeral messages are dropped first, memory stays within
+    WS_OUTBOX_BYTES, and a durable message that does not fit closes it with 4008."""
+    client = await WsClient.connect(ws_url, token("slow"), max_message_size=64 << 20)
+    await client.subscribe("user:slow")
+    conn = next(c for c in services.hub.connections if getattr(c, "user_id", "") == "slow")
+    limit = services.settings.ws_outbox_bytes
+    client.conn.stream.socket.setsockopt(
+        __import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096
+    )
+    big = "x" * 60_000
+    peak = 0
+    for i in range(200):  # ~12 MB of ephemeral traffic to a reader that does not read
+        await services.hub.publish("user:slow", "typing", {"i": i, "pad": big}, durable=False)
+        await asyncio.sleep(0)
+        peak = max(peak, conn.outbox.buffered)
+    assert conn.outbox.dropped > 0
+    assert conn in services.hub.connections  # ephemeral overflow alone does not disconnect
+    for i in range(200):
+        await services.hub.publish("user:slow", "notification", {"i": i, "pad": big})
+        peak = max(peak, conn.outbox.buffered)
+        if conn.server_close_code is not None:
+            break
+    assert peak <= limit
+    assert conn.server_close_code == 4008
+    client.close()

@@ -1,0 +1,203 @@
+"""The hub's delivery contract, run against both brokers (memory and a real Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from realtime.hub import Hub
+from realtime.publication import Publication
+from server import make_broker
+from storage.history import History
+from storage.mongo import open_client
+
+
+class Recorder:
+    """A subscriber at the hub's seam: records what it is handed."""
+
+    def __init__(self, user_id: str = "u1") -> None:
+        self.user_id = user_id
+        self.got: list[Publication] = []
+        self.kicked: list[tuple[str, int]] = []
+        self.arrived = asyncio.Event()
+
+    def deliver(self, pub: Publication) -> None:
+        self.got.append(pub)
+        self.arrived.set()
+
+    def kick(self, channel: str, code: int, reason: str) -> None:
+        self.kicked.append((channel, code))
+        self.arrived.set()
+
+    async def wait_for(self, n: int, timeout: float = 10) -> list[Publication]:
+        async def until() -> None:
+            while len(self.got) < n:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+        await asyncio.wait_for(until(), timeout)
+        return self.got
+
+    def seqs(self) -> list[int | None]:
+        return [p.seq for p in self.got]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def hubs(io_loop, make_settings, backend):
+    """A factory of hubs sharing one database (and one Redis when the backend is redis)."""
+    settings = make_settings(redis=backend == "redis", HISTORY_SIZE="10")
+    client = open_client(settings.mongodb_url.reveal())
+    made: list[Hub] = []
+
+    async def make(repair_delays=(0.05, 0.1)) -> Hub:
+        hub = Hub(
+            make_broker(settings),
+            History(client[settings.mongodb_database], settings.history_size),
+            repair_delays=repair_delays,
+        )
+        await hub.start()
+        made.append(hub)
+        return hub
+
+    yield make
+
+    async def close() -> None:
+        for hub in made:
+            await hub.close()
+            await hub.broker.close()
+        await client.close()
+
+    io_loop.run_sync(close)
+
+
+def noop(position: int, reset: bool) -> None:
+    return None
+
+
+@pytest.mark.gen_test
+async def test_durable_messages_arrive_in_order_with_seq(hubs):
+    hub = await hubs()
+    sub = Recorder()
+    await hub.subscribe(sub, "room:w1", None, noop)
+    for i in range(5):
+        assert await hub.publish("room:w1", "chat.message", {"i": i}) == i + 1
+    assert await hub.publish("room:w1", "typing", {}, durable=False) is None
+    got = await sub.wait_for(6)
+    assert [p.seq for p in got] == [1, 2, 3, 4, 5, None]
+    assert b'"data":{"i":4}' in got[4].json
+
+
+@pytest.mark.gen_test
+async def test_since_recovers_exactly_the_missed_messages_then_live(hubs):
+    hub = await hubs()
+    for i in range(3):
+        await hub.publish("user:u1", "notification", {"i": i})
+    sub = Recorder()
+    ready: list[tuple[int, bool]] = []
+    await hub.subscribe(sub, "user:u1", 1, lambda pos, reset: ready.append((pos, reset)))
+    assert ready == [(3, False)]
+    assert sub.seqs() == [2, 3]
+    await hub.publish("user:u1", "notification", {"i": 3})
+    await sub.wait_for(3)
+    assert sub.seqs() == [2, 3, 4]
+
+
+@pytest.mark.gen_test
+async def test_reset_when_history_cannot_fill_the_gap(hubs):
+    hub = await hubs()
+    await hub.history.append_many([(f"user:x{i}", "n", {}) for i in range(3)])
+    for i in range(130):  # history keeps 10; trimming happens every 64
+        await hub.publish("room:big", "chat.message", {"i": i})
+    sub = Recorder()
+    ready: list[tuple[int, bool]] = []
+    await hub.subscribe(sub, "room:big", 5, lambda pos, reset: ready.append((pos, reset)))
+    assert ready == [(130, True)]
+    assert sub.got == []
+
+
+@pytest.mark.gen_test
+async def test_out_of_order_arrival_is_reordered_and_holes_are_skipped(hubs):
+    hub = await hubs()
+    sub = Recorder()
+    await hub.subscribe(sub, "room:o", None, noop)
+    first = await hub.history.append("room:o", "chat.message", {"n": 1})
+    second = await hub.history.append("room:o", "chat.message", {"n": 2})
+    # The second arrives first (its publisher on another process was quicker).
+    await hub.broker.publish("room:o", Publication.from_entry(second).to_wire())
+    await hub.broker.publish("room:o", Publication.from_entry(first).to_wire())
+    await sub.wait_for(2)
+    assert sub.seqs() == [1, 2]
+    # A publisher that took seq 3 and crashed before writing it leaves a hole; 4 is still delivered.
+    await hub.history._counters.update_one({"_id": "room:o"}, {"$inc": {"seq": 1}})
+    await hub.publish("room:o", "chat.message", {"n": 4})
+    await sub.wait_for(3)
+    assert sub.seqs() == [1, 2, 4]
+
+
+@pytest.mark.gen_test
+async def test_a_gap_is_repaired_from_history(hubs):
+    hub = await hubs()
+    sub = Recorder()
+    await hub.subscribe(sub, "room:g", None, noop)
+    await hub.history.append("room:g", "chat.message", {"n": 1})  # stored, never published
+    await hub.publish("room:g", "chat.message", {"n": 2})
+    await sub.wait_for(2)
+    assert sub.seqs() == [1, 2]
+
+
+@pytest.mark.gen_test
+async def test_upstream_subscription_follows_first_and_last_local_subscriber(hubs, backend):
+    hub = await hubs()
+    a, b = Recorder("a"), Recorder("b")
+    await hub.subscribe(a, "room:s", None, noop)
+    await hub.subscribe(b, "room:s", None, noop)
+    assert hub.subscriber_count("room:s") == 2
+    await hub.unsubscribe(a, "room:s")
+    assert hub.channel_count() == 1
+    await hub.unsubscribe(b, "room:s")
+    assert hub.channel_count() == 0
+    if backend == "memory":
+        assert "room:s" not in hub.broker._channels
+    else:
+        numsub = await hub.broker.redis.pubsub_numsub(hub.broker._key("room:s"))
+        assert numsub[0][1] == 0
+
+
+@pytest.mark.parametrize("backend", ["redis"])  # the in-process broker serves one process by design
+@pytest.mark.gen_test
+async def test_cross_process_delivery_and_kick(hubs, backend):
+    one, two = await hubs(), await hubs()
+    sub = Recorder("victim")
+    await two.subscribe(sub, "room:x", None, noop)
+    await one.publish("room:x", "announcement", {"text": "hi"})
+    await sub.wait_for(1)
+    assert sub.seqs() == [1]
+    await one.kick("room:x", "victim", 4003, "banned")
+
+    async def kicked() -> None:
+        while not sub.kicked:
+            sub.arrived.clear()
+            await sub.arrived.wait()
+
+    await asyncio.wait_for(kicked(), 10)
+    assert sub.kicked == [("room:x", 4003)]
+
+
+@pytest.mark.gen_test
+async def test_publish_many_assigns_per_channel_seqs(hubs):
+    hub = await hubs()
+    subs = [Recorder(f"u{i}") for i in range(3)]
+    for i, sub in enumerate(subs):
+        await hub.subscribe(sub, f"user:u{i}", None, noop)
+    await hub.publish("user:u1", "notification", {"first": True})
+    seqs = await hub.publish_many([(f"user:u{i}", "notification", {"i": i}) for i in range(3)])
+    assert seqs == [1, 2, 1]
+    for sub in subs:
+        await sub.wait_for(1)
+    assert subs[1].seqs() == [1, 2]
