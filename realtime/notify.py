@@ -4,12 +4,13 @@ Delivery contract:
 - A notification is stored once per user: the inbox has a unique (user, key) index, and the key is
   the caller's idempotency key (a retried job, a double click, two processes: one item). Only newly
   stored items are published, so a retry does not publish twice.
-- Live messages go out durably on ``user:<id>`` (``notification``: the inbox item plus the user's
-  ``unread`` count), so a tab that was offline gets them once on reconnect from the real-time
-  layer's history. Read/unread/archive changes publish ``notification.unread`` ({"unread": n,
-  "changed": item}) so every tab's badge follows.
+- Live messages go out durably on ``user:<id>`` (``notification``: the inbox item, plus the user's
+  ``unread`` count for batches of up to ``COUNT_LIMIT`` users; without it a tab adds one), so a
+  tab that was offline gets them once on reconnect from the real-time layer's history.
+  Read/unread/archive changes publish ``notification.unread`` ({"unread": n, "changed": item})
+  so every tab's badge follows.
 - Recipients are handled in chunks of ``chunk`` users: one preferences query, one ``insert_many``,
-  one unread-count aggregation, one ``publish_many`` and one push job per chunk.
+  one ``publish_many`` and one push job per chunk.
 - Preferences: a category switched off for ``in_app`` is not stored or published; switched off for
   ``push`` is not pushed; a muted webinar gets neither.
 """
@@ -30,6 +31,14 @@ from storage.preferences import CATEGORIES, PreferenceStore
 
 FANOUT_JOB = "notify.fanout"
 SYNC_LIMIT = 100  # larger integrator requests are queued as a background fan-out
+COUNT_LIMIT = 100  # live messages of larger batches carry no unread count (one query per user set)
+
+
+def _live(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
+    item = public(doc)
+    if unread is not None:
+        item["unread"] = unread
+    return item
 
 
 class Publisher(Protocol):
@@ -114,12 +123,11 @@ class Notifier:
         ]
         stored = await self.inbox.insert_many(docs)
         if stored:
-            counts = await self.inbox.unread_counts([d["user_id"] for d in stored])
+            counts: dict[str, int] = {}
+            if len(stored) <= COUNT_LIMIT:
+                counts = await self.inbox.unread_counts([d["user_id"] for d in stored])
             await self.publisher.publish_many(
-                [
-                    (personal(d["user_id"]), "notification", {**public(d), "unread": counts[d["user_id"]]})
-                    for d in stored
-                ]
+                [(personal(d["user_id"]), "notification", _live(d, counts.get(d["user_id"]))) for d in stored]
             )
         if self.push is not None:
             fresh = {d["user_id"] for d in stored}
