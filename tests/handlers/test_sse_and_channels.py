@@ -1,0 +1,193 @@
+"""SSE with single-use tickets and Last-Event-ID resume; the REST publish, history and presence API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+API_KEY = "integrator-key-0123456789abcdef0123456789"
+
+
+@pytest.fixture
+def services(io_loop, make_settings):
+    from server import open_services
+
+    svc = io_loop.run_sync(lambda: open_services(make_settings(API_KEYS=f"crm:{API_KEY}")))
+    yield svc
+    io_loop.run_sync(svc.close)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+class EventStream:
+    """A raw HTTP/1.0 SSE client (an EventSource stand-in) over a plain socket."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, str]] = []
+        self.status = 0
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self, base_url: str, ticket: str, channels: list[str], last_event_id: str | None = None):
+        host, port = base_url.split("//")[1].split(":")
+        self._reader, self._writer = await asyncio.open_connection("127.0.0.1", int(port))
+        query = "&".join(f"channel={c}" for c in channels)
+        extra = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id else ""
+        self._writer.write(
+            f"GET /sse?ticket={ticket}&{query} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n".encode()
+        )
+        head = await self._reader.readuntil(b"\r\n\r\n")
+        self.status = int(head.split()[1])
+        self._task = asyncio.ensure_future(self._read())
+        return self
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                block = await self._reader.readuntil(b"\n\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            event: dict[str, str] = {}
+            for line in block.decode().strip("\n").split("\n"):
+                key, _, value = line.partition(": ")
+                if key and not key.startswith(":"):
+                    event[key] = value
+            if "data" in event:
+                self.events.append(event)
+                self._changed.set()
+
+    async def wait(self, n: int, timeout: float = 10) -> list[dict[str, str]]:
+        async def until() -> None:
+            while len(self.events) < n:
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+        return self.events
+
+    async def close(self) -> None:
+        self._writer.close()
+        if self._task is not None:
+            await self._task
+        with contextlib.suppress(ConnectionError):
+            await self._writer.wait_closed()
+
+
+async def ticket_for(http_client, base_url, token):
+    resp = await http_client.fetch(
+        base_url + "/api/realtime/tickets", method="POST", body="", headers=auth(token)
+    )
+    return json.loads(resp.body)["ticket"]
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_sse_stream_resumes_with_last_event_id(http_client, base_url, services):
+    token = services.tokens.issue("u1", role="attendee")
+    reader = await EventStream().open(base_url, await ticket_for(http_client, base_url, token), ["user:u1"])
+    await reader.wait(1)
+    for i in range(3):
+        await services.hub.publish("user:u1", "notification", {"i": i})
+    events = await reader.wait(4)
+    assert json.loads(events[0]["data"]) == {"channel": "user:u1", "seq": 0}
+    assert [json.loads(e["data"])["seq"] for e in events[1:]] == [1, 2, 3]
+    assert events[2]["id"] == "user:u1@2"
+    await reader.close()
+    for i in range(3, 5):
+        await services.hub.publish("user:u1", "notification", {"i": i})
+    reader2 = await EventStream().open(
+        base_url, await ticket_for(http_client, base_url, token), ["user:u1"], last_event_id=events[2]["id"]
+    )
+    events2 = await reader2.wait(4)
+    assert [json.loads(e["data"])["data"]["i"] for e in events2[1:]] == [2, 3, 4]
+    await reader2.close()
+
+
+@pytest.mark.gen_test
+async def test_sse_tickets_are_single_use_and_checked(http_client, base_url, services):
+    token = services.tokens.issue("u1", role="attendee")
+    ticket = await ticket_for(http_client, base_url, token)
+    reader = await EventStream().open(base_url, ticket, ["user:u1"])
+    await reader.wait(1)
+    await reader.close()
+    resp = await http_client.fetch(f"{base_url}/sse?ticket={ticket}&channel=user:u1", raise_error=False)
+    assert resp.code == 401 and json.loads(resp.body)["error"]["code"] == "ticket_invalid"
+    other = await ticket_for(http_client, base_url, token)
+    resp = await http_client.fetch(f"{base_url}/sse?ticket={other}&channel=user:u2", raise_error=False)
+    assert resp.code == 403
+    resp = await http_client.fetch(f"{base_url}/sse?ticket=x&channel=bogus", raise_error=False)
+    assert resp.code == 400
+    with pytest.raises(HTTPClientError) as err:
+        await http_client.fetch(base_url + "/api/realtime/tickets", method="POST", body="")
+    assert err.value.code == 401
+
+
+@pytest.mark.gen_test
+async def test_publish_api_with_api_key_and_host_token(http_client, base_url, services):
+    url = base_url + "/api/channels/room:w1/messages"
+    body = json.dumps({"type": "announcement", "data": {"text": "Starting in 5"}})
+    resp = await http_client.fetch(url, method="POST", body=body, headers=auth(API_KEY))
+    assert resp.code == 202 and json.loads(resp.body)["seq"] == 1
+    host = services.tokens.issue("h1", role="host")
+    resp = await http_client.fetch(url, method="POST", body=body, headers=auth(host))
+    assert json.loads(resp.body)["seq"] == 2
+    attendee = services.tokens.issue("a1", role="attendee", webinar="w1")
+    resp = await http_client.fetch(url, method="POST", body=body, headers=auth(attendee), raise_error=False)
+    assert resp.code == 403
+    resp = await http_client.fetch(
+        url, method="POST", body=body, headers=auth("wrong-key"), raise_error=False
+    )
+    assert resp.code == 401
+    for bad in (
+        '{"type": {"$gt": ""}, "data": 1}',
+        '{"type": "x"}',
+        "[]",
+        "{nope",
+        '{"type": "presence", "data": 1}',
+        '{"type": "x", "data": 1, "durable": "yes"}',
+    ):
+        resp = await http_client.fetch(url, method="POST", body=bad, headers=auth(API_KEY), raise_error=False)
+        assert resp.code == 400, bad
+        assert set(json.loads(resp.body)["error"]) >= {"code", "message"}
+    resp = await http_client.fetch(base_url + "/api/channels/room:w1/history?since=1", headers=auth(attendee))
+    history = json.loads(resp.body)
+    assert [m["seq"] for m in history["messages"]] == [2]
+    resp = await http_client.fetch(
+        base_url + "/api/channels/room:w1/history?limit=0", headers=auth(attendee), raise_error=False
+    )
+    assert resp.code == 400
+
+
+@pytest.mark.gen_test
+async def test_presence_counts_a_user_once_across_tabs(http_client, base_url, http_server, services):
+    from tests.wsclient import WsClient
+
+    ws = base_url.replace("http://", "ws://") + "/ws"
+    tabs = [
+        await WsClient.connect(ws, services.tokens.issue("ann", role="attendee", webinar="w1", name="Ann"))
+        for _ in range(3)
+    ]
+    bob = await WsClient.connect(ws, services.tokens.issue("bob", role="attendee", webinar="w1", name="Bob"))
+    for client in tabs + [bob]:
+        await client.subscribe("room:w1")
+    while (await bob.expect("presence"))["data"]["count"] != 2:
+        pass
+    resp = await http_client.fetch(base_url + "/api/channels/room:w1/presence", headers=auth(API_KEY))
+    roster = json.loads(resp.body)
+    assert roster["count"] == 2 and [u["name"] for u in roster["users"]] == ["Ann", "Bob"]
+    tabs[0].close()
+    tabs[1].close()
+    await bob.send({"type": "ping"})
+    await bob.expect("pong")
+    resp = await http_client.fetch(base_url + "/api/channels/room:w1/presence", headers=auth(API_KEY))
+    assert json.loads(resp.body)["count"] == 2
+    tabs[2].close()
+    while (update := await bob.expect("presence"))["data"]["count"] != 1:
+        pass
+    assert update["data"]["left"] == ["Ann"]
+    bob.close()
