@@ -74,7 +74,7 @@ class Inbox:
             return [doc for i, doc in enumerate(docs) if i not in skipped]
         return docs
 
-    async def list(
+    async def page(
         self, user_id: str, *, filter: str = "all", cursor: str | None = None, limit: int = 20
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page, newest first, and the cursor of the next page (None at the end).
@@ -103,11 +103,11 @@ class Inbox:
 
     async def unread_counts(self, user_ids: list[str]) -> dict[str, int]:
         """Unread counts of many users in one query; users with none are 0."""
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"user_id": {"$in": user_ids}, "read_at": None, "archived_at": None}},
             {"$group": {"_id": "$user_id", "n": {"$sum": 1}}},
         ]
-        counts = dict.fromkeys(user_ids, 0)
+        counts: dict[str, int] = dict.fromkeys(user_ids, 0)
         async for row in await self.items.aggregate(pipeline):
             counts[row["_id"]] = int(row["n"])
         return counts
