@@ -3,6 +3,8 @@
 Every notification carries a ``key`` unique per user (the caller's idempotency key, else a random
 one), so inserting the same notification twice (a retried job, two processes racing) stores it once;
 ``insert_many`` returns only the documents it actually inserted, and only those are published live.
+``published`` turns true once the live message went out, so a retry after a crash between the two
+finds what is left to publish.
 Listing is newest first with an opaque cursor (the last id seen).
 """
 
@@ -64,6 +66,7 @@ class Inbox:
             doc.setdefault("_id", ObjectId())
             doc.setdefault("read_at", None)
             doc.setdefault("archived_at", None)
+            doc.setdefault("published", False)
         try:
             await self.items.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -73,6 +76,15 @@ class Inbox:
             skipped = {e["index"] for e in errors}
             return [doc for i, doc in enumerate(docs) if i not in skipped]
         return docs
+
+    async def unpublished(self, key: str, user_ids: list[str]) -> list[dict[str, Any]]:
+        """Items with ``key`` that were stored but never published (the process died in between)."""
+        query = {"key": key, "user_id": {"$in": user_ids}, "published": False}
+        return await self.items.find(query).to_list()
+
+    async def mark_published(self, ids: list[ObjectId]) -> None:
+        if ids:
+            await self.items.update_many({"_id": {"$in": ids}}, {"$set": {"published": True}})
 
     async def page(
         self, user_id: str, *, filter: str = "all", cursor: str | None = None, limit: int = 20
