@@ -117,7 +117,13 @@ async def seed(db, webinars, registrants):
         )
         await db.registrations.insert_many(
             [
-                {"_id": f"{wid}-{u}", "webinar_id": wid, "user_id": f"u{u}", "status": "approved"}
+                {
+                    "_id": f"{wid}-{u}",
+                    "webinar_id": wid,
+                    "user_id": f"u{u}",
+                    "email": f"u{u}@x",
+                    "status": "approved",
+                }
                 for u in range(registrants)
             ]
         )

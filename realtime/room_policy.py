@@ -1,0 +1,123 @@
+"""The webinar domain's ChannelPolicy: who may subscribe to ``room:``/``backstage:``/``user:``
+channels, attendance recording, and the state snapshot a late joiner receives.
+
+A ``room:<id>``/``backstage:<id>`` whose id is a webinar is governed by that webinar's roles,
+registrations and bans. Any other id is an integrator's own channel, not a webinar, and is governed by
+the token's claims alone (``ClaimsPolicy``), as before the webinar domain existed."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+from realtime.channels import Channel, ClaimsPolicy, room
+from realtime.room_polls import public_poll
+from realtime.room_qa import public_question
+from realtime.room_stage import public_announcement, public_hand
+from realtime.tokens import Claims
+from realtime.webinars import Hub, Participant, WebinarService, read_history
+from storage.errors import DomainError
+from storage.room import Room
+from storage.webinars import public_webinar
+
+SNAPSHOT_HISTORY = 50
+
+
+class WebinarPolicy:
+    def __init__(self, webinars: WebinarService, room_store: Room, hub: Hub) -> None:
+        self.webinars = webinars
+        self.room = room_store
+        self.hub = hub
+        self.fallback = ClaimsPolicy()
+        # (webinar_id, user_id) -> open attendance sessions of this process, so ``left`` writes only
+        # for webinar rooms that ``joined`` recorded
+        self._sessions: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    async def _participant(self, claims: Claims, channel: Channel) -> Participant | str | None:
+        """The participant, a refusal code, or None when the channel is not a webinar's."""
+        try:
+            p = await self.webinars.participant(claims, channel.id)
+        except DomainError as exc:
+            return None if exc.code == "not_found" else exc.code
+        if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
+            return "banned"
+        return p
+
+    async def can_subscribe(self, claims: Claims, channel: Channel) -> str | None:
+        if channel.kind == "user":
+            return None if channel.id == claims.user_id else "forbidden"
+        p = await self._participant(claims, channel)
+        if p is None:
+            return await self.fallback.can_subscribe(claims, channel)
+        if isinstance(p, str):
+            return p
+        if channel.kind == "backstage" and not p.staff:
+            return "forbidden"
+        return None
+
+    async def can_publish(self, claims: Claims, channel: Channel, type: str) -> str | None:
+        """Only ephemeral ``typing`` in a room; every other room action is an RPC."""
+        if channel.kind == "user":
+            return "forbidden"
+        p = await self._participant(claims, channel)
+        if p is None:
+            return await self.fallback.can_publish(claims, channel, type)
+        if isinstance(p, str):
+            return p
+        if type != "typing" or channel.kind != "room" or p.webinar["status"] != "live":
+            return "forbidden"
+        return None
+
+    async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:
+        if channel.kind == "user":
+            return None
+        p = await self._participant(claims, channel)
+        if not isinstance(p, Participant):
+            return None
+        if channel.kind == "backstage":
+            return await self.backstage_snapshot(p)
+        await self.room.attendance_join(p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live")
+        self._sessions[(p.webinar_id, p.user_id)] += 1
+        return await self.snapshot(p)
+
+    async def left(self, claims: Claims, channel: Channel) -> None:
+        key = (channel.id, claims.user_id)
+        if channel.kind == "room" and self._sessions[key] > 0:
+            self._sessions[key] -= 1
+            if not self._sessions[key]:
+                del self._sessions[key]
+            await self.room.attendance_leave(channel.id, claims.user_id)
+
+    async def snapshot(self, p: Participant) -> dict[str, Any]:
+        """What a late joiner needs: the webinar, open poll, pinned question, active announcement,
+        counts and the recent durable history of ``room:<id>``."""
+        wid = p.webinar_id
+        polls = [x for x in await self.room.polls(wid) if x["status"] == "open"]
+        pinned = await self.room.db.questions.find_one({"webinar_id": wid, "pinned": True, "approved": True})
+        announcement = await self.room.active_announcement(wid)
+        last = await self.hub.history.last_seq(room(wid))
+        recent = await read_history(self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY)
+        return {
+            "webinar": public_webinar(p.webinar, private=p.staff),
+            "role": p.role,
+            "open_polls": [public_poll(x, results=p.staff or x["show_results"]) for x in polls],
+            "pinned_question": public_question(pinned, staff=p.staff) if pinned else None,
+            "announcement": public_announcement(announcement) if announcement else None,
+            "counts": {
+                "questions": await self.room.count("questions", wid, approved=True),
+                "chat": await self.room.count("chat", wid, deleted=False),
+                "registrants": p.webinar["seats_taken"],
+            },
+            "recent": recent,
+        }
+
+    async def backstage_snapshot(self, p: Participant) -> dict[str, Any]:
+        wid = p.webinar_id
+        pending = await self.room.db.questions.find({"webinar_id": wid, "approved": False}).to_list(500)
+        announcement = await self.room.active_announcement(wid, "backstage")
+        return {
+            "hands": [public_hand(h) for h in await self.room.hands(wid)],
+            "pending_questions": [public_question(q, staff=True) for q in pending],
+            "polls": [public_poll(x, results=True) for x in await self.room.polls(wid)],
+            "announcement": public_announcement(announcement) if announcement else None,
+        }
