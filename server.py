@@ -199,9 +199,10 @@ async def open_services(settings: Settings) -> Services:
         )
         await hub.start()
         presence.start()
-        services.notifications = await open_notifications(db, settings, hub)
+        services.notifications = await open_notifications(db, settings, hub, start_worker=False)
         services.domain = open_webinar_domain(services)
         connect_notification_hooks(services.domain, services.notifications)
+        services.notifications.worker.start()  # last: nothing to stop if start-up fails before
     except BaseException:
         await client.close()
         if embedded is not None:
