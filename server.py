@@ -20,7 +20,9 @@ import tornado.web
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from handlers import accounts as h_accounts
+from handlers import notifications as h_notifications
 from handlers import openapi_doc
+from handlers import push as h_push
 from handlers import reports as h_reports
 from handlers import room as h_room
 from handlers import webinars as h_webinars
@@ -31,12 +33,14 @@ from handlers.health import HealthHandler, ReadyHandler
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
+from realtime import notifications as notification_services
 from realtime import room_rpc
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
 from realtime.channels import ChannelPolicy, ClaimsPolicy
 from realtime.hub import Hub
+from realtime.notifications import NotificationServices, open_notifications
 from realtime.presence import PresenceBackend, PresenceTracker
 from realtime.presence_memory import MemoryPresence
 from realtime.presence_redis import RedisPresence
@@ -84,11 +88,14 @@ class Services:
     tickets: tickets.Tickets
     rpc: RpcRegistry
     policy: ChannelPolicy
+    notifications: NotificationServices | None = None
     embedded: EmbeddedMongo | None = None
     draining: bool = False
     domain: ApiDeps | None = None  # the webinar domain; hooks at domain.webinars.hooks
 
     async def close(self) -> None:
+        if self.notifications is not None:
+            await self.notifications.close()
         if self.domain is not None:
             await self.domain.stage.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
@@ -103,6 +110,7 @@ class Services:
 INDEX_CREATORS: list[mongo.IndexCreator] = [
     history.create_indexes,
     tickets.create_indexes,
+    *notification_services.INDEX_CREATORS,
     accounts.create_indexes,
     webinars.create_indexes,
     registrations.create_indexes,
@@ -144,6 +152,23 @@ def open_webinar_domain(services: Services) -> ApiDeps:
     )
 
 
+NOTIFICATION_HOOKS = (
+    "on_registration",
+    "on_registration_cancelled",
+    "on_live",
+    "on_rescheduled",
+    "on_cancelled",
+    "on_announcement",
+    "on_question_answered",
+)
+
+
+def connect_notification_hooks(domain: ApiDeps, notifications: NotificationServices) -> None:
+    """The webinar actions notify: each webinar hook calls the trigger of the same name."""
+    for name in NOTIFICATION_HOOKS:
+        getattr(domain.webinars.hooks, name).append(getattr(notifications.triggers, name))
+
+
 async def open_services(settings: Settings) -> Services:
     embedded = None
     url = settings.mongodb_url.reveal()
@@ -177,7 +202,10 @@ async def open_services(settings: Settings) -> Services:
         )
         await hub.start()
         presence.start()
+        services.notifications = await open_notifications(db, settings, hub, start_worker=False)
         services.domain = open_webinar_domain(services)
+        connect_notification_hooks(services.domain, services.notifications)
+        services.notifications.worker.start()  # last: nothing to stop if start-up fails before
     except BaseException:
         await client.close()
         if embedded is not None:
@@ -211,6 +239,14 @@ def make_app(services: Services) -> tornado.web.Application:
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
     ]
+    if services.notifications is not None:
+        n = services.notifications
+        routes += h_notifications.routes(
+            notifier=n.notifier, triggers=n.triggers, tokens=services.tokens, settings=s
+        )
+        routes += h_push.routes(
+            subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
+        )
     if services.domain is not None:
         routes += api_routes(services.domain)
     return tornado.web.Application(
