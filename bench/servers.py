@@ -49,6 +49,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def core_times(core: int) -> tuple[float, float]:
+    """(busy, steal) seconds of one CPU from /proc/stat. Busy includes irq and softirq time, which
+    the kernel charges to no process: on loopback much of a send's cost is softirq work."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith(f"cpu{core} "):
+                v = [int(x) for x in line.split()[1:]]
+                user, nice, system, _idle, _iowait, irq, softirq, steal = v[:8]
+                return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
+    return 0.0, 0.0
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
