@@ -18,7 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.loadgen import Generator, PhaseResult, cpu_self
-from bench.servers import Child, Cluster, core_times, cpu_seconds, raise_nofile, rss_bytes
+from bench.servers import (
+    Child,
+    Cluster,
+    all_cpu_seconds,
+    core_times,
+    cpu_seconds,
+    foreign_cpu,
+    raise_nofile,
+    rss_bytes,
+)
 from config import load_settings
 from realtime.tokens import TokenService
 
@@ -73,9 +82,12 @@ def measure(
     before = server_cpu(apps)
     extra_before = {c.name: cpu_seconds(c.pid) for c in extra}
     core0 = core_times(SERVER_CORE)
+    everyone = all_cpu_seconds()
     r: PhaseResult = gen.run_phase(**phase)
     used = server_cpu(apps) - before
     core1 = core_times(SERVER_CORE)
+    ours = {os.getpid()} | {c.pid for c in apps + extra}
+    foreign = foreign_cpu(everyone, all_cpu_seconds(), ours)
     core_busy, steal = core1[0] - core0[0], core1[1] - core0[1]
     out: dict[str, Any] = {
         "phase": label,
@@ -93,17 +105,23 @@ def measure(
         "server_core_busy_s": round(core_busy, 3),
         "server_core_busy_s_per_100k": round(core_busy / r.delivered * 1e5, 3) if r.delivered else None,
         "server_core_steal_s": round(steal, 3),
-        "other_cpu_s": {k: round(cpu_seconds(c.pid) - v, 3) for (k, v), c in zip(extra_before.items(), extra)},
+        "foreign_cpu_s": round(foreign, 2),
+        "foreign_cpu_utilisation": round(foreign / r.wall_seconds, 3),
+        "other_cpu_s": {c.name: round(cpu_seconds(c.pid) - extra_before[c.name], 3) for c in extra},
         "generator_cpu_s": round(r.generator_cpu, 3),
         "generator_cpu_utilisation": round(r.generator_cpu / r.wall_seconds, 3),
         "wall_s": round(r.wall_seconds, 2),
         "closed_connections": r.closed_during,
         **r.percentiles(),
     }
+    o = out
     print(
-        f"  {label:<28} {out['deliveries_per_s']:>10,.0f} deliv/s  {out['server_cpu_s_per_100k'] or 0:>6.2f} "
-        f"CPU-s/100k ({out['server_core_busy_s_per_100k'] or 0:.2f} core 0)  p50 {out['p50_ms']:>7.1f} p99 {out['p99_ms']:>7.1f} max {out['max_ms']:>7.1f} ms  "
-        f"lost {out['expected_deliveries'] - out['deliveries']}  gen CPU {out['generator_cpu_utilisation']:.0%}",
+        f"  {label:<22} {o['deliveries_per_s']:>9,.0f} deliv/s "
+        f"{o['server_cpu_s_per_100k'] or 0:>5.2f} CPU-s/100k "
+        f"({o['server_core_busy_s_per_100k'] or 0:.2f} core 0) "
+        f"p50 {o['p50_ms']:>6.1f} p99 {o['p99_ms']:>6.1f} "
+        f"max {o['max_ms']:>6.1f} ms lost {o['expected_deliveries'] - o['deliveries']} "
+        f"gen CPU {o['generator_cpu_utilisation']:.0%} foreign CPU {o['foreign_cpu_utilisation']:.0%}",
         flush=True,
     )
     return out
@@ -132,7 +150,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
         per_conn = sum(rss1[i] - rss0[i] for i in range(len(apps))) / n
         print(
             f"[{name}] {n} subscribers on {len(apps)} process(es) in {took:.1f}s; "
-            f"server RSS {sum(rss0) / 2**20:.1f} -> {sum(rss1) / 2**20:.1f} MiB = {per_conn / 1024:.1f} KB/conn",
+            f"server RSS {sum(rss0) / 2**20:.1f} -> {sum(rss1) / 2**20:.1f} MiB "
+            f"= {per_conn / 1024:.1f} KB/conn",
             flush=True,
         )
         gen.open_publishers(apps[0].port, max(args.in_flight, 8), cluster.api_key)
@@ -140,7 +159,8 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
         common = {"warmup": warm, "drain": drain, "duration": args.duration}
         phases = []
         # Warm the server's code paths so the first measured phase is not paying for them.
-        gen.run_phase(msg_rate=None, durable=False, in_flight=args.in_flight, **{**common, "duration": 0.3 if q else 1.0})
+        warm_up = {**common, "duration": 0.3 if q else 1.0}
+        gen.run_phase(msg_rate=None, durable=False, in_flight=args.in_flight, **warm_up)
         # One durable publisher first: it creates the channel's seq counter (concurrent first upserts
         # of it have failed with a 500 and left a hole; see bench/README.md).
         gen.run_phase(msg_rate=None, durable=True, in_flight=1, **{**common, "duration": 0.3})
@@ -182,30 +202,38 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(), "kernel": platform.release()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
 
 
 def table(results: dict[str, Any]) -> str:
     rows = [
-        "| scenario | phase | deliveries/s | server CPU-s/100k | core 0 busy s/100k | p50 ms | p99 ms | max ms "
-        "| lost | gen CPU |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| scenario | phase | deliveries/s | server CPU-s/100k | core 0 busy s/100k "
+        "| p50 ms | p99 ms | max ms | lost | gen CPU | foreign CPU |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in results["scenarios"]:
         for p in s["phases"]:
             rows.append(
                 f"| {s['scenario']} | {p['phase']} | {p['deliveries_per_s']:,.0f} | "
-                f"{p['server_cpu_s_per_100k']} | {p['server_core_busy_s_per_100k']} | {p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {p['max_ms']:.1f} | "
-                f"{p['expected_deliveries'] - p['deliveries']} | {p['generator_cpu_utilisation']:.0%} |"
+                f"{p['server_cpu_s_per_100k']} | {p['server_core_busy_s_per_100k']} | "
+                f"{p['p50_ms']:.1f} | {p['p99_ms']:.1f} | {p['max_ms']:.1f} | "
+                f"{p['expected_deliveries'] - p['deliveries']} | {p['generator_cpu_utilisation']:.0%} | "
+                f"{p['foreign_cpu_utilisation']:.0%} |"
             )
     lines = ["\n".join(rows), ""]
     for s in results["scenarios"]:
         lines.append(
-            f"{s['scenario']}: {s['server_bytes_per_idle_conn'] / 1024:.1f} KB server RSS per idle subscribed "
-            f"connection ({s['processes']} process(es), {s['subscribers']} subscribers)"
+            f"{s['scenario']}: {s['server_bytes_per_idle_conn'] / 1024:.1f} KB server RSS per idle "
+            f"subscribed connection ({s['processes']} process(es), {s['subscribers']} subscribers)"
         )
     if "redis_vs_single" in results:
-        lines.append(f"Redis, 2 processes / single process, max deliveries/s: {results['redis_vs_single']:.0%}")
+        ratio = results["redis_vs_single"]
+        lines.append(f"Redis, 2 processes / single process, max deliveries/s: {ratio:.0%}")
     return "\n".join(lines)
 
 

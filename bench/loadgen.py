@@ -267,9 +267,11 @@ class Generator:
 
     def _publish(self, pub: Pub, seq: int, durable: bool) -> None:
         # "bt" first, so it is the first '"bt":' in the frame; ~200 bytes of data in all.
-        body = (
-            b'{"type":"announcement","durable":%s,"data":{"bt":%d,"n":%d,"text":"%s"}}'
-            % (b"true" if durable else b"false", time.time_ns(), seq, b"x" * 150)
+        body = b'{"type":"announcement","durable":%s,"data":{"bt":%d,"n":%d,"text":"%s"}}' % (
+            b"true" if durable else b"false",
+            time.time_ns(),
+            seq,
+            b"x" * 150,
         )
         pub.sock.send(self._pub_head + b"Content-Length: %d\r\n\r\n" % len(body) + body)
         pub.busy = True
@@ -378,7 +380,8 @@ class Generator:
                 except OSError as exc:
                     self._close(sub, str(exc))
                     continue
-                if len(data) > 4 and data[0] == 0x81 and data[1] == 126 and len(data) == 4 + (data[2] << 8 | data[3]):
+                size = len(data)
+                if size > 4 and data[0] == 0x81 and data[1] == 126 and size == 4 + (data[2] << 8 | data[3]):
                     j = data.find(MARK, 4)
                     if j >= 0:
                         delivered += 1

@@ -27,7 +27,7 @@ def raise_nofile(needed: int) -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, needed * 2)
     if target < needed:
-        raise SystemExit(f"open-file hard limit {hard} is below the {needed} this run needs; lower --subscribers")
+        raise SystemExit(f"open-file hard limit {hard} is below the {needed} needed; lower --subscribers")
     resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return target
 
@@ -59,6 +59,25 @@ def core_times(core: int) -> tuple[float, float]:
                 user, nice, system, _idle, _iowait, irq, softirq, steal = v[:8]
                 return (user + nice + system + irq + softirq) / CLK_TCK, steal / CLK_TCK
     return 0.0, 0.0
+
+
+def all_cpu_seconds() -> dict[int, float]:
+    """CPU seconds of every process on the machine, to tell how much else ran during a phase."""
+    out: dict[int, float] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                out[int(name)] = cpu_seconds(int(name))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def foreign_cpu(before: dict[int, float], after: dict[int, float], ours: set[int]) -> float:
+    """CPU seconds used between two snapshots by processes that are not ours (new ones in full)."""
+    return sum(
+        t - before.get(pid, 0.0) for pid, t in after.items() if pid not in ours and t >= before.get(pid, 0.0)
+    )
 
 
 def rss_bytes(pid: int) -> int:

@@ -16,8 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     out = tmp_path / "fanout.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.fanout", "--quick", "--subscribers", "50", "--duration", "1",
-         "--rates", "2000,10000", "--output", str(out)],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench.fanout",
+            "--quick",
+            "--subscribers",
+            "50",
+            "--duration",
+            "1",
+            "--rates",
+            "2000,10000",
+            "--output",
+            str(out),
+        ],  # fmt: skip
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -34,7 +46,8 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
         assert scenario["generator"]["closed"] == 0
         assert scenario["server_bytes_per_idle_conn"] > 0
         phases = {p["phase"]: p for p in scenario["phases"]}
-        assert "max, ephemeral" in phases and "2,000/s, ephemeral" in phases and "10,000/s, ephemeral" in phases
+        for phase in ("max, ephemeral", "2,000/s, ephemeral", "10,000/s, ephemeral"):
+            assert phase in phases
         if scenario["scenario"] == "single":
             assert "max, durable" in phases and "2,000/s, durable" in phases
         for phase in phases.values():
