@@ -164,10 +164,18 @@ class Cluster:
             "DATA_DIR": str(self.dir / "data"),
         }
 
-    def start_app(self, name: str, mongo: Child, redis: Child | None, outbox_bytes: int) -> Child:
+    def start_app(
+        self,
+        name: str,
+        mongo: Child,
+        redis: Child | None,
+        outbox_bytes: int,
+        env: dict[str, str] | None = None,
+        script: str = "server.py",
+    ) -> Child:
         port = free_port()
-        env = self.app_env(mongo, redis, port, outbox_bytes)
-        return self._spawn(name, [sys.executable, str(ROOT / "server.py")], port, env)
+        env = {**self.app_env(mongo, redis, port, outbox_bytes), **(env or {}), "PORT": str(port)}
+        return self._spawn(name, [sys.executable, str(ROOT / script)], port, env)
 
     def close(self, keep_logs: Path | None = None) -> None:
         """Stop every child; copy their non-empty logs to ``keep_logs`` first if given."""
