@@ -49,6 +49,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--scenario", choices=("single", "redis", "all"), default="all")
     p.add_argument("--quick", action="store_true", help="smoke run: 500 subscribers, 2 s phases")
     p.add_argument("--in-flight", type=int, default=4, help="publishes outstanding in the max-rate phases")
+    p.add_argument("--no-max", action="store_true", help="skip the max-rate phases (latency phases only)")
     p.add_argument("--output", help="JSON results file (default bench/results/fanout-<time>.json)")
     args = p.parse_args(argv)
     args.subscribers = args.subscribers or (500 if args.quick else 5000)
@@ -164,11 +165,12 @@ def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
         # One durable publisher first: it creates the channel's seq counter (concurrent first upserts
         # of it have failed with a 500 and left a hole; see bench/README.md).
         gen.run_phase(msg_rate=None, durable=True, in_flight=1, **{**common, "duration": 0.3})
-        phases.append(measure(gen, apps, extra, "max, ephemeral", n, msg_rate=None, durable=False,
-                              in_flight=args.in_flight, **common))  # fmt: skip
-        if name == "single":
-            phases.append(measure(gen, apps, extra, "max, durable", n, msg_rate=None, durable=True,
+        if not args.no_max:
+            phases.append(measure(gen, apps, extra, "max, ephemeral", n, msg_rate=None, durable=False,
                                   in_flight=args.in_flight, **common))  # fmt: skip
+            if name == "single":
+                phases.append(measure(gen, apps, extra, "max, durable", n, msg_rate=None, durable=True,
+                                      in_flight=args.in_flight, **common))  # fmt: skip
         for rate in args.rates:
             phases.append(measure(gen, apps, extra, f"{rate:,}/s, ephemeral", n, msg_rate=rate / n,
                                   durable=False, in_flight=8, **common))  # fmt: skip
@@ -255,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"layout: {results['layout']}", flush=True)
     for name in scenarios:
         results["scenarios"].append(run_scenario(name, args))
-    by = {s["scenario"]: s["phases"][0]["deliveries_per_s"] for s in results["scenarios"]}
+    by = {
+        s["scenario"]: s["phases"][0]["deliveries_per_s"]
+        for s in results["scenarios"]
+        if s["phases"] and s["phases"][0]["phase"].startswith("max")
+    }
     if "single" in by and "redis" in by and by["single"]:
         results["redis_vs_single"] = round(by["redis"] / by["single"], 3)
     out = Path(args.output) if args.output else RESULTS / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
