@@ -142,12 +142,12 @@ class Generator:
                 self.ep.register(sub.fd, select.EPOLLOUT)
                 in_flight += 1
             for fd, ev in self.ep.poll(0.1, 1024):
-                sub = self.subs.get(fd)
-                if sub is None:
+                found = self.subs.get(fd)
+                if found is None:
                     continue
-                before = sub.state
-                self._setup_event(sub, ev)
-                if before < READY <= sub.state:
+                before = found.state
+                self._setup_event(found, ev)
+                if before < READY <= found.state:
                     in_flight -= 1
         if self.closed:
             raise RuntimeError(f"{self.closed} subscribers were refused; errors: {self.errors[:3]}")

@@ -15,11 +15,12 @@ import select
 import socket
 import sys
 import time
+from typing import Any
 
 from bench.servers import raise_nofile
 
 
-def reader(port: int, n: int, total: int, ready: multiprocessing.Event) -> None:  # type: ignore[valid-type]
+def reader(port: int, n: int, total: int, ready: Any) -> None:
     os.sched_setaffinity(0, {1})
     socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
     ep = select.epoll()
