@@ -58,12 +58,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def pin_self() -> str:
+def pin_self() -> int | None:
+    """Pin the generator to its core; the core for the servers, or None when not pinned."""
     cores = sorted(os.sched_getaffinity(0))
     if len(cores) < 2 or GENERATOR_CORE not in cores or SERVER_CORE not in cores:
-        return f"not pinned (cores available: {cores})"
+        return None
     os.sched_setaffinity(0, {GENERATOR_CORE})
-    return f"servers on core {SERVER_CORE}, load generator on core {GENERATOR_CORE}"
+    return SERVER_CORE
+
+
+def describe_layout(server_core: int | None) -> str:
+    if server_core is None:
+        return f"not pinned (cores available: {sorted(os.sched_getaffinity(0))})"
+    return (
+        f"servers on core {server_core}, load generator on core {GENERATOR_CORE}; in the Redis scenario "
+        f"both app processes and redis-server share core {server_core}"
+    )
 
 
 def mint_tokens(cluster: Cluster, mongo: Child, n: int) -> list[str]:
@@ -128,10 +138,10 @@ def measure(
     return out
 
 
-def run_scenario(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_scenario(name: str, args: argparse.Namespace, server_core: int | None) -> dict[str, Any]:
     n = args.subscribers
     q = args.quick
-    cluster = Cluster(core=SERVER_CORE if len(os.sched_getaffinity(0)) >= 1 else None)
+    cluster = Cluster(core=server_core)
     gen = Generator(CHANNEL)
     try:
         mongo = cluster.start_mongo()
@@ -242,21 +252,21 @@ def table(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop children
-    layout = pin_self()
+    server_core = pin_self()
     raise_nofile(args.subscribers + 500)
     scenarios = ["single", "redis"] if args.scenario == "all" else [args.scenario]
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.fanout " + " ".join(sys.argv[1:] if argv is None else argv),
         "machine": machine(),
-        "layout": layout + "; in the Redis scenario both app processes and redis-server share core 0",
+        "layout": describe_layout(server_core),
         "subscribers": args.subscribers,
         "duration_s": args.duration,
         "scenarios": [],
     }
     print(f"layout: {results['layout']}", flush=True)
     for name in scenarios:
-        results["scenarios"].append(run_scenario(name, args))
+        results["scenarios"].append(run_scenario(name, args, server_core))
     by = {
         s["scenario"]: s["phases"][0]["deliveries_per_s"]
         for s in results["scenarios"]

@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.fanout import CHANNEL, OUTBOX_BYTES, mint_tokens, pin_self
+from bench.fanout import CHANNEL, OUTBOX_BYTES, describe_layout, mint_tokens, pin_self
 from bench.loadgen import Generator
 from bench.servers import Cluster, raise_nofile, rss_bytes
 
@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     n = args.subscribers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    print(pin_self())
+    server_core = pin_self()
+    print(describe_layout(server_core))
     raise_nofile(n + 500)
-    cluster = Cluster(core=0)
+    cluster = Cluster(core=server_core)
     gen = Generator(CHANNEL)
     try:
         mongo = cluster.start_mongo()

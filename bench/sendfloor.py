@@ -20,8 +20,13 @@ from typing import Any
 from bench.servers import raise_nofile
 
 
+def pin(core: int) -> None:
+    if (os.cpu_count() or 1) > max(core, 1):  # two cores at least; the child inherits the parent's
+        os.sched_setaffinity(0, {core})
+
+
 def reader(port: int, n: int, total: int, ready: Any) -> None:
-    os.sched_setaffinity(0, {1})
+    pin(1)
     socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(n)]
     ep = select.epoll()
     for s in socks:
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     n, m = args.subscribers, args.messages
     raise_nofile(2 * n + 100)
-    os.sched_setaffinity(0, {0})
+    pin(0)
     frame = b"\x81\x7e\x00\xf0" + b"x" * 240  # a 244-byte text frame, like the benchmark's
     listener = socket.create_server(("127.0.0.1", 0), backlog=n)
     ready = multiprocessing.Event()
