@@ -1,0 +1,87 @@
+"""Where a subscribed connection's memory goes: the unchanged server under tracemalloc.
+
+``python -m bench.memory --subscribers 2000`` starts SecantusDB and ``server.py`` (through
+``bench/traced_server.py``, which only turns tracemalloc on), connects and subscribes the
+subscribers, and prints the allocation sites that grew, per connection. tracemalloc counts Python
+allocations only (not the kernel's socket buffers, nor allocator slack), so its total is below the
+RSS growth the fan-out benchmark reports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from bench.fanout import CHANNEL, OUTBOX_BYTES, describe_layout, mint_tokens, pin_self
+from bench.loadgen import Generator
+from bench.servers import Cluster, raise_nofile, rss_bytes
+
+
+def snapshot(pid: int, path: Path, timeout: float = 60) -> None:
+    path.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not path.exists():
+        raise RuntimeError("the traced server wrote no snapshot")
+    time.sleep(0.5)  # let the write finish (it is renamed into place)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import tracemalloc
+
+    p = argparse.ArgumentParser(prog="python -m bench.memory", description=__doc__)
+    p.add_argument("--subscribers", type=int, default=2000)
+    p.add_argument("--top", type=int, default=25)
+    args = p.parse_args(argv)
+    n = args.subscribers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    server_core = pin_self()
+    print(describe_layout(server_core))
+    raise_nofile(n + 500)
+    cluster = Cluster(core=server_core)
+    gen = Generator(CHANNEL)
+    try:
+        mongo = cluster.start_mongo()
+        out = cluster.dir / "snap.tm"
+        env = {**cluster.app_env(mongo, None, 0, OUTBOX_BYTES), "BENCH_SNAPSHOT": str(out)}
+        app = cluster.start_app(
+            "app-traced", mongo, None, OUTBOX_BYTES, env=env, script="bench/traced_server.py"
+        )
+        tokens = mint_tokens(cluster, mongo, n)
+        time.sleep(1)
+        snapshot(app.pid, out)
+        before = tracemalloc.Snapshot.load(str(out))
+        rss0 = rss_bytes(app.pid)
+        gen.connect([app.port], tokens, timeout=max(60.0, n / 20))
+        time.sleep(2)
+        snapshot(app.pid, out)
+        after = tracemalloc.Snapshot.load(str(out))
+        rss1 = rss_bytes(app.pid)
+        stats = after.compare_to(before, "lineno")
+        grown = sum(s.size_diff for s in stats)
+        print(
+            f"{n} subscribers: RSS +{(rss1 - rss0) / n / 1024:.1f} KB/conn, "
+            f"traced Python +{grown / n:.0f} B/conn"
+        )
+        print(f"{'B/conn':>8} {'objs/conn':>9}  site")
+        for s in stats[: args.top]:
+            frame = s.traceback[0]
+            print(f"{s.size_diff / n:>8.0f} {s.count_diff / n:>9.2f}  {frame.filename}:{frame.lineno}")
+        by_file = after.compare_to(before, "filename")
+        print("\nby file:")
+        for s in by_file[:15]:
+            print(f"{s.size_diff / n:>8.0f} B/conn  {s.traceback[0].filename}")
+    finally:
+        gen.close()
+        cluster.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The fan-out benchmark as a tool: a --quick run with 50 subscribers produces every figure.
+
+A functional check of bench/fanout.py, not a timed assertion: the numbers only have to be sane.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
+    out = tmp_path / "fanout.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.fanout",
+            "--quick",
+            "--subscribers",
+            "50",
+            "--duration",
+            "1",
+            "--rates",
+            "2000,10000",
+            "--output",
+            str(out),
+        ],  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert results["machine"]["nproc"] >= 1
+    assert "core" in results["layout"] or "not pinned" in results["layout"]
+    assert [s["scenario"] for s in results["scenarios"]] == ["single", "redis"]
+    assert 0 < results["redis_vs_single"]
+    for scenario in results["scenarios"]:
+        assert scenario["generator"]["ready"] == 50
+        assert scenario["generator"]["closed"] == 0
+        assert scenario["server_bytes_per_idle_conn"] > 0
+        phases = {p["phase"]: p for p in scenario["phases"]}
+        for phase in ("max, ephemeral", "2,000/s, ephemeral", "10,000/s, ephemeral"):
+            assert phase in phases
+        if scenario["scenario"] == "single":
+            assert "max, durable" in phases and "2,000/s, durable" in phases
+        for phase in phases.values():
+            assert phase["published"] > 0 and phase["publish_errors"] == 0, phase
+            assert phase["deliveries"] > 0 and phase["deliveries"] == phase["expected_deliveries"], phase
+            assert phase["deliveries_per_s"] > 0
+            assert phase["server_cpu_s_per_100k"] > 0
+            assert phase["generator_cpu_s"] > 0
+            assert 0 <= phase["p50_ms"] <= phase["p99_ms"] <= phase["max_ms"] < 60_000, phase
