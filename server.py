@@ -19,11 +19,17 @@ import tornado.web
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
+from handlers import accounts as h_accounts
+from handlers import reports as h_reports
+from handlers import room as h_room
+from handlers import webinars as h_webinars
+from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
+from realtime import room_rpc
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
@@ -32,9 +38,16 @@ from realtime.hub import Hub
 from realtime.presence import PresenceBackend, PresenceTracker
 from realtime.presence_memory import MemoryPresence
 from realtime.presence_redis import RedisPresence
+from realtime.reports import ReportService
+from realtime.room_chat import ChatService
+from realtime.room_policy import WebinarPolicy
+from realtime.room_polls import PollService
+from realtime.room_qa import QaService
+from realtime.room_stage import StageService
 from realtime.rpc import RpcRegistry
 from realtime.tokens import TokenService
-from storage import history, mongo, tickets
+from realtime.webinars import WebinarService
+from storage import accounts, history, mongo, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo
 
 log = logging.getLogger("server")
@@ -71,8 +84,11 @@ class Services:
     policy: ChannelPolicy
     embedded: EmbeddedMongo | None = None
     draining: bool = False
+    domain: ApiDeps | None = None  # the webinar domain; hooks at domain.webinars.hooks
 
     async def close(self) -> None:
+        if self.domain is not None:
+            await self.domain.stage.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
         await self.hub.close()
@@ -82,7 +98,45 @@ class Services:
             await self.embedded.stop()
 
 
-INDEX_CREATORS: list[mongo.IndexCreator] = [history.create_indexes, tickets.create_indexes]
+INDEX_CREATORS: list[mongo.IndexCreator] = [
+    history.create_indexes,
+    tickets.create_indexes,
+    accounts.create_indexes,
+    webinars.create_indexes,
+    registrations.create_indexes,
+    room.create_indexes,
+]
+
+
+def open_webinar_domain(services: Services) -> ApiDeps:
+    """Build the webinar services, register their RPC methods and install their ChannelPolicy."""
+    s, db, hub = services.settings, services.db, services.hub
+    accounts_store = accounts.Accounts(db)
+    webinar_store = webinars.Webinars(db)
+    room_store = room.Room(db)
+    service = WebinarService(
+        s, webinar_store, registrations.Registrations(db, webinar_store), accounts_store, services.tokens, hub
+    )
+    chat = ChatService(s, service, room_store, hub)
+    qa = QaService(service, room_store, hub)
+    polls = PollService(service, room_store, hub)
+    stage = StageService(s, service, room_store, hub)
+    policy = WebinarPolicy(service, room_store, hub)
+    room_rpc.register(services.rpc, service, chat, qa, polls, stage)
+    services.policy = policy
+    stage.start()
+    return ApiDeps(
+        settings=s,
+        tokens=services.tokens,
+        accounts=accounts_store,
+        webinars=service,
+        chat=chat,
+        qa=qa,
+        polls=polls,
+        stage=stage,
+        policy=policy,
+        reports=ReportService(service, room_store, hub),
+    )
 
 
 async def open_services(settings: Settings) -> Services:
@@ -118,6 +172,7 @@ async def open_services(settings: Settings) -> Services:
         )
         await hub.start()
         presence.start()
+        services.domain = open_webinar_domain(services)
     except BaseException:
         await client.close()
         if embedded is not None:
@@ -151,6 +206,8 @@ def make_app(services: Services) -> tornado.web.Application:
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
     ]
+    if services.domain is not None:
+        routes += api_routes(services.domain)
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
@@ -160,6 +217,47 @@ def make_app(services: Services) -> tornado.web.Application:
         websocket_ping_timeout=s.ws_ping_timeout,
         xsrf_cookies=False,
     )
+
+
+def api_routes(deps: ApiDeps) -> list[Any]:
+    """The webinar REST API (described in handlers/openapi.py)."""
+    d = {"deps": deps}
+    w = r"/api/webinars/([A-Za-z0-9_-]{1,64})"
+    i = r"([A-Za-z0-9_-]{1,64})"
+    return [
+        (r"/api/auth/signup", h_accounts.SignupHandler, d),
+        (r"/api/auth/login", h_accounts.LoginHandler, d),
+        (r"/api/auth/refresh", h_accounts.RefreshHandler, d),
+        (r"/api/auth/logout", h_accounts.LogoutHandler, d),
+        (r"/api/me", h_accounts.MeHandler, d),
+        (r"/api/webinars", h_webinars.WebinarsHandler, d),
+        (w, h_webinars.WebinarHandler, d),
+        (w + r"/(live|end|cancel)", h_webinars.LifecycleHandler, d),
+        (w + r"/registrations", h_webinars.RegistrationsHandler, d),
+        (w + r"/registrations\.csv", h_webinars.RegistrationsCsvHandler, d),
+        (w + r"/registrations/" + i, h_webinars.RegistrationHandler, d),
+        (w + r"/registrations/" + i + r"/(approve|reject)", h_webinars.RegistrationDecisionHandler, d),
+        (w + r"/state", h_room.StateHandler, d),
+        (w + r"/chat", h_room.ChatHandler, d),
+        (w + r"/chat/" + i, h_room.ChatMessageHandler, d),
+        (w + r"/moderation", h_room.ModerationHandler, d),
+        (w + r"/slow-mode", h_room.SlowModeHandler, d),
+        (w + r"/questions", h_room.QuestionsHandler, d),
+        (
+            w + r"/questions/" + i + r"/(upvote|approve|answer|dismiss|pin|unpin)",
+            h_room.QuestionActionHandler,
+            d,
+        ),
+        (w + r"/polls", h_room.PollsHandler, d),
+        (w + r"/polls/" + i + r"/(vote|open|close|show_results|hide_results)", h_room.PollActionHandler, d),
+        (w + r"/reactions", h_room.ReactionsHandler, d),
+        (w + r"/hands", h_room.HandsHandler, d),
+        (w + r"/announcements", h_room.AnnouncementsHandler, d),
+        (w + r"/reports/attendance(\.csv)?", h_reports.AttendanceHandler, d),
+        (w + r"/reports/engagement", h_reports.EngagementHandler, d),
+        (w + r"/reports/(questions|polls)\.csv", h_reports.ExportHandler, d),
+        (w + r"/timeline", h_reports.TimelineHandler, d),
+    ]
 
 
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:

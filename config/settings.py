@@ -321,6 +321,20 @@ FIELDS: tuple[Field, ...] = (
     F("chat_rate", "CHAT_RATE", 5, _int(1, 1000), "Chat messages per 10 s per user (rate limit)."),
     F("chat_max_chars", "CHAT_MAX_CHARS", 500, _int(1, 100_000), "Longest chat message."),
     F(
+        "reactions",
+        "REACTIONS",
+        ("👍", "👏", "❤️", "😂", "😮", "🎉"),
+        _list,
+        "The fixed set of reaction emoji attendees may send, comma-separated.",
+    ),
+    F(
+        "slow_mode_default",
+        "SLOW_MODE",
+        0,
+        _int(0, 3600),
+        "Slow mode of new webinars: seconds between an attendee's chat messages (0: off).",
+    ),
+    F(
         "login_rate",
         "LOGIN_RATE",
         10,

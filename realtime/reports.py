@@ -1,0 +1,125 @@
+"""Reports: attendance per registrant, engagement counts, CSV exports and the room timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from realtime.channels import room
+from realtime.room_polls import public_poll
+from realtime.room_qa import public_question
+from realtime.tokens import Claims
+from realtime.webinars import Hub, WebinarService, read_history
+from storage.registrations import to_csv
+from storage.room import Room, seconds_between
+from storage.webinars import iso
+
+
+class ReportService:
+    def __init__(self, webinars: WebinarService, room_store: Room, hub: Hub) -> None:
+        self.webinars = webinars
+        self.room = room_store
+        self.hub = hub
+
+    async def attendance(self, claims: Claims, webinar_id: Any) -> list[dict[str, Any]]:
+        """One row per registrant (and per admitted non-registrant who joined): first join, last leave,
+        total seconds in the room, and whether they were there while the webinar was live."""
+        p = await self.webinars.staff(claims, webinar_id)
+        w = p.webinar
+        sessions = await self.room.attendance(p.webinar_id)
+        regs = await self.webinars.registrations.approved(p.webinar_id)
+        rows: dict[str, dict[str, Any]] = {
+            r["user_id"]: {
+                "user_id": r["user_id"],
+                "name": r["name"],
+                "email": r["email"],
+                "registered": True,
+                "joined_at": None,
+                "left_at": None,
+                "seconds": 0.0,
+                "present_live": False,
+            }
+            for r in regs
+        }
+        now = datetime.now(UTC)
+        live_at, ended_at = w.get("live_at"), w.get("ended_at")
+        for s in sessions:
+            row = rows.setdefault(
+                s["user_id"],
+                {
+                    "user_id": s["user_id"],
+                    "name": s["name"],
+                    "email": None,
+                    "registered": False,
+                    "joined_at": None,
+                    "left_at": None,
+                    "seconds": 0.0,
+                    "present_live": False,
+                },
+            )
+            end = s["left_at"] or ended_at or now
+            row["seconds"] += seconds_between(s["joined_at"], s["left_at"], ended_at or now)
+            row["joined_at"] = min(filter(None, [row["joined_at"], s["joined_at"]]))
+            row["left_at"] = s["left_at"] if row["left_at"] is None else max(row["left_at"], end)
+            if live_at and end >= live_at and (ended_at is None or s["joined_at"] <= ended_at):
+                row["present_live"] = True
+        for row in rows.values():
+            row["joined_at"], row["left_at"] = iso(row["joined_at"]), iso(row["left_at"])
+            row["seconds"] = round(row["seconds"], 1)
+        return list(rows.values())
+
+    async def attendance_csv(self, claims: Claims, webinar_id: Any) -> str:
+        rows = await self.attendance(claims, webinar_id)
+        cols = ["name", "email", "registered", "joined_at", "left_at", "seconds", "present_live"]
+        return to_csv(cols, [[r[c] for c in cols] for r in rows])
+
+    async def registrants_csv(self, claims: Claims, webinar_id: Any, q: str | None) -> str:
+        regs = await self.webinars.registrants(claims, webinar_id, q, None)
+        cols = ["name", "email", "status", "created_at"]
+        return to_csv(cols, [[r["name"], r["email"], r["status"], iso(r["created_at"])] for r in regs])
+
+    async def engagement(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        p = await self.webinars.staff(claims, webinar_id)
+        wid = p.webinar_id
+        reactions = await self.room.db.engagement.find_one({"_id": f"{wid}:reactions"})
+        return {
+            "chat_messages": await self.room.count("chat", wid),
+            "questions": await self.room.count("questions", wid),
+            "question_upvotes": sum(
+                q["votes"]
+                for q in await self.room.questions(wid, approved_only=False, include_dismissed=True)
+            ),
+            "poll_votes": await self.room.count("poll_votes", wid),
+            "reactions": reactions["n"] if reactions else 0,
+            "registrants": p.webinar["seats_taken"],
+            "attendees": len(await self.room.db.attendance.distinct("user_id", {"webinar_id": wid})),
+        }
+
+    async def questions_csv(self, claims: Claims, webinar_id: Any) -> str:
+        p = await self.webinars.staff(claims, webinar_id)
+        qs = await self.room.questions(p.webinar_id, "time", approved_only=False, include_dismissed=True)
+        cols = ["created_at", "name", "anonymous", "text", "votes", "status", "answer", "approved"]
+        rows = [public_question(q, staff=True) for q in qs]
+        return to_csv(cols, [[r[c] for c in cols] for r in rows])
+
+    async def polls_csv(self, claims: Claims, webinar_id: Any) -> str:
+        p = await self.webinars.staff(claims, webinar_id)
+        lines = []
+        for poll in await self.room.polls(p.webinar_id):
+            data = public_poll(poll, results=True)
+            for option in data["options"]:
+                lines.append(
+                    [
+                        data["question"],
+                        option["text"],
+                        data["counts"][option["id"]],
+                        data["voters"],
+                        data["status"],
+                    ]
+                )
+        return to_csv(["question", "option", "votes", "voters", "status"], lines)
+
+    async def timeline(self, claims: Claims, webinar_id: Any, since: int = 0) -> list[dict[str, Any]]:
+        """The durable history of ``room:<id>`` in seq order; readable by staff and admitted attendees."""
+        p = await self.webinars.participant(claims, webinar_id)
+        return await read_history(self.hub, room(p.webinar_id), since, 100_000)

@@ -1,0 +1,99 @@
+"""Polls: a host prepares (single or multiple choice), opens, closes and chooses whether attendees
+see results; one vote per person (unique index). Live results go to ``backstage:<id>`` on every vote
+and to ``room:<id>`` only while ``show_results`` is on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime.channels import backstage, room
+from realtime.tokens import Claims
+from realtime.webinars import Hub, WebinarService, require_live
+from storage import validate as v
+from storage.errors import DomainError, conflict
+from storage.room import Room
+from storage.webinars import iso
+
+
+def public_poll(poll: dict[str, Any], *, results: bool) -> dict[str, Any]:
+    out = {
+        "id": poll["_id"],
+        "question": poll["question"],
+        "options": poll["options"],
+        "multiple": poll["multiple"],
+        "status": poll["status"],
+        "show_results": poll["show_results"],
+        "created_at": iso(poll["created_at"]),
+    }
+    if results:
+        out["counts"] = poll["counts"]
+        out["voters"] = poll["voters"]
+    return out
+
+
+class PollService:
+    def __init__(self, webinars: WebinarService, room_store: Room, hub: Hub) -> None:
+        self.webinars = webinars
+        self.room = room_store
+        self.hub = hub
+
+    async def create(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        v.known_fields(params, {"question", "options", "multiple"})
+        question = v.text(params, "question", max_len=500)
+        options = v.text_list(params, "options", min_items=2, max_items=10, max_len=200, required=True)
+        multiple = v.boolean(params, "multiple")
+        p = await self.webinars.staff(claims, webinar_id)
+        if p.webinar["status"] in ("ended", "cancelled"):
+            require_live(p, "prepare a poll")
+        poll = await self.room.add_poll(p.webinar_id, question, options, multiple)
+        return public_poll(poll, results=True)
+
+    async def control(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """``open``, ``close``, ``show_results`` or ``hide_results``."""
+        v.known_fields(params, {"poll_id", "action"})
+        action = v.choice(params, "action", ("open", "close", "show_results", "hide_results"))
+        p = await self.webinars.staff(claims, webinar_id)
+        poll_id = v.ident(params.get("poll_id"), "poll_id")
+        wid = p.webinar_id
+        if action == "open":
+            require_live(p, "open a poll")
+            poll = await self.room.set_poll_status(wid, poll_id, "draft", "open")
+            await self.hub.publish(room(wid), "poll.opened", public_poll(poll, results=poll["show_results"]))
+        elif action == "close":
+            poll = await self.room.set_poll_status(wid, poll_id, "open", "closed")
+            await self.hub.publish(room(wid), "poll.closed", public_poll(poll, results=poll["show_results"]))
+        else:
+            poll = await self.room.set_poll(wid, poll_id, {"show_results": action == "show_results"})
+            if poll["show_results"]:
+                await self.hub.publish(room(wid), "poll.results", public_poll(poll, results=True))
+        await self.hub.publish(backstage(wid), "poll.results", public_poll(poll, results=True))
+        return public_poll(poll, results=True)
+
+    async def vote(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        v.known_fields(params, {"poll_id", "choices"})
+        choices = v.text_list(params, "choices", min_items=1, max_items=10, max_len=4, required=True)
+        p = await self.webinars.participant(claims, webinar_id)
+        require_live(p, "vote")
+        if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
+            raise DomainError(403, "forbidden", "you are banned from this webinar")
+        poll = await self.room.poll(p.webinar_id, v.ident(params.get("poll_id"), "poll_id"))
+        if poll["status"] != "open":
+            raise conflict("poll_not_open", f"the poll is {poll['status']}")
+        valid = {o["id"] for o in poll["options"]}
+        if len(set(choices)) != len(choices) or not set(choices) <= valid:
+            raise v.invalid("choices", "must name distinct option ids of this poll")
+        if len(choices) > 1 and not poll["multiple"]:
+            raise v.invalid("choices", "this poll takes a single choice")
+        poll = await self.room.vote(p.webinar_id, poll["_id"], p.user_id, choices)
+        items = [(backstage(p.webinar_id), "poll.results", public_poll(poll, results=True))]
+        if poll["show_results"]:
+            items.append((room(p.webinar_id), "poll.results", public_poll(poll, results=True)))
+        await self.hub.publish_many(items, durable=False)
+        return {"poll_id": poll["_id"], "choices": choices}
+
+    async def list(self, claims: Claims, webinar_id: Any) -> list[dict[str, Any]]:
+        p = await self.webinars.participant(claims, webinar_id)
+        polls = await self.room.polls(p.webinar_id)
+        if not p.staff:
+            polls = [x for x in polls if x["status"] != "draft"]
+        return [public_poll(x, results=p.staff or x["show_results"]) for x in polls]

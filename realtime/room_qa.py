@@ -1,0 +1,113 @@
+"""Q&A: ask (optionally anonymous), upvote once, answer, dismiss, pin, and optional pre-approval.
+
+With pre-approval on, a new question goes only to ``backstage:<id>`` until a host approves it; then
+it is published to ``room:<id>``. Anonymous questions never show their author in room events; hosts
+see the author in the backstage copy and the staff listing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from realtime.channels import backstage, room
+from realtime.tokens import Claims
+from realtime.webinars import Hub, Participant, WebinarService, require_live
+from storage import validate as v
+from storage.errors import DomainError
+from storage.room import Room
+from storage.webinars import iso, public_webinar
+
+ASK_STATES = ("scheduled", "live")
+
+
+def public_question(q: dict[str, Any], *, staff: bool = False) -> dict[str, Any]:
+    hidden = q["anonymous"] and not staff
+    return {
+        "id": q["_id"],
+        "text": q["text"],
+        "anonymous": q["anonymous"],
+        "name": "Anonymous" if hidden else q["name"],
+        "user_id": None if hidden else q["user_id"],
+        "votes": q["votes"],
+        "status": q["status"],
+        "answer": q["answer"],
+        "pinned": q["pinned"],
+        "approved": q["approved"],
+        "created_at": iso(q["created_at"]),
+    }
+
+
+class QaService:
+    def __init__(self, webinars: WebinarService, room_store: Room, hub: Hub) -> None:
+        self.webinars = webinars
+        self.room = room_store
+        self.hub = hub
+
+    async def ask(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        v.known_fields(params, {"text", "anonymous"})
+        text = v.text(params, "text", max_len=1000)
+        anonymous = v.boolean(params, "anonymous")
+        p = await self.webinars.participant(claims, webinar_id)
+        if p.webinar["status"] not in ASK_STATES:
+            require_live(p, "ask")
+        await self._not_banned(p)
+        approved = p.staff or not p.webinar["qa_moderation"]
+        q = await self.room.add_question(p.webinar_id, p.user_id, p.name, text, anonymous, approved)
+        await self._publish(p, q, "qa.question")
+        return public_question(q, staff=True)
+
+    async def upvote(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        p = await self.webinars.participant(claims, webinar_id)
+        if p.webinar["status"] not in ASK_STATES:
+            require_live(p, "vote")
+        await self._not_banned(p)
+        q = await self.room.upvote(p.webinar_id, v.ident(params.get("question_id"), "question_id"), p.user_id)
+        await self._publish(p, q, "qa.updated")
+        return public_question(q)
+
+    async def moderate(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """Host actions on one question: ``approve``, ``answer`` (``answer`` text optional: answered
+        live), ``dismiss``, ``pin``, ``unpin``."""
+        v.known_fields(params, {"question_id", "action", "answer"})
+        action = v.choice(params, "action", ("approve", "answer", "dismiss", "pin", "unpin"))
+        answer = v.text(params, "answer", max_len=5000, required=False)
+        p = await self.webinars.staff(claims, webinar_id)
+        qid = v.ident(params.get("question_id"), "question_id")
+        fields: dict[str, Any] = {
+            "approve": {"approved": True},
+            "answer": {"status": "answered", "answer": answer, "answered_live": answer is None},
+            "dismiss": {"status": "dismissed", "pinned": False},
+            "pin": {"pinned": True},
+            "unpin": {"pinned": False},
+        }[action]
+        q = await self.room.update_question(p.webinar_id, qid, fields, unpin_others=action == "pin")
+        await self._publish(p, q, "qa.question" if action == "approve" else "qa.updated")
+        if action == "answer":
+            await self.webinars.hooks.fire(
+                "on_question_answered", public_webinar(p.webinar), public_question(q, staff=True)
+            )
+        return public_question(q, staff=True)
+
+    async def list(self, claims: Claims, webinar_id: Any, sort: str | None) -> list[dict[str, Any]]:
+        if sort not in (None, "votes", "time"):
+            raise v.invalid("sort", "must be votes or time")
+        p = await self.webinars.participant(claims, webinar_id)
+        qs = await self.room.questions(
+            p.webinar_id, sort or "votes", approved_only=not p.staff, include_dismissed=p.staff
+        )
+        return [public_question(q, staff=p.staff) for q in qs]
+
+    async def _publish(self, p: Participant, q: dict[str, Any], type: str) -> None:
+        if q["approved"]:
+            await self.hub.publish_many(
+                [
+                    (room(p.webinar_id), type, public_question(q)),
+                    (backstage(p.webinar_id), type, public_question(q, staff=True)),
+                ]
+            )
+        else:
+            await self.hub.publish(backstage(p.webinar_id), type, public_question(q, staff=True))
+
+    async def _not_banned(self, p: Participant) -> None:
+        if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
+            raise DomainError(403, "forbidden", "you are banned from this webinar")

@@ -1,0 +1,125 @@
+"""Announcements, raised hands and reactions.
+
+Reactions are ephemeral and coalesced: each process counts them in memory per webinar and publishes
+one ephemeral ``reactions`` message per webinar every ``PRESENCE_INTERVAL`` with the counts since the
+last one, so 5,000 people tapping at once cost one message per interval per process, not 5,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from typing import Any
+
+from config import Settings
+from realtime.channels import backstage, room
+from realtime.tokens import Claims
+from realtime.webinars import Hub, WebinarService, require_live
+from storage import validate as v
+from storage.errors import DomainError
+from storage.room import Room
+from storage.webinars import iso, public_webinar
+
+log = logging.getLogger("realtime.stage")
+
+
+def public_announcement(a: dict[str, Any]) -> dict[str, Any]:
+    return {"id": a["_id"], "text": a["text"], "audience": a["audience"], "created_at": iso(a["created_at"])}
+
+
+def public_hand(h: dict[str, Any]) -> dict[str, Any]:
+    return {"user_id": h["user_id"], "name": h["name"], "raised_at": iso(h["raised_at"])}
+
+
+class StageService:
+    def __init__(self, settings: Settings, webinars: WebinarService, room_store: Room, hub: Hub) -> None:
+        self.settings = settings
+        self.webinars = webinars
+        self.room = room_store
+        self.hub = hub
+        self._counts: dict[str, collections.Counter[str]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def announce(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """Banner to ``room:<id>`` (default) or ``backstage:<id>``; room ones also fire on_announcement."""
+        v.known_fields(params, {"text", "audience"})
+        text = v.text(params, "text", max_len=2000)
+        audience = v.choice(params, "audience", ("room", "backstage"), default="room")
+        p = await self.webinars.staff(claims, webinar_id)
+        if p.webinar["status"] in ("ended", "cancelled"):
+            require_live(p, "announce")
+        a = await self.room.add_announcement(p.webinar_id, p.user_id, text, audience)
+        channel = room(p.webinar_id) if audience == "room" else backstage(p.webinar_id)
+        await self.hub.publish(channel, "announcement", public_announcement(a))
+        if audience == "room":
+            await self.webinars.hooks.fire(
+                "on_announcement", public_webinar(p.webinar), public_announcement(a)
+            )
+        return public_announcement(a)
+
+    async def hand(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """``raise``/``lower`` your own hand; a host may ``lower`` anyone's (``user_id``)."""
+        v.known_fields(params, {"action", "user_id"})
+        action = v.choice(params, "action", ("raise", "lower"))
+        p = await self.webinars.participant(claims, webinar_id)
+        require_live(p, "raise a hand")
+        target = p.user_id
+        if params.get("user_id") is not None:
+            target = v.ident(params.get("user_id"), "user_id")
+            if target != p.user_id and not p.staff:
+                raise DomainError(403, "forbidden", "only a host may lower someone else's hand")
+        if action == "raise":
+            if target != p.user_id:
+                raise DomainError(403, "forbidden", "you can only raise your own hand")
+            if await self.room.raise_hand(p.webinar_id, p.user_id, p.name):
+                await self.hub.publish(
+                    backstage(p.webinar_id), "hand.raised", {"user_id": p.user_id, "name": p.name}
+                )
+        elif await self.room.lower_hand(p.webinar_id, target):
+            await self.hub.publish(backstage(p.webinar_id), "hand.lowered", {"user_id": target})
+        return {"user_id": target, "raised": action == "raise"}
+
+    async def hands(self, claims: Claims, webinar_id: Any) -> list[dict[str, Any]]:
+        p = await self.webinars.staff(claims, webinar_id)
+        return [public_hand(h) for h in await self.room.hands(p.webinar_id)]
+
+    # reactions ---------------------------------------------------------------------------------
+
+    async def react(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        v.known_fields(params, {"emoji"})
+        emoji = v.choice(params, "emoji", tuple(self.settings.reactions))
+        p = await self.webinars.participant(claims, webinar_id)
+        require_live(p, "react")
+        self._counts.setdefault(p.webinar_id, collections.Counter())[emoji] += 1
+        await self.room.db.engagement.update_one(
+            {"_id": f"{p.webinar_id}:reactions"},
+            {"$inc": {"n": 1}, "$set": {"webinar_id": p.webinar_id}},
+            upsert=True,
+        )
+        return {"emoji": emoji}
+
+    async def flush_reactions(self) -> None:
+        """Publish the counts gathered since the last flush, one ephemeral message per webinar."""
+        counts, self._counts = self._counts, {}
+        for webinar_id, counter in counts.items():
+            data = {"counts": dict(counter), "interval": self.settings.presence_interval}
+            await self.hub.publish(room(webinar_id), "reactions", data, durable=False)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.presence_interval)
+            try:
+                await self.flush_reactions()
+            except Exception:
+                log.exception("publishing reactions failed")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,289 @@
+"""The webinar service: lifecycle, registration, join links, who may do what, and the notification hooks.
+
+Every REST handler and RPC method for webinars calls one method here. Hooks are lists of async
+callbacks other services (notifications) append to; each is awaited in order and a failing hook is
+logged, never failing the action that fired it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from config import Settings
+from realtime.channels import room
+from realtime.hub import Hub
+from realtime.tokens import Claims, TokenService
+from storage import validate as v
+from storage.accounts import Accounts
+from storage.errors import DomainError, forbidden
+from storage.registrations import Registrations, public_registration
+from storage.webinars import Webinars, public_webinar, role_in
+
+log = logging.getLogger("realtime.webinars")
+JOIN_TOKEN_MARGIN = timedelta(hours=6)
+STAFF = ("host", "cohost")
+
+
+async def read_history(hub: Hub, channel: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+    """Durable messages of ``channel`` after ``since`` in seq order, as the protocol shows them."""
+    entries = await hub.history.read(channel, after=since, limit=limit)
+    return [{"type": e.type, "channel": e.channel, "data": e.data, "ts": e.ts, "seq": e.seq} for e in entries]
+
+
+Hook = Callable[..., Awaitable[None]]
+
+
+@dataclass
+class Hooks:
+    """Async callbacks: ``on_registration(webinar, registration, status)``, ``on_registration_cancelled
+    (webinar, registration)``, ``on_live(webinar)``, ``on_rescheduled(webinar)``, ``on_cancelled(webinar)``,
+    ``on_announcement(webinar, announcement)``, ``on_question_answered(webinar, question)``. Webinars and
+    registrations are passed as their public dicts (``public_webinar``/``public_registration``); a
+    registration dict also carries ``join_url`` when approved."""
+
+    on_registration: list[Hook] = field(default_factory=list)
+    on_registration_cancelled: list[Hook] = field(default_factory=list)
+    on_live: list[Hook] = field(default_factory=list)
+    on_rescheduled: list[Hook] = field(default_factory=list)
+    on_cancelled: list[Hook] = field(default_factory=list)
+    on_announcement: list[Hook] = field(default_factory=list)
+    on_question_answered: list[Hook] = field(default_factory=list)
+
+    async def fire(self, name: str, *args: Any) -> None:
+        for callback in getattr(self, name):
+            try:
+                await callback(*args)
+            except Exception:
+                log.exception("hook %s failed", name)
+
+
+@dataclass(frozen=True)
+class Participant:
+    """A caller admitted to one webinar, with their role there: ``host``, ``cohost`` or ``attendee``."""
+
+    user_id: str
+    name: str
+    role: str
+    webinar: dict[str, Any]
+
+    @property
+    def staff(self) -> bool:
+        return self.role in STAFF
+
+    @property
+    def webinar_id(self) -> str:
+        return str(self.webinar["_id"])
+
+
+class WebinarService:
+    def __init__(
+        self,
+        settings: Settings,
+        webinars: Webinars,
+        registrations: Registrations,
+        accounts: Accounts,
+        tokens: TokenService,
+        hub: Hub,
+    ) -> None:
+        self.settings = settings
+        self.webinars = webinars
+        self.registrations = registrations
+        self.accounts = accounts
+        self.tokens = tokens
+        self.hub = hub
+        self.hooks = Hooks()
+
+    # access --------------------------------------------------------------------------------------
+
+    async def participant(self, claims: Claims, webinar_id: Any) -> Participant:
+        """The caller's role in the webinar: 404 unknown webinar, 403 when not admitted."""
+        webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
+        role = role_in(webinar, claims.user_id, claims.is_host)
+        if role is not None:
+            return Participant(claims.user_id, claims.name, role, webinar)
+        if claims.role == "attendee" and claims.webinar in (None, webinar["_id"]):
+            if claims.user_id.startswith("ext:") and claims.webinar == webinar["_id"]:
+                return Participant(claims.user_id, claims.name, "attendee", webinar)  # integrator-admitted
+            reg = await self.registrations.of_user(webinar["_id"], claims.user_id)
+            if reg is not None:
+                return Participant(claims.user_id, reg["name"], "attendee", webinar)
+        raise forbidden("you are not admitted to this webinar")
+
+    async def staff(self, claims: Claims, webinar_id: Any) -> Participant:
+        p = await self.participant(claims, webinar_id)
+        if not p.staff:
+            raise forbidden()
+        return p
+
+    # webinars ------------------------------------------------------------------------------------
+
+    async def create(self, claims: Claims, body: dict[str, Any]) -> dict[str, Any]:
+        if not claims.is_host:
+            raise forbidden("only host accounts create webinars")
+        fields = await self._fields(body, creating=True)
+        fields.setdefault("slow_mode_seconds", self.settings.slow_mode_default)
+        return await self.webinars.create(claims.user_id, fields)
+
+    async def update(self, claims: Claims, webinar_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        p = await self.participant(claims, webinar_id)
+        if p.role != "host":
+            raise forbidden("only the webinar's host may edit it")
+        fields = await self._fields(body, creating=False)
+        if not fields:
+            return p.webinar
+        doc = await self.webinars.update(p.webinar_id, fields)
+        await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc))
+        if "starts_at" in fields and fields["starts_at"] != p.webinar["starts_at"]:
+            await self.hooks.fire("on_rescheduled", public_webinar(doc))
+        return doc
+
+    async def _fields(self, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
+        v.known_fields(
+            body,
+            {
+                "title",
+                "description",
+                "starts_at",
+                "timezone",
+                "duration_minutes",
+                "capacity",
+                "registration_mode",
+                "stream_url",
+                "cohosts",
+                "slow_mode_seconds",
+                "qa_moderation",
+            },
+        )
+        req = creating
+        raw = {
+            "title": v.text(body, "title", max_len=200, required=req),
+            "description": v.text(body, "description", max_len=10_000, min_len=0, required=False),
+            "starts_at": v.when(body, "starts_at", required=req),
+            "timezone": v.timezone(body, required=req),
+            "duration_minutes": v.integer(body, "duration_minutes", lo=1, hi=24 * 60, required=req),
+            "capacity": v.integer(body, "capacity", lo=0, hi=1_000_000, required=False),
+            "registration_mode": body.get("registration_mode")
+            and v.choice(body, "registration_mode", ("open", "approval")),
+            "stream_url": v.url(body, "stream_url"),
+            "slow_mode_seconds": v.integer(body, "slow_mode_seconds", lo=0, hi=3600, required=False),
+            "qa_moderation": v.boolean(body, "qa_moderation", default=None),
+        }
+        fields = {k: val for k, val in raw.items() if val is not None and val != ""}
+        if body.get("stream_url") == "":
+            fields["stream_url"] = ""
+        if body.get("description") == "":
+            fields["description"] = ""
+        cohosts = v.text_list(body, "cohosts", max_items=20, max_len=320)
+        if cohosts is not None:
+            emails = [v.email({"e": e}, "e") for e in cohosts]
+            hosts = await self.accounts.find_hosts(emails)
+            missing = sorted(set(emails) - {h["email"] for h in hosts})
+            if missing:
+                raise v.invalid("cohosts", f"{missing[0]} has no host account")
+            fields["cohost_ids"] = [h["_id"] for h in hosts]
+            fields["cohost_emails"] = emails
+        return fields
+
+    async def list_mine(self, claims: Claims) -> list[dict[str, Any]]:
+        if not claims.is_host:
+            raise forbidden("only host accounts list their webinars")
+        return await self.webinars.list_for(claims.user_id)
+
+    async def go_live(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        p = await self.staff(claims, webinar_id)
+        doc = await self.webinars.transition(p.webinar_id, "scheduled", "live")
+        # Lobby clients already subscribe to room:<id>; this durable event moves them all in at once.
+        await self.hub.publish(room(p.webinar_id), "webinar.live", public_webinar(doc))
+        await self.hooks.fire("on_live", public_webinar(doc))
+        return doc
+
+    async def end(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        p = await self.staff(claims, webinar_id)
+        doc = await self.webinars.transition(p.webinar_id, "live", "ended")
+        await self.hub.publish(room(p.webinar_id), "webinar.ended", public_webinar(doc))
+        return doc
+
+    async def cancel(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        p = await self.participant(claims, webinar_id)
+        if p.role != "host":
+            raise forbidden("only the webinar's host may cancel it")
+        doc = await self.webinars.transition(p.webinar_id, "scheduled", "cancelled")
+        await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc))
+        await self.hooks.fire("on_cancelled", public_webinar(doc))
+        return doc
+
+    # registration --------------------------------------------------------------------------------
+
+    async def register(self, webinar_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+        """Anyone may register with name and email; returns the registration with ``join_url`` if approved."""
+        v.known_fields(body, {"name", "email"})
+        name = v.text(body, "name", max_len=100)
+        email = v.email(body)
+        webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
+        user = await self.accounts.attendee(email, name)
+        reg = await self.registrations.register(webinar, user["_id"], email, name)
+        out = self.render_registration(webinar, reg)
+        await self.hooks.fire("on_registration", public_webinar(webinar), out, reg["status"])
+        return out
+
+    def render_registration(self, webinar: dict[str, Any], reg: dict[str, Any]) -> dict[str, Any]:
+        out = public_registration(reg)
+        if reg["status"] == "approved":
+            out["join_url"] = self.join_url(webinar, reg)
+        return out
+
+    def join_url(self, webinar: dict[str, Any], reg: dict[str, Any]) -> str:
+        """The personal link; the token rides in the fragment so it never reaches a server log."""
+        ends = webinar["starts_at"] + timedelta(minutes=webinar["duration_minutes"]) + JOIN_TOKEN_MARGIN
+        ttl = max(3600, int((ends - datetime.now(UTC)).total_seconds()))
+        token = self.tokens.issue(
+            reg["user_id"], role="attendee", name=reg["name"], webinar=webinar["_id"], ttl=ttl, scope="access"
+        )
+        return f"{self.settings.base_url}/join/{webinar['_id']}#token={token}"
+
+    async def decide(
+        self, claims: Claims, webinar_id: Any, registration_id: Any, approve: bool
+    ) -> dict[str, Any]:
+        p = await self.staff(claims, webinar_id)
+        reg = await self.registrations.decide(
+            p.webinar_id, v.ident(registration_id, "registration_id"), approve
+        )
+        out = self.render_registration(p.webinar, reg)
+        await self.hooks.fire("on_registration", public_webinar(p.webinar), out, reg["status"])
+        return out
+
+    async def cancel_registration(
+        self, claims: Claims, webinar_id: Any, registration_id: Any
+    ) -> dict[str, Any]:
+        """The registrant (with their join token) or a host cancels; the seat is given back."""
+        webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
+        reg = await self.registrations.get(webinar["_id"], v.ident(registration_id, "registration_id"))
+        if reg["user_id"] != claims.user_id and role_in(webinar, claims.user_id, claims.is_host) is None:
+            raise forbidden("only the registrant or a host may cancel this registration")
+        reg = await self.registrations.cancel(webinar["_id"], reg["_id"])
+        out = public_registration(reg)
+        await self.hooks.fire("on_registration_cancelled", public_webinar(webinar), out)
+        return out
+
+    async def registrants(
+        self, claims: Claims, webinar_id: Any, q: str | None, status: str | None
+    ) -> list[dict[str, Any]]:
+        p = await self.staff(claims, webinar_id)
+        if q is not None and len(q) > 200:
+            raise v.invalid("q", "is longer than 200 characters")
+        if status is not None and status not in ("approved", "pending", "rejected", "cancelled"):
+            raise v.invalid("status", "must be one of approved, pending, rejected, cancelled")
+        return await self.registrations.search(p.webinar_id, q, status)
+
+
+def require_live(p: Participant, action: str = "do that") -> None:
+    """409 unless the webinar is live: ``not_live`` before, ``webinar_ended``/``webinar_cancelled`` after."""
+    status = p.webinar["status"]
+    if status == "live":
+        return
+    code = {"scheduled": "not_live", "ended": "webinar_ended", "cancelled": "webinar_cancelled"}[status]
+    raise DomainError(409, code, f"cannot {action}: the webinar is {status}")

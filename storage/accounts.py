@@ -1,0 +1,179 @@
+"""Accounts: hosts (email + argon2 password) and attendees (email only), refresh tokens, rate limits.
+
+Refresh tokens are opaque random strings stored only as a sha256 digest. Each use rotates: the old one
+is marked used and a new one of the same family is issued. Presenting a used token again means it was
+stolen or replayed, so the whole family is revoked. Logout revokes the family too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from bson import ObjectId
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from storage.errors import DomainError
+from storage.mongo import Database
+
+hasher = PasswordHasher()
+# Verifying against a dummy hash when the email is unknown keeps the timing of both failures alike.
+_DUMMY_HASH = hasher.hash(secrets.token_hex(16))
+
+
+def new_id() -> str:
+    return str(ObjectId())
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def create_indexes(db: Database) -> None:
+    await db.users.create_index([("email", ASCENDING)], unique=True)
+    await db.refresh_tokens.create_index([("family", ASCENDING)])
+    await db.refresh_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+    await db.rate_limits.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+    await db.revoked_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+
+
+def public_user(user: dict[str, Any]) -> dict[str, Any]:
+    return {"id": user["_id"], "email": user["email"], "name": user.get("name", ""), "role": user["role"]}
+
+
+class Accounts:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create_host(self, email: str, password: str, name: str) -> dict[str, Any]:
+        """A new host; an attendee with the same email becomes a host. 409 ``email_taken`` if a host."""
+        pw_hash = hasher.hash(password)
+        existing = await self.db.users.find_one({"email": email})
+        if existing is not None:
+            if existing["role"] == "host":
+                raise DomainError(409, "email_taken", "a host account with this email exists")
+            await self.db.users.update_one(
+                {"_id": existing["_id"], "role": "attendee"},
+                {"$set": {"role": "host", "password_hash": pw_hash, "name": name}},
+            )
+            return {**existing, "role": "host", "name": name}
+        user = {
+            "_id": new_id(),
+            "email": email,
+            "name": name,
+            "role": "host",
+            "password_hash": pw_hash,
+            "created_at": now(),
+        }
+        try:
+            await self.db.users.insert_one(user)
+        except DuplicateKeyError:
+            raise DomainError(409, "email_taken", "a host account with this email exists") from None
+        return user
+
+    async def authenticate(self, email: str, password: str) -> dict[str, Any]:
+        user = await self.db.users.find_one({"email": email, "role": "host"})
+        try:
+            hasher.verify(user["password_hash"] if user else _DUMMY_HASH, password)
+        except (VerificationError, InvalidHashError):
+            user = None
+        if user is None:
+            raise DomainError(401, "bad_credentials", "wrong email or password")
+        return user
+
+    async def get(self, user_id: str) -> dict[str, Any] | None:
+        return await self.db.users.find_one({"_id": user_id})
+
+    async def find_hosts(self, emails: list[str]) -> list[dict[str, Any]]:
+        return await self.db.users.find({"email": {"$in": emails}, "role": "host"}).to_list(None)
+
+    async def attendee(self, email: str, name: str) -> dict[str, Any]:
+        """The user with ``email``, created as an attendee on first registration."""
+        user = await self.db.users.find_one({"email": email})
+        if user is not None:
+            return user
+        user = {"_id": new_id(), "email": email, "name": name, "role": "attendee", "created_at": now()}
+        try:
+            await self.db.users.insert_one(user)
+        except DuplicateKeyError:  # a concurrent first registration created it
+            found = await self.db.users.find_one({"email": email})
+            assert found is not None
+            return found
+        return user
+
+    # refresh tokens ----------------------------------------------------------------------------
+
+    async def issue_refresh(self, user_id: str, ttl: int, family: str | None = None) -> str:
+        token = secrets.token_urlsafe(32)
+        await self.db.refresh_tokens.insert_one(
+            {
+                "_id": _digest(token),
+                "user_id": user_id,
+                "family": family or new_id(),
+                "used": False,
+                "revoked": False,
+                "expires_at": now() + timedelta(seconds=ttl),
+            }
+        )
+        return token
+
+    async def rotate_refresh(self, token: str, ttl: int) -> tuple[str, str]:
+        """(user_id, new refresh token); 401 ``refresh_invalid``/``refresh_reused`` otherwise."""
+        digest = _digest(token)
+        doc = await self.db.refresh_tokens.find_one_and_update(
+            {"_id": digest, "used": False, "revoked": False},
+            {"$set": {"used": True}},
+        )
+        if doc is None:
+            old = await self.db.refresh_tokens.find_one({"_id": digest})
+            if old is not None and old["used"] and not old["revoked"]:
+                await self.revoke_family(old["family"])
+                raise DomainError(401, "refresh_reused", "refresh token was already used; sign in again")
+            raise DomainError(401, "refresh_invalid", "refresh token is invalid or revoked")
+        if doc["expires_at"] <= now():
+            raise DomainError(401, "refresh_invalid", "refresh token has expired")
+        new = await self.issue_refresh(doc["user_id"], ttl, doc["family"])
+        return doc["user_id"], new
+
+    async def revoke_refresh(self, token: str) -> None:
+        doc = await self.db.refresh_tokens.find_one({"_id": _digest(token)})
+        if doc is not None:
+            await self.revoke_family(doc["family"])
+
+    async def revoke_family(self, family: str) -> None:
+        await self.db.refresh_tokens.update_many({"family": family}, {"$set": {"revoked": True}})
+
+    async def revoke_access(self, jti: str, exp: float) -> None:
+        expires = datetime.fromtimestamp(exp, UTC) + timedelta(minutes=1)
+        await self.db.revoked_tokens.update_one({"_id": jti}, {"$set": {"expires_at": expires}}, upsert=True)
+
+    async def access_revoked(self, jti: str) -> bool:
+        return bool(jti) and await self.db.revoked_tokens.find_one({"_id": jti}) is not None
+
+    # rate limits -------------------------------------------------------------------------------
+
+    async def hit(self, key: str, limit: int, window: float) -> bool:
+        """Count one attempt under ``key`` in a fixed window; False once more than ``limit``.
+
+        Kept in MongoDB so every process shares the count; expired windows go by TTL index.
+        """
+        start = int(now().timestamp() // window)
+        doc = await self.db.rate_limits.find_one_and_update(
+            {"_id": f"{key}:{start}"},
+            {
+                "$inc": {"n": 1},
+                "$setOnInsert": {"expires_at": datetime.fromtimestamp((start + 2) * window, UTC)},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return doc["n"] <= limit
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

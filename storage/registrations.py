@@ -1,0 +1,162 @@
+"""Registrations: one per email per webinar, seats never over-filled, an approval queue.
+
+Statuses: ``approved`` (holds a seat), ``pending`` (host-approved mode, no seat yet), ``rejected``,
+``cancelled``. A seat is taken by the webinar's conditional update *before* the registration is
+written and given back if the write loses the unique (webinar_id, email) race, so 50 concurrent
+sign-ups for 10 seats leave exactly 10.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from storage.accounts import new_id, now
+from storage.errors import DomainError, conflict, not_found
+from storage.mongo import Database
+from storage.webinars import Webinars, iso
+
+STATUSES = ("approved", "pending", "rejected", "cancelled")
+
+
+async def create_indexes(db: Database) -> None:
+    await db.registrations.create_index([("webinar_id", ASCENDING), ("email", ASCENDING)], unique=True)
+    await db.registrations.create_index([("webinar_id", ASCENDING), ("user_id", ASCENDING)])
+
+
+def public_registration(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": r["_id"],
+        "webinar_id": r["webinar_id"],
+        "user_id": r["user_id"],
+        "name": r["name"],
+        "email": r["email"],
+        "status": r["status"],
+        "created_at": iso(r["created_at"]),
+    }
+
+
+class Registrations:
+    def __init__(self, db: Database, webinars: Webinars) -> None:
+        self.db = db
+        self.webinars = webinars
+
+    async def register(self, webinar: dict[str, Any], user_id: str, email: str, name: str) -> dict[str, Any]:
+        if webinar["status"] in ("ended", "cancelled"):
+            raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
+        wid = webinar["_id"]
+        approved = webinar["registration_mode"] == "open"
+        if approved and not await self.webinars.take_seat(wid):
+            raise conflict("webinar_full", "the webinar is full")
+        status = "approved" if approved else "pending"
+        doc = {
+            "_id": new_id(),
+            "webinar_id": wid,
+            "user_id": user_id,
+            "email": email,
+            "name": name,
+            "status": status,
+            "created_at": now(),
+        }
+        try:
+            await self.db.registrations.insert_one(doc)
+            return doc
+        except DuplicateKeyError:
+            pass
+        # This email registered before: revive a cancelled registration, refuse anything else.
+        revived = await self.db.registrations.find_one_and_update(
+            {"webinar_id": wid, "email": email, "status": "cancelled"},
+            {"$set": {"status": status, "name": name, "created_at": now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if revived is not None:
+            return revived
+        if approved:
+            await self.webinars.release_seat(wid)
+        raise conflict("already_registered", "this email is already registered for the webinar")
+
+    async def get(self, webinar_id: str, registration_id: str) -> dict[str, Any]:
+        doc = await self.db.registrations.find_one({"_id": registration_id, "webinar_id": webinar_id})
+        if doc is None:
+            raise not_found("registration")
+        return doc
+
+    async def of_user(self, webinar_id: str, user_id: str) -> dict[str, Any] | None:
+        return await self.db.registrations.find_one(
+            {"webinar_id": webinar_id, "user_id": user_id, "status": "approved"}
+        )
+
+    async def decide(self, webinar_id: str, registration_id: str, approve: bool) -> dict[str, Any]:
+        """Approve (taking a seat) or reject a pending registration."""
+        reg = await self.get(webinar_id, registration_id)
+        if reg["status"] != "pending":
+            raise conflict("not_pending", f"the registration is {reg['status']}, not pending")
+        if approve and not await self.webinars.take_seat(webinar_id):
+            raise conflict("webinar_full", "the webinar is full")
+        target = "approved" if approve else "rejected"
+        doc = await self.db.registrations.find_one_and_update(
+            {"_id": registration_id, "status": "pending"},
+            {"$set": {"status": target, "decided_at": now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            if approve:
+                await self.webinars.release_seat(webinar_id)
+            raise conflict("not_pending", "the registration was decided concurrently")
+        return doc
+
+    async def cancel(self, webinar_id: str, registration_id: str) -> dict[str, Any]:
+        reg = await self.get(webinar_id, registration_id)
+        doc = await self.db.registrations.find_one_and_update(
+            {"_id": registration_id, "status": {"$in": ["approved", "pending"]}},
+            {"$set": {"status": "cancelled", "cancelled_at": now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            raise conflict("not_active", f"the registration is {reg['status']}")
+        if reg["status"] == "approved":
+            await self.webinars.release_seat(webinar_id)
+        return doc
+
+    async def search(
+        self, webinar_id: str, q: str | None = None, status: str | None = None, limit: int = 1000
+    ) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"webinar_id": webinar_id}
+        if status:
+            query["status"] = status
+        if q:
+            pattern = re.escape(q)
+            query["$or"] = [
+                {"email": {"$regex": pattern, "$options": "i"}},
+                {"name": {"$regex": pattern, "$options": "i"}},
+            ]
+        return await self.db.registrations.find(query).sort("created_at", ASCENDING).to_list(limit)
+
+    async def approved(self, webinar_id: str) -> list[dict[str, Any]]:
+        return await self.search(webinar_id, status="approved", limit=100_000)
+
+    def require_found(self, doc: dict[str, Any] | None) -> dict[str, Any]:
+        if doc is None:
+            raise DomainError(404, "not_found", "no such registration")
+        return doc
+
+
+def to_csv(header: list[str], rows: list[list[Any]]) -> str:
+    """CSV text; cells starting with = + - @ are prefixed with ' so spreadsheets do not run them."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow([_safe_cell(v) for v in row])
+    return out.getvalue()
+
+
+def _safe_cell(value: Any) -> Any:
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return "" if value is None else value

@@ -1,0 +1,171 @@
+"""Webinars: the durable record, its lifecycle, and who holds which role in it.
+
+Lifecycle: ``scheduled`` -> ``live`` -> ``ended``; ``scheduled`` -> ``cancelled``. Every transition is
+one conditional update on the current status, so two hosts pressing "go live" at once produce one
+``live`` and one 409.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from storage.accounts import new_id, now
+from storage.errors import DomainError, conflict, not_found
+from storage.mongo import Database
+
+STATUSES = ("scheduled", "live", "ended", "cancelled")
+EDITABLE = (
+    "title",
+    "description",
+    "starts_at",
+    "timezone",
+    "duration_minutes",
+    "capacity",
+    "registration_mode",
+    "stream_url",
+    "slow_mode_seconds",
+    "qa_moderation",
+    "cohost_ids",
+    "cohost_emails",
+)
+
+
+async def create_indexes(db: Database) -> None:
+    await db.webinars.create_index([("owner_id", ASCENDING), ("starts_at", DESCENDING)])
+    await db.webinars.create_index([("cohost_ids", ASCENDING)])
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def public_webinar(w: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": w["_id"],
+        "title": w["title"],
+        "description": w["description"],
+        "starts_at": iso(w["starts_at"]),
+        "timezone": w["timezone"],
+        "duration_minutes": w["duration_minutes"],
+        "capacity": w["capacity"],
+        "seats_taken": w["seats_taken"],
+        "registration_mode": w["registration_mode"],
+        "stream_url": w["stream_url"],
+        "status": w["status"],
+        "owner_id": w["owner_id"],
+        "cohosts": w["cohost_emails"],
+        "slow_mode_seconds": w["slow_mode_seconds"],
+        "qa_moderation": w["qa_moderation"],
+        "live_at": iso(w.get("live_at")),
+        "ended_at": iso(w.get("ended_at")),
+    }
+
+
+def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | None:
+    """``host`` (owner), ``cohost`` (co-host/panelist) or None; attendees are decided by registration."""
+    if not is_host_account:
+        return None
+    if w["owner_id"] == user_id:
+        return "host"
+    if user_id in w["cohost_ids"]:
+        return "cohost"
+    return None
+
+
+class Webinars:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, owner_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        doc = {
+            "_id": new_id(),
+            "owner_id": owner_id,
+            "status": "scheduled",
+            "seats_taken": 0,
+            "description": "",
+            "capacity": 0,
+            "seats_left": 0,
+            "registration_mode": "open",
+            "stream_url": "",
+            "slow_mode_seconds": 0,
+            "qa_moderation": False,
+            "cohost_ids": [],
+            "cohost_emails": [],
+            "created_at": now(),
+            **fields,
+        }
+        doc["seats_left"] = doc["capacity"]
+        await self.db.webinars.insert_one(doc)
+        return doc
+
+    async def get(self, webinar_id: str) -> dict[str, Any]:
+        doc = await self.db.webinars.find_one({"_id": webinar_id})
+        if doc is None:
+            raise not_found("webinar")
+        return doc
+
+    async def list_for(self, user_id: str) -> list[dict[str, Any]]:
+        cursor = self.db.webinars.find({"$or": [{"owner_id": user_id}, {"cohost_ids": user_id}]})
+        return await cursor.sort("starts_at", ASCENDING).to_list(500)
+
+    async def update(self, webinar_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Edit a webinar that has not ended or been cancelled."""
+        query: dict[str, Any] = {"_id": webinar_id, "status": {"$in": ["scheduled", "live"]}}
+        change: dict[str, Any] = {"$set": fields}
+        if "capacity" in fields:
+            # seats_left moves with capacity in the same conditional update, so a concurrent
+            # registration either sees the old capacity or the new one, never a mix.
+            current = await self.get(webinar_id)
+            if fields["capacity"] and fields["capacity"] < current["seats_taken"]:
+                raise conflict(
+                    "capacity_below_registrations",
+                    f"{current['seats_taken']} seats are taken; capacity cannot go below",
+                )
+            query["capacity"] = current["capacity"]
+            query["seats_taken"] = current["seats_taken"]
+            fields["seats_left"] = fields["capacity"] - current["seats_taken"] if fields["capacity"] else 0
+        doc = await self.db.webinars.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            await self._refuse(webinar_id, "edit")
+        assert doc is not None
+        return doc
+
+    async def transition(self, webinar_id: str, source: str, target: str) -> dict[str, Any]:
+        stamp = {"live": "live_at", "ended": "ended_at", "cancelled": "cancelled_at"}[target]
+        doc = await self.db.webinars.find_one_and_update(
+            {"_id": webinar_id, "status": source},
+            {"$set": {"status": target, stamp: now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            await self._refuse(webinar_id, target)
+        assert doc is not None
+        return doc
+
+    async def _refuse(self, webinar_id: str, action: str) -> None:
+        current = await self.get(webinar_id)
+        status = current["status"]
+        codes = {"live": "already_live", "ended": "webinar_ended", "cancelled": "webinar_cancelled"}
+        code = codes.get(status, "not_live")
+        raise DomainError(409, code, f"cannot {action}: the webinar is {status}")
+
+    async def take_seat(self, webinar_id: str) -> bool:
+        """Atomically take one seat if any is left (capacity 0 means unlimited). Never over-fills."""
+        limited = await self.db.webinars.update_one(
+            {"_id": webinar_id, "capacity": {"$gt": 0}, "seats_left": {"$gt": 0}},
+            {"$inc": {"seats_taken": 1, "seats_left": -1}},
+        )
+        if limited.modified_count == 1:
+            return True
+        unlimited = await self.db.webinars.update_one(
+            {"_id": webinar_id, "capacity": 0}, {"$inc": {"seats_taken": 1}}
+        )
+        return unlimited.modified_count == 1
+
+    async def release_seat(self, webinar_id: str) -> None:
+        await self.db.webinars.update_one(
+            {"_id": webinar_id, "seats_taken": {"$gt": 0}}, {"$inc": {"seats_taken": -1, "seats_left": 1}}
+        )

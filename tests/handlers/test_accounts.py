@@ -1,0 +1,118 @@
+"""Host accounts over REST: sign-up, login, refresh rotation and reuse, logout, rate limit."""
+
+import pytest
+
+from tests.api import Api
+
+
+@pytest.fixture
+def api(http_client, base_url):
+    return Api(http_client, base_url)
+
+
+@pytest.mark.gen_test
+async def test_signup_login_me(api):
+    host = await api.host("ann@example.com", name="Ann")
+    assert host["user"] == {
+        "id": host["user"]["id"],
+        "email": "ann@example.com",
+        "name": "Ann",
+        "role": "host",
+    }
+    code, body = await api.call(
+        "POST", "/api/auth/signup", {"email": "ANN@example.com", "password": "another password", "name": "A"}
+    )
+    assert (code, body["error"]["code"]) == (409, "email_taken")
+    code, body = await api.call(
+        "POST", "/api/auth/login", {"email": "ann@example.com", "password": "nope nope"}
+    )
+    assert (code, body["error"]["code"]) == (401, "bad_credentials")
+    code, body = await api.call(
+        "POST", "/api/auth/login", {"email": "ann@example.com", "password": "correct horse battery"}
+    )
+    assert code == 200 and body["refresh_token"]
+    code, me = await api.call("GET", "/api/me", token=body["access_token"])
+    assert code == 200 and me["email"] == "ann@example.com"
+
+
+@pytest.mark.gen_test
+async def test_refresh_rotates_and_reuse_revokes_family(api):
+    host = await api.host()
+    first = host["refresh_token"]
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": first})
+    assert code == 200 and body["refresh_token"] != first
+    second = body["refresh_token"]
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": first})
+    assert (code, body["error"]["code"]) == (401, "refresh_reused")
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": second})
+    assert (code, body["error"]["code"]) == (401, "refresh_invalid")
+
+
+@pytest.mark.gen_test
+async def test_logout_revokes_refresh_and_access(api):
+    host = await api.host()
+    token = host["access_token"]
+    code, _ = await api.call("POST", "/api/auth/logout", {"refresh_token": host["refresh_token"]}, token)
+    assert code == 204
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": host["refresh_token"]})
+    assert code == 401
+    code, body = await api.call("GET", "/api/me", token=token)
+    assert (code, body["error"]["code"]) == (401, "token_revoked")
+
+
+@pytest.mark.gen_test
+async def test_auth_refusals_and_validation(api):
+    code, body = await api.call("GET", "/api/me")
+    assert (code, body["error"]["code"]) == (401, "unauthorized")
+    code, body = await api.call("GET", "/api/me", token="not.a.jwt")
+    assert (code, body["error"]["code"]) == (401, "token_invalid")
+    code, body = await api.call("POST", "/api/auth/login", {"email": {"$gt": ""}, "password": "x"})
+    assert (code, body["error"]["code"]) == (400, "invalid")
+    assert body["error"]["message"].startswith("email:")
+    code, body = await api.call(
+        "POST", "/api/auth/signup", {"email": "a@b.co", "password": "short", "name": "A"}
+    )
+    assert (code, body["error"]["code"]) == (400, "invalid")
+
+
+@pytest.mark.gen_test
+async def test_login_rate_limit(api, services):
+    await api.host("rate@example.com")
+    codes = []
+    for _ in range(services.settings.login_rate + 1):
+        code, _ = await api.call(
+            "POST", "/api/auth/login", {"email": "rate@example.com", "password": "wrong pw!"}
+        )
+        codes.append(code)
+    assert codes[-1] == 429 and set(codes[:-1]) == {401}
+
+
+@pytest.fixture
+def closed_app(make_settings, io_loop):
+    from server import make_app, open_services
+
+    svc = io_loop.run_sync(lambda: open_services(make_settings(SIGNUP_OPEN="false")))
+    yield make_app(svc)
+    io_loop.run_sync(svc.close)
+
+
+@pytest.mark.gen_test
+async def test_signup_can_be_closed(http_client, make_settings):
+    import tornado.httpserver
+    from tornado.testing import bind_unused_port
+
+    from server import make_app, open_services
+
+    svc = await open_services(make_settings(SIGNUP_OPEN="false"))
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(make_app(svc))
+    server.add_sockets([sock])
+    try:
+        api = Api(http_client, f"http://127.0.0.1:{port}")
+        code, body = await api.call(
+            "POST", "/api/auth/signup", {"email": "x@example.com", "password": "long enough", "name": "X"}
+        )
+        assert (code, body["error"]["code"]) == (403, "signup_closed")
+    finally:
+        server.stop()
+        await svc.close()
