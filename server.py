@@ -24,17 +24,21 @@ from handlers import reports as h_reports
 from handlers import room as h_room
 from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
+from handlers import notifications as notification_handlers
+from handlers import push as push_handlers
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
 from realtime import room_rpc
+from realtime import notifications as notification_services
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
 from realtime.channels import ChannelPolicy, ClaimsPolicy
 from realtime.hub import Hub
+from realtime.notifications import NotificationServices, open_notifications
 from realtime.presence import PresenceBackend, PresenceTracker
 from realtime.presence_memory import MemoryPresence
 from realtime.presence_redis import RedisPresence
@@ -82,6 +86,7 @@ class Services:
     tickets: tickets.Tickets
     rpc: RpcRegistry
     policy: ChannelPolicy
+    notifications: NotificationServices | None = None
     embedded: EmbeddedMongo | None = None
     draining: bool = False
     domain: ApiDeps | None = None  # the webinar domain; hooks at domain.webinars.hooks
@@ -89,6 +94,8 @@ class Services:
     async def close(self) -> None:
         if self.domain is not None:
             await self.domain.stage.close()
+        if self.notifications is not None:
+            await self.notifications.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
         await self.hub.close()
@@ -105,6 +112,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     webinars.create_indexes,
     registrations.create_indexes,
     room.create_indexes,
+    *notification_services.INDEX_CREATORS,
 ]
 
 
@@ -173,6 +181,7 @@ async def open_services(settings: Settings) -> Services:
         await hub.start()
         presence.start()
         services.domain = open_webinar_domain(services)
+        services.notifications = await open_notifications(db, settings, hub)
     except BaseException:
         await client.close()
         if embedded is not None:
@@ -208,6 +217,14 @@ def make_app(services: Services) -> tornado.web.Application:
     ]
     if services.domain is not None:
         routes += api_routes(services.domain)
+    if services.notifications is not None:
+        n = services.notifications
+        routes += notification_handlers.routes(
+            notifier=n.notifier, triggers=n.triggers, tokens=services.tokens, settings=s
+        )
+        routes += push_handlers.routes(
+            subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
+        )
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

@@ -353,7 +353,7 @@ FIELDS: tuple[Field, ...] = (
         "VAPID_PRIVATE_KEY",
         Secret(""),
         lambda raw: Secret(str(raw).strip()),
-        "VAPID private key (PEM or base64url). Empty: one is generated under DATA_DIR.",
+        "VAPID private key (PEM or base64url). Empty: one is generated once and kept in MongoDB.",
     ),
     F("vapid_subject", "VAPID_SUBJECT", "mailto:admin@localhost", str, "VAPID `sub` claim."),
     F(
@@ -362,6 +362,20 @@ FIELDS: tuple[Field, ...] = (
         1.0,
         _float(0.01, 60),
         "Seconds between background job polls.",
+    ),
+    F(
+        "job_lease_seconds",
+        "JOB_LEASE_SECONDS",
+        30.0,
+        _float(0.5, 3600),
+        "A background job's lease; a job whose process died runs again after it expires.",
+    ),
+    F(
+        "push_concurrency",
+        "PUSH_CONCURRENCY",
+        16,
+        _int(1, 1000),
+        "Web Push requests in flight per process.",
     ),
 )
 

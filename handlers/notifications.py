@@ -1,0 +1,218 @@
+"""The notification REST API (docs/notifications.md): inbox, unread count, read state, preferences,
+mutes, the integrator send API, the recording trigger and fan-out job status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from config import Settings
+from handlers.base import ApiError, JsonHandler
+from handlers.bearer import api_key_name, bearer_claims
+from realtime.notify import SYNC_LIMIT, Notifier
+from realtime.notify_triggers import NotificationTriggers
+from realtime.tokens import Claims, TokenService
+from storage.notifications import FILTERS, public
+from storage.preferences import CATEGORIES, METHODS
+
+MAX_RECIPIENTS = 100_000
+ID = r"([0-9a-f]{24})"
+WEBINAR_ID = r"([A-Za-z0-9_.:@-]{1,128})"
+
+
+class NotificationHandler(JsonHandler):
+    def initialize(self, notifier: Notifier, tokens: TokenService, settings: Settings, **_: Any) -> None:
+        self.notifier = notifier
+        self.tokens = tokens
+        self.settings_ = settings
+
+    def user(self) -> Claims:
+        return bearer_claims(self, self.tokens)
+
+    def integrator_or_host(self) -> Claims | None:
+        """None for an integrator API key, else the claims of a host; anything else is refused."""
+        if api_key_name(self, self.settings_) is not None:
+            return None
+        claims = bearer_claims(self, self.tokens)
+        if not claims.is_host:
+            raise ApiError(403, "forbidden", "only hosts and integrators may do this")
+        return claims
+
+    async def webinar_of_host(self, webinar_id: str, claims: Claims | None) -> dict[str, Any]:
+        webinar = await self.notifier.db.webinars.find_one({"_id": webinar_id})
+        if webinar is None:
+            raise ApiError(404, "webinar_not_found", "no such webinar")
+        owner = webinar.get("host_id", webinar.get("owner_id"))
+        if claims is not None and owner is not None and owner != claims.user_id:
+            raise ApiError(403, "forbidden", "you do not host this webinar")
+        return webinar
+
+
+def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str:
+    value = body.get(name, "")
+    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
+        raise ApiError(422, "invalid", f"{name} must be a string of 1 to {limit} characters")
+    return value
+
+
+class InboxHandler(NotificationHandler):
+    async def get(self) -> None:
+        """The caller's inbox, newest first."""
+        claims = self.user()
+        filter = self.get_query_argument("filter", "all")
+        if filter not in FILTERS:
+            raise ApiError(422, "invalid", f"filter is one of {', '.join(FILTERS)}")
+        try:
+            limit = int(self.get_query_argument("limit", "20"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            raise ApiError(422, "invalid", "limit is between 1 and 100")
+        cursor = self.get_query_argument("cursor", None)
+        try:
+            docs, next_cursor = await self.notifier.inbox.list(
+                claims.user_id, filter=filter, cursor=cursor, limit=limit
+            )
+        except ValueError:
+            raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from None
+        unread = await self.notifier.inbox.unread_count(claims.user_id)
+        self.send({"items": [public(d) for d in docs], "next_cursor": next_cursor, "unread": unread})
+
+    async def post(self) -> None:
+        """Integrator send: to ``user_ids`` (API key only) or every approved registrant of ``webinar_id``."""
+        claims = self.integrator_or_host()
+        body = self.json_body()
+        category = body.get("category", "general")
+        if category not in CATEGORIES:
+            raise ApiError(422, "invalid", f"category is one of {', '.join(CATEGORIES)}")
+        title = _text(body, "title", 200, required=True)
+        text = _text(body, "body", 2000)
+        url = _text(body, "url", 2000)
+        key = self.request.headers.get("Idempotency-Key") or None
+        if key is not None and len(key) > 200:
+            raise ApiError(422, "invalid", "Idempotency-Key is at most 200 characters")
+        user_ids, webinar_id = body.get("user_ids"), body.get("webinar_id")
+        if (user_ids is None) == (webinar_id is None):
+            raise ApiError(422, "invalid", "send either user_ids or webinar_id")
+        if webinar_id is not None:
+            if not isinstance(webinar_id, str):
+                raise ApiError(422, "invalid", "webinar_id must be a string")
+            await self.webinar_of_host(webinar_id, claims)
+            job_id = await self.notifier.enqueue_fanout(
+                category=category, title=title, body=text, url=url, webinar_id=webinar_id, key=key
+            )
+            self.send({"job_id": job_id}, 202)
+            return
+        if claims is not None:
+            raise ApiError(403, "forbidden", "only integrator API keys may address users directly")
+        ok = isinstance(user_ids, list) and all(isinstance(u, str) and 0 < len(u) <= 128 for u in user_ids)
+        if not ok or not 0 < len(user_ids) <= MAX_RECIPIENTS:
+            raise ApiError(422, "invalid", f"user_ids is a list of 1 to {MAX_RECIPIENTS} user ids")
+        if len(user_ids) <= SYNC_LIMIT:
+            created = await self.notifier.notify(user_ids, category, title, text, url, None, key)
+            self.send({"created": created}, 201)
+            return
+        job_id = await self.notifier.enqueue_fanout(
+            category=category, title=title, body=text, url=url, user_ids=user_ids, key=key
+        )
+        self.send({"job_id": job_id}, 202)
+
+
+class UnreadCountHandler(NotificationHandler):
+    async def get(self) -> None:
+        claims = self.user()
+        self.send({"unread": await self.notifier.inbox.unread_count(claims.user_id)})
+
+
+class ItemActionHandler(NotificationHandler):
+    async def post(self, item_id: str, action: str) -> None:
+        """``read``, ``unread``, ``archive`` or ``unarchive`` one item of the caller's."""
+        claims = self.user()
+        if action in ("read", "unread"):
+            item = await self.notifier.set_read(claims.user_id, item_id, action == "read")
+        else:
+            item = await self.notifier.archive(claims.user_id, item_id, action == "archive")
+        if item is None:
+            raise ApiError(404, "notification_not_found", "no such notification")
+        self.send({"item": item, "unread": await self.notifier.inbox.unread_count(claims.user_id)})
+
+
+class ReadAllHandler(NotificationHandler):
+    async def post(self) -> None:
+        claims = self.user()
+        changed = await self.notifier.mark_all_read(claims.user_id)
+        self.send({"changed": changed, "unread": 0})
+
+
+class PreferencesHandler(NotificationHandler):
+    async def get(self) -> None:
+        claims = self.user()
+        self.send((await self.notifier.preferences.get(claims.user_id)).public())
+
+    async def patch(self) -> None:
+        """Body ``{"categories": {"reminder": {"push": false}, ...}}``; unnamed switches keep their value."""
+        claims = self.user()
+        categories = self.json_body().get("categories")
+        ok = isinstance(categories, dict) and all(
+            c in CATEGORIES
+            and isinstance(m, dict)
+            and all(k in METHODS and isinstance(v, bool) for k, v in m.items())
+            for c, m in categories.items()
+        )
+        if not ok:
+            raise ApiError(
+                422, "invalid", "categories maps a category to {in_app: bool, push: bool} switches"
+            )
+        prefs = await self.notifier.preferences.update(claims.user_id, categories)
+        self.send(prefs.public())
+
+
+class MuteHandler(NotificationHandler):
+    async def put(self, webinar_id: str) -> None:
+        claims = self.user()
+        self.send((await self.notifier.preferences.mute(claims.user_id, webinar_id, True)).public())
+
+    async def delete(self, webinar_id: str) -> None:
+        claims = self.user()
+        self.send((await self.notifier.preferences.mute(claims.user_id, webinar_id, False)).public())
+
+
+class RecordingHandler(NotificationHandler):
+    def initialize(self, triggers: NotificationTriggers, **kwargs: Any) -> None:  # type: ignore[override]
+        super().initialize(**kwargs)
+        self.triggers = triggers
+
+    async def post(self, webinar_id: str) -> None:
+        """Store the recording URL on the webinar and notify its registrants (background job)."""
+        claims = self.integrator_or_host()
+        url = _text(self.json_body(), "url", 2000, required=True)
+        if not url.startswith(("https://", "http://")):
+            raise ApiError(422, "invalid", "url must be an http(s) URL")
+        webinar = await self.webinar_of_host(webinar_id, claims)
+        await self.notifier.db.webinars.update_one({"_id": webinar_id}, {"$set": {"recording_url": url}})
+        job_id = await self.triggers.on_recording(webinar, url)
+        self.send({"recording_url": url, "job_id": job_id}, 202)
+
+
+class JobStatusHandler(NotificationHandler):
+    async def get(self, job_id: str) -> None:
+        self.integrator_or_host()
+        job = await self.notifier.jobs.get(job_id)
+        if job is None or job["kind"] != "notify.fanout":
+            raise ApiError(404, "job_not_found", "no such job")
+        self.send(
+            {"id": job_id, "status": job["status"], "attempts": job["attempts"], "result": job.get("result")}
+        )
+
+
+def routes(**deps: Any) -> list[tuple[str, type, dict[str, Any]]]:
+    """The notification routes; ``deps``: notifier, triggers, tokens, settings."""
+    return [
+        (r"/api/notifications", InboxHandler, deps),
+        (r"/api/notifications/unread-count", UnreadCountHandler, deps),
+        (r"/api/notifications/read-all", ReadAllHandler, deps),
+        (r"/api/notifications/preferences", PreferencesHandler, deps),
+        (rf"/api/notifications/mutes/{WEBINAR_ID}", MuteHandler, deps),
+        (rf"/api/notifications/{ID}/(read|unread|archive|unarchive)", ItemActionHandler, deps),
+        (rf"/api/webinars/{WEBINAR_ID}/recording", RecordingHandler, deps),
+        (r"/api/notification-jobs/([0-9a-f]{24})", JobStatusHandler, deps),
+    ]

@@ -1,0 +1,206 @@
+"""Notifications: store in each recipient's inbox, publish live on their personal channel, push.
+
+Delivery contract:
+- A notification is stored once per user: the inbox has a unique (user, key) index, and the key is
+  the caller's idempotency key (a retried job, a double click, two processes: one item). Only newly
+  stored items are published, so a retry does not publish twice.
+- Live messages go out durably on ``user:<id>`` (``notification``: the inbox item plus the user's
+  ``unread`` count), so a tab that was offline gets them once on reconnect from the real-time
+  layer's history. Read/unread/archive changes publish ``notification.unread`` ({"unread": n,
+  "changed": item}) so every tab's badge follows.
+- Recipients are handled in chunks of ``chunk`` users: one preferences query, one ``insert_many``,
+  one unread-count aggregation, one ``publish_many`` and one push job per chunk.
+- Preferences: a category switched off for ``in_app`` is not stored or published; switched off for
+  ``push`` is not pushed; a muted webinar gets neither.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+from realtime.channels import personal
+from realtime.webpush import PushDelivery
+from storage.jobs import Job, JobQueue
+from storage.mongo import Database
+from storage.notifications import Inbox, public
+from storage.preferences import CATEGORIES, PreferenceStore
+
+FANOUT_JOB = "notify.fanout"
+SYNC_LIMIT = 100  # larger integrator requests are queued as a background fan-out
+
+
+class Publisher(Protocol):
+    """The real-time hub's publish API (realtime/hub.py)."""
+
+    async def publish(
+        self, channel: str, type: str, data: dict[str, Any], *, durable: bool = True
+    ) -> int | None: ...
+
+    async def publish_many(
+        self, items: list[tuple[str, str, dict[str, Any]]], *, durable: bool = True
+    ) -> list[int | None]: ...
+
+
+class Notifier:
+    def __init__(
+        self,
+        db: Database,
+        publisher: Publisher,
+        jobs: JobQueue,
+        push: PushDelivery | None = None,
+        *,
+        chunk: int = 1000,
+    ) -> None:
+        self.db = db
+        self.inbox = Inbox(db)
+        self.preferences = PreferenceStore(db)
+        self.publisher = publisher
+        self.jobs = jobs
+        self.push = push
+        self.chunk = chunk
+
+    async def notify(
+        self,
+        user_ids: Iterable[str],
+        category: str,
+        title: str,
+        body: str,
+        url: str,
+        webinar_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> int:
+        """Notify every user in ``user_ids`` now; returns how many inbox items were created."""
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown category {category!r}")
+        users = list(dict.fromkeys(u for u in user_ids if u))
+        key = idempotency_key or secrets.token_hex(12)
+        created = 0
+        for start in range(0, len(users), self.chunk):
+            batch = users[start : start + self.chunk]
+            created += await self._notify_batch(
+                batch, category, title, body, url, webinar_id, key, f"{key}:{start // self.chunk}"
+            )
+        return created
+
+    async def _notify_batch(
+        self,
+        users: list[str],
+        category: str,
+        title: str,
+        body: str,
+        url: str,
+        webinar_id: str | None,
+        key: str,
+        batch_key: str,
+    ) -> int:
+        prefs = await self.preferences.get_many(users)
+        now = dt.datetime.now(dt.UTC)
+        docs = [
+            {
+                "user_id": u,
+                "key": key,
+                "category": category,
+                "title": title,
+                "body": body,
+                "url": url,
+                "webinar_id": webinar_id,
+                "created_at": now,
+            }
+            for u in users
+            if prefs[u].wants(category, "in_app", webinar_id)
+        ]
+        stored = await self.inbox.insert_many(docs)
+        if stored:
+            counts = await self.inbox.unread_counts([d["user_id"] for d in stored])
+            await self.publisher.publish_many(
+                [
+                    (personal(d["user_id"]), "notification", {**public(d), "unread": counts[d["user_id"]]})
+                    for d in stored
+                ]
+            )
+        if self.push is not None:
+            fresh = {d["user_id"] for d in stored}
+            in_app = {d["user_id"] for d in docs}
+            targets = [
+                u
+                for u in users
+                if prefs[u].wants(category, "push", webinar_id) and (u in fresh or u not in in_app)
+            ]
+            if targets:
+                message = {"title": title, "body": body, "url": url, "category": category, "tag": key}
+                await self.push.enqueue(targets, message, key=f"push:{batch_key}")
+        return len(stored)
+
+    async def enqueue_fanout(
+        self,
+        *,
+        category: str,
+        title: str,
+        body: str,
+        url: str,
+        user_ids: list[str] | None = None,
+        webinar_id: str | None = None,
+        key: str | None = None,
+        run_at: dt.datetime | None = None,
+    ) -> str:
+        """Queue a background fan-out to ``user_ids``, or else to every approved registrant of
+        ``webinar_id`` (resolved when the job runs). The job id is returned; with ``key`` a second
+        call returns the first job."""
+        if category not in CATEGORIES:
+            raise ValueError(f"unknown category {category!r}")
+        payload = {
+            "category": category,
+            "title": title,
+            "body": body,
+            "url": url,
+            "user_ids": user_ids,
+            "webinar_id": webinar_id,
+            "key": key,
+        }
+        return await self.jobs.enqueue(
+            FANOUT_JOB, payload, key=f"fanout:{key}" if key else None, run_at=run_at
+        )
+
+    async def run_fanout(self, job: Job) -> dict[str, Any]:
+        p = job.payload
+        users = p.get("user_ids")
+        if users is None:
+            users = await self.registrant_ids(p["webinar_id"])
+        created = await self.notify(
+            users, p["category"], p["title"], p["body"], p["url"], p.get("webinar_id"), p.get("key") or job.id
+        )
+        return {"recipients": len(users), "created": created}
+
+    async def registrant_ids(self, webinar_id: str) -> list[str]:
+        """User ids of the webinar's approved registrations (registrations without a user skipped)."""
+        cursor = self.db.registrations.find({"webinar_id": webinar_id, "status": "approved"}, {"user_id": 1})
+        return [doc["user_id"] async for doc in cursor if doc.get("user_id")]
+
+    async def set_read(self, user_id: str, item_id: str, read: bool) -> dict[str, Any] | None:
+        return await self._changed(user_id, await self.inbox.set_read(user_id, item_id, read))
+
+    async def archive(self, user_id: str, item_id: str, archived: bool = True) -> dict[str, Any] | None:
+        return await self._changed(user_id, await self.inbox.archive(user_id, item_id, archived))
+
+    async def mark_all_read(self, user_id: str) -> int:
+        changed = await self.inbox.mark_all_read(user_id)
+        await self.publish_unread(user_id, None)
+        return changed
+
+    async def _changed(self, user_id: str, doc: dict[str, Any] | None) -> dict[str, Any] | None:
+        if doc is None:
+            return None
+        item = public(doc)
+        await self.publish_unread(user_id, item)
+        return item
+
+    async def publish_unread(self, user_id: str, changed: dict[str, Any] | None) -> int:
+        unread = await self.inbox.unread_count(user_id)
+        data: dict[str, Any] = {"unread": unread}
+        if changed is not None:
+            data["changed"] = changed
+        await self.publisher.publish(personal(user_id), "notification.unread", data)
+        return unread

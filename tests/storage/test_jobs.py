@@ -1,0 +1,111 @@
+"""The durable job queue and the worker loop, against the real MongoDB-wire server."""
+
+import asyncio
+import datetime as dt
+
+import pytest
+
+from realtime.worker import RetryLater, Worker
+from storage import jobs as jobs_mod
+from storage import mongo
+from storage.jobs import JobQueue
+
+
+@pytest.fixture
+def db(io_loop, mongo_server, test_id):
+    client = io_loop.run_sync(lambda: _open(mongo_server.url))
+    database = client[test_id]
+    io_loop.run_sync(lambda: jobs_mod.create_indexes(database))
+    yield database
+    io_loop.run_sync(client.close)
+
+
+async def _open(url):
+    return mongo.open_client(url)
+
+
+@pytest.mark.gen_test
+async def test_enqueue_with_key_is_idempotent(db):
+    queue = JobQueue(db)
+    first = await queue.enqueue("k", {"a": 1}, key="once")
+    second = await queue.enqueue("k", {"a": 2}, key="once")
+    assert first == second
+    assert await db.jobs.count_documents({}) == 1
+    assert (await queue.get(first))["payload"] == {"a": 1}
+
+
+@pytest.mark.gen_test
+async def test_concurrent_claims_hand_each_job_to_one_owner(db):
+    queue = JobQueue(db)
+    ids = {await queue.enqueue("k", {"n": n}) for n in range(20)}
+    claims = await asyncio.gather(*(queue.claim(f"w{n}", 30) for n in range(40)))
+    got = [c.id for c in claims if c is not None]
+    assert sorted(got) == sorted(ids)  # every job once, none twice
+
+
+@pytest.mark.gen_test
+async def test_future_jobs_wait_and_expired_leases_are_reclaimed(db):
+    queue = JobQueue(db)
+    later = jobs_mod.now() + dt.timedelta(hours=1)
+    await queue.enqueue("k", {}, run_at=later)
+    assert await queue.claim("w1", 30) is None
+    job_id = await queue.enqueue("k", {})
+    dead = await queue.claim("w1", 30)
+    assert dead.id == job_id and await queue.claim("w2", 30) is None
+    # The owner dies: its lease runs out, another worker takes over; the dead one cannot complete.
+    await db.jobs.update_one({"_id": job_id}, {"$set": {"lease_until": jobs_mod.now()}})
+    taken = await queue.claim("w2", 30)
+    assert taken.id == job_id and taken.attempts == 2
+    assert not await queue.complete(dead)
+    assert await queue.complete(taken, {"ok": True})
+    assert (await queue.get(job_id))["status"] == "done"
+
+
+@pytest.mark.gen_test
+async def test_failures_back_off_then_fail(db):
+    queue = JobQueue(db)
+    job_id = await queue.enqueue("k", {}, max_attempts=2)
+    job = await queue.claim("w", 30)
+    assert await queue.fail(job, "boom", retry_in=0)
+    job = await queue.claim("w", 30)
+    assert job.attempts == 2
+    assert await queue.fail(job, "boom again")
+    doc = await queue.get(job_id)
+    assert doc["status"] == "failed" and doc["last_error"] == "boom again"
+
+
+@pytest.mark.gen_test
+async def test_cancel_and_requeue(db):
+    queue = JobQueue(db)
+    await queue.enqueue("reminder", {"webinar_id": "w1"}, key="r1", run_at=jobs_mod.now())
+    assert await queue.cancel({"kind": "reminder", "payload.webinar_id": "w1"}) == 1
+    assert await queue.claim("w", 30) is None
+    assert await queue.requeue("r1", jobs_mod.now(), {"webinar_id": "w1"})
+    assert (await queue.claim("w", 30)).key == "r1"
+
+
+@pytest.mark.gen_test
+async def test_worker_runs_jobs_retries_and_stops(db):
+    queue = JobQueue(db)
+    worker = Worker(queue, poll_interval=0.05, lease_seconds=5)
+    done = asyncio.Event()
+    seen: list[int] = []
+
+    async def flaky(job):
+        seen.append(job.attempts)
+        if job.attempts < 2:
+            raise RetryLater("not yet", delay=0)
+        done.set()
+        return {"attempts": job.attempts}
+
+    worker.register("flaky", flaky)
+    worker.start()
+    try:
+        job_id = await queue.enqueue("flaky", {})
+        worker.wake()
+        await asyncio.wait_for(done.wait(), 10)
+    finally:
+        await worker.close()
+    assert seen == [1, 2]
+    doc = await queue.get(job_id)
+    assert doc["status"] == "done" and doc["result"] == {"attempts": 2}
