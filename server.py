@@ -25,6 +25,7 @@ from handlers import room as h_room
 from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
 from handlers import notifications as notification_handlers
+from handlers import pages as page_handlers
 from handlers import push as push_handlers
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
@@ -225,6 +226,7 @@ def make_app(services: Services) -> tornado.web.Application:
         routes += push_handlers.routes(
             subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
         )
+    routes += page_handlers.routes()
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
