@@ -20,20 +20,20 @@ import tornado.web
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from handlers import accounts as h_accounts
+from handlers import notifications as notification_handlers
+from handlers import pages as page_handlers
+from handlers import push as push_handlers
 from handlers import reports as h_reports
 from handlers import room as h_room
 from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
-from handlers import notifications as notification_handlers
-from handlers import pages as page_handlers
-from handlers import push as push_handlers
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
-from realtime import room_rpc
 from realtime import notifications as notification_services
+from realtime import room_rpc
 from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
