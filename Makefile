@@ -22,7 +22,7 @@ run: $(STAMP)
 ## browser-deps: Debian's Chromium for the end-to-end browser tests (apt, never a browser download)
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji; \
 	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (the browser tests need /usr/bin/chromium)" >&2; exit 1; fi; }
 
 ## make test: the whole suite against its own Redis and MongoDB-wire servers, and a real Chromium
