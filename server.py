@@ -21,6 +21,7 @@ from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from handlers import accounts as h_accounts
 from handlers import notifications as notification_handlers
+from handlers import openapi_doc
 from handlers import pages as page_handlers
 from handlers import push as push_handlers
 from handlers import reports as h_reports
@@ -30,6 +31,7 @@ from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
+from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
 from realtime import notifications as notification_services
@@ -241,9 +243,12 @@ def make_app(services: Services) -> tornado.web.Application:
 def api_routes(deps: ApiDeps) -> list[Any]:
     """The webinar REST API (described in handlers/openapi.py)."""
     d = {"deps": deps}
+    doc = {"document": openapi_doc.document()}
     w = r"/api/webinars/([A-Za-z0-9_-]{1,64})"
     i = r"([A-Za-z0-9_-]{1,64})"
     return [
+        (r"/api/openapi.json", OpenApiHandler, doc),
+        (r"/api/docs", DocsHandler, doc),
         (r"/api/auth/signup", h_accounts.SignupHandler, d),
         (r"/api/auth/login", h_accounts.LoginHandler, d),
         (r"/api/auth/refresh", h_accounts.RefreshHandler, d),

@@ -23,7 +23,7 @@ class WebinarHandler(ApiHandler):
     async def get(self, webinar_id: str) -> None:
         """Public: anyone may read a webinar's page to register."""
         doc = await self.call(self.deps.webinars.webinars.get(webinar_id))
-        self.send(public_webinar(doc))
+        self.send(public_webinar(doc, private=False))
 
     async def patch(self, webinar_id: str) -> None:
         claims = await self.claims()

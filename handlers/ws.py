@@ -80,6 +80,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
     def open(self) -> None:
         assert self.ws_connection is not None
         stream = self.ws_connection.stream  # type: ignore[attr-defined]
+        assert stream is not None
         self.outbox = Outbox(stream, self.settings_.ws_outbox_bytes, self._on_overflow, self._on_write_error)
         self.hub.connections.add(self)
         loop = asyncio.get_running_loop()
@@ -305,7 +306,8 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         if not (isinstance(rid, int | str) and not isinstance(rid, bool) and len(str(rid)) <= 64):
             self.error("bad_message", "rpc needs an 'id' (number or short string)")
             return
-        method = self.rpc.get(msg.get("method")) if isinstance(msg.get("method"), str) else None
+        name = msg.get("method")
+        method = self.rpc.get(name) if isinstance(name, str) else None
         params = msg.get("params", {})
         if method is None:
             self.send_json(

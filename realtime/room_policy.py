@@ -1,11 +1,16 @@
 """The webinar domain's ChannelPolicy: who may subscribe to ``room:``/``backstage:``/``user:``
-channels, attendance recording, and the state snapshot a late joiner receives."""
+channels, attendance recording, and the state snapshot a late joiner receives.
+
+A ``room:<id>``/``backstage:<id>`` whose id is a webinar is governed by that webinar's roles,
+registrations and bans. Any other id is an integrator's own channel, not a webinar, and is governed by
+the token's claims alone (``ClaimsPolicy``), as before the webinar domain existed."""
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
-from realtime.channels import Channel, room
+from realtime.channels import Channel, ClaimsPolicy, room
 from realtime.room_polls import public_poll
 from realtime.room_qa import public_question
 from realtime.room_stage import public_announcement, public_hand
@@ -23,12 +28,17 @@ class WebinarPolicy:
         self.webinars = webinars
         self.room = room_store
         self.hub = hub
+        self.fallback = ClaimsPolicy()
+        # (webinar_id, user_id) -> open attendance sessions of this process, so ``left`` writes only
+        # for webinar rooms that ``joined`` recorded
+        self._sessions: collections.Counter[tuple[str, str]] = collections.Counter()
 
-    async def _participant(self, claims: Claims, channel: Channel) -> Participant | str:
+    async def _participant(self, claims: Claims, channel: Channel) -> Participant | str | None:
+        """The participant, a refusal code, or None when the channel is not a webinar's."""
         try:
             p = await self.webinars.participant(claims, channel.id)
         except DomainError as exc:
-            return exc.code
+            return None if exc.code == "not_found" else exc.code
         if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
             return "banned"
         return p
@@ -37,6 +47,8 @@ class WebinarPolicy:
         if channel.kind == "user":
             return None if channel.id == claims.user_id else "forbidden"
         p = await self._participant(claims, channel)
+        if p is None:
+            return await self.fallback.can_subscribe(claims, channel)
         if isinstance(p, str):
             return p
         if channel.kind == "backstage" and not p.staff:
@@ -44,21 +56,36 @@ class WebinarPolicy:
         return None
 
     async def can_publish(self, claims: Claims, channel: Channel, type: str) -> str | None:
-        return "forbidden"  # every room action is an RPC, validated and authorised by its service
+        """Only ephemeral ``typing`` in a room; every other room action is an RPC."""
+        if channel.kind == "user":
+            return "forbidden"
+        p = await self._participant(claims, channel)
+        if p is None:
+            return await self.fallback.can_publish(claims, channel, type)
+        if isinstance(p, str):
+            return p
+        if type != "typing" or channel.kind != "room" or p.webinar["status"] != "live":
+            return "forbidden"
+        return None
 
     async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:
         if channel.kind == "user":
             return None
         p = await self._participant(claims, channel)
-        if isinstance(p, str):
+        if not isinstance(p, Participant):
             return None
         if channel.kind == "backstage":
             return await self.backstage_snapshot(p)
         await self.room.attendance_join(p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live")
+        self._sessions[(p.webinar_id, p.user_id)] += 1
         return await self.snapshot(p)
 
     async def left(self, claims: Claims, channel: Channel) -> None:
-        if channel.kind == "room":
+        key = (channel.id, claims.user_id)
+        if channel.kind == "room" and self._sessions[key] > 0:
+            self._sessions[key] -= 1
+            if not self._sessions[key]:
+                del self._sessions[key]
             await self.room.attendance_leave(channel.id, claims.user_id)
 
     async def snapshot(self, p: Participant) -> dict[str, Any]:
@@ -71,7 +98,7 @@ class WebinarPolicy:
         last = await self.hub.history.last_seq(room(wid))
         recent = await read_history(self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY)
         return {
-            "webinar": public_webinar(p.webinar),
+            "webinar": public_webinar(p.webinar, private=p.staff),
             "role": p.role,
             "open_polls": [public_poll(x, results=p.staff or x["show_results"]) for x in polls],
             "pinned_question": public_question(pinned, staff=p.staff) if pinned else None,

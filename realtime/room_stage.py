@@ -93,17 +93,18 @@ class StageService:
         p = await self.webinars.participant(claims, webinar_id)
         require_live(p, "react")
         self._counts.setdefault(p.webinar_id, collections.Counter())[emoji] += 1
-        await self.room.db.engagement.update_one(
-            {"_id": f"{p.webinar_id}:reactions"},
-            {"$inc": {"n": 1}, "$set": {"webinar_id": p.webinar_id}},
-            upsert=True,
-        )
         return {"emoji": emoji}
 
     async def flush_reactions(self) -> None:
         """Publish the counts gathered since the last flush, one ephemeral message per webinar."""
         counts, self._counts = self._counts, {}
         for webinar_id, counter in counts.items():
+            # the engagement total is persisted once per interval too, never once per tap
+            await self.room.db.engagement.update_one(
+                {"_id": f"{webinar_id}:reactions"},
+                {"$inc": {"n": sum(counter.values())}, "$set": {"webinar_id": webinar_id}},
+                upsert=True,
+            )
             data = {"counts": dict(counter), "interval": self.settings.presence_interval}
             await self.hub.publish(room(webinar_id), "reactions", data, durable=False)
 

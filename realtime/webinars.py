@@ -136,7 +136,7 @@ class WebinarService:
         if not fields:
             return p.webinar
         doc = await self.webinars.update(p.webinar_id, fields)
-        await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc))
+        await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc, private=False))
         if "starts_at" in fields and fields["starts_at"] != p.webinar["starts_at"]:
             await self.hooks.fire("on_rescheduled", public_webinar(doc))
         return doc
@@ -197,14 +197,14 @@ class WebinarService:
         p = await self.staff(claims, webinar_id)
         doc = await self.webinars.transition(p.webinar_id, "scheduled", "live")
         # Lobby clients already subscribe to room:<id>; this durable event moves them all in at once.
-        await self.hub.publish(room(p.webinar_id), "webinar.live", public_webinar(doc))
+        await self.hub.publish(room(p.webinar_id), "webinar.live", public_webinar(doc, private=False))
         await self.hooks.fire("on_live", public_webinar(doc))
         return doc
 
     async def end(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
         p = await self.staff(claims, webinar_id)
         doc = await self.webinars.transition(p.webinar_id, "live", "ended")
-        await self.hub.publish(room(p.webinar_id), "webinar.ended", public_webinar(doc))
+        await self.hub.publish(room(p.webinar_id), "webinar.ended", public_webinar(doc, private=False))
         return doc
 
     async def cancel(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
@@ -212,7 +212,7 @@ class WebinarService:
         if p.role != "host":
             raise forbidden("only the webinar's host may cancel it")
         doc = await self.webinars.transition(p.webinar_id, "scheduled", "cancelled")
-        await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc))
+        await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc, private=False))
         await self.hooks.fire("on_cancelled", public_webinar(doc))
         return doc
 

@@ -7,6 +7,7 @@ stolen or replayed, so the whole family is revoked. Logout revokes the family to
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -52,7 +53,7 @@ class Accounts:
 
     async def create_host(self, email: str, password: str, name: str) -> dict[str, Any]:
         """A new host; an attendee with the same email becomes a host. 409 ``email_taken`` if a host."""
-        pw_hash = hasher.hash(password)
+        pw_hash = await asyncio.to_thread(hasher.hash, password)  # argon2 is slow on purpose: off the loop
         existing = await self.db.users.find_one({"email": email})
         if existing is not None:
             if existing["role"] == "host":
@@ -79,7 +80,7 @@ class Accounts:
     async def authenticate(self, email: str, password: str) -> dict[str, Any]:
         user = await self.db.users.find_one({"email": email, "role": "host"})
         try:
-            hasher.verify(user["password_hash"] if user else _DUMMY_HASH, password)
+            await asyncio.to_thread(hasher.verify, user["password_hash"] if user else _DUMMY_HASH, password)
         except (VerificationError, InvalidHashError):
             user = None
         if user is None:
@@ -172,7 +173,7 @@ class Accounts:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        return doc["n"] <= limit
+        return doc is not None and doc["n"] <= limit
 
 
 def _digest(token: str) -> str:

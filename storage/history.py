@@ -44,6 +44,7 @@ class History:
         counter = await self._counters.find_one_and_update(
             {"_id": channel}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
         )
+        assert counter is not None  # upsert with AFTER always returns the document
         entry = Entry(channel, int(counter["seq"]), type, data, int(time.time() * 1000))
         await self._messages.insert_one({"c": channel, "s": entry.seq, "t": type, "d": data, "ts": entry.ts})
         if entry.seq % TRIM_EVERY == 0 and entry.seq > self.size:

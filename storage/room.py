@@ -69,7 +69,7 @@ class Room:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        if doc["n"] > rate:
+        if doc is None or doc["n"] > rate:
             raise DomainError(429, "rate_limited", f"at most {rate} messages per 10 seconds")
 
     # chat --------------------------------------------------------------------------------------

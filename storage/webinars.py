@@ -42,8 +42,10 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def public_webinar(w: dict[str, Any]) -> dict[str, Any]:
-    return {
+def public_webinar(w: dict[str, Any], *, private: bool = True) -> dict[str, Any]:
+    """The webinar as the API shows it; ``private=False`` (anyone's view) omits the owner and the
+    co-hosts' emails."""
+    out = {
         "id": w["_id"],
         "title": w["title"],
         "description": w["description"],
@@ -62,6 +64,9 @@ def public_webinar(w: dict[str, Any]) -> dict[str, Any]:
         "live_at": iso(w.get("live_at")),
         "ended_at": iso(w.get("ended_at")),
     }
+    if not private:
+        del out["owner_id"], out["cohosts"]
+    return out
 
 
 def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | None:

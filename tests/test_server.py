@@ -115,3 +115,36 @@ async def test_embedded_database_keeps_data_across_restart(tmp_path):
 
     assert await write_then_read("kept") == {"_id": 1, "v": "kept"}
     assert await write_then_read(None) == {"_id": 1, "v": "kept"}
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_sigterm_closes_websockets_with_1001_and_exits_zero(mongo_server, test_id, tmp_path):
+    from realtime.tokens import TokenService
+    from tests.wsclient import WsClient
+
+    app = AppProcess(
+        {
+            "MONGODB_URL": mongo_server.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": "",
+            "DATA_DIR": str(tmp_path),
+        }
+    )
+    app.start()
+    try:
+        empty = tmp_path / "empty.toml"
+        empty.write_text("")
+        from config import load_settings
+
+        tokens = TokenService(load_settings({}, toml_path=empty))
+        client = await WsClient.connect(app.ws_url + "/ws", tokens.issue("u1", role="attendee"))
+        await client.subscribe("user:u1")
+        app.proc.send_signal(__import__("signal").SIGTERM)
+        closed = await client.closed(timeout=10)
+        assert closed.code == 1001
+        assert app.proc.wait(10) == 0
+        output = app.output()
+        assert "ws open conn=" in output and "rid=" in output and "stopped" in output
+        assert "eyJ" not in output  # no token in the logs
+    finally:
+        app.stop()

@@ -75,7 +75,7 @@ async def test_auth_refusals_and_validation(api):
     assert (code, body["error"]["code"]) == (400, "invalid")
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=60)
 async def test_login_rate_limit(api, services):
     await api.host("rate@example.com")
     codes = []

@@ -39,6 +39,7 @@ async def test_create_edit_reschedule_cancel(api, services):
     assert w["cohosts"] == [cohost["user"]["email"]]
     code, got = await api.call("GET", f"/api/webinars/{w['id']}")
     assert code == 200 and got["title"] == "Launch day"
+    assert "cohosts" not in got and "owner_id" not in got  # the public page shows no host emails
     code, listed = await api.call("GET", "/api/webinars", token=cohost["access_token"])
     assert [x["id"] for x in listed["webinars"]] == [w["id"]]
     new_start = future(48)

@@ -48,7 +48,8 @@ async def test_lobby_moves_into_the_room_when_the_host_goes_live(api, base_url, 
     stranger = join_token(await api.register(other["id"], name="Eve"))
     eve = await LiveClient.connect(base_url, stranger)
     assert (await eve.subscribe(f"room:{wid}"))["code"] == "forbidden"
-    assert (await eve.subscribe("room:nosuchwebinar"))["code"] == "not_found"
+    # a room that is not a webinar is decided by the token alone: Eve's is scoped to another webinar
+    assert (await eve.subscribe("room:nosuchwebinar"))["code"] == "forbidden"
     reply = await eve.rpc("chat.send", webinar_id=wid, text="hi")
     assert reply["error"]["code"] == "forbidden"
     reply = await eve.rpc("chat.send", webinar_id={"$gt": ""}, text="hi")
@@ -356,25 +357,59 @@ async def test_late_joiner_gets_state_and_recent_history(api, base_url, services
     await close_all(services, host_ws, guest_ws, late)
 
 
-@pytest.mark.gen_test
-async def test_integrator_minted_attendee_token(api, base_url, services, make_settings, io_loop):
+@pytest.mark.gen_test(timeout=30)
+async def test_integrator_minted_attendee_token(http_client, make_settings):
     import time
 
     import jwt
+    import tornado.httpserver
+    from tornado.testing import bind_unused_port
 
-    token = (await api.host())["access_token"]
-    w = await api.webinar(token)
-    # the app under test was built without integrator keys: a token signed by an unknown key is refused
-    claims = {
-        "sub": "crm-42",
-        "name": "Ivy",
-        "role": "attendee",
-        "wid": w["id"],
-        "iss": "integrator",
-        "aud": "webinar",
-        "iat": int(time.time()),
-        "exp": int(time.time()) + 600,
-    }
-    foreign = jwt.encode(claims, "x" * 40, algorithm="HS256", headers={"kid": "crm"})
-    code, body = await api.call("GET", f"/api/webinars/{w['id']}/state", token=foreign)
-    assert (code, body["error"]["code"]) == (401, "token_invalid")
+    from server import make_app, open_services
+
+    secret = "crm-shared-secret-0123456789abcdef0123"
+    svc = await open_services(make_settings(INTEGRATOR_KEYS=f"crm:{secret}"))
+    sock, port = bind_unused_port()
+    server = tornado.httpserver.HTTPServer(make_app(svc))
+    server.add_sockets([sock])
+    base = f"http://localhost:{port}"
+    api = Api(http_client, base)
+    try:
+        token = (await api.host())["access_token"]
+        w = await api.live_webinar()
+        wid = w[2]["id"]
+        now = int(time.time())
+
+        def mint(**claims):
+            body = {
+                "sub": "crm-42",
+                "name": "Ivy",
+                "role": "attendee",
+                "wid": wid,
+                "iss": "integrator",
+                "aud": "webinar",
+                "iat": now,
+                "exp": now + 600,
+                **claims,
+            }
+            return jwt.encode(body, secret, algorithm="HS256", headers={"kid": "crm"})
+
+        ivy = mint()
+        code, state = await api.call("GET", f"/api/webinars/{wid}/state", token=ivy)
+        assert code == 200 and state["role"] == "attendee"
+        live = await LiveClient.connect(base, ivy)
+        assert (await live.subscribe(f"room:{wid}"))["type"] == "subscribed"
+        reply = await live.rpc("chat.send", webinar_id=wid, text="from the CRM")
+        assert reply["result"]["name"] == "Ivy" and reply["result"]["user_id"] == "ext:crm-42"
+        assert (await live.rpc("webinar.end", webinar_id=wid))["error"]["code"] == "forbidden"
+        other = (await api.webinar(token))["id"]
+        code, _ = await api.call("GET", f"/api/webinars/{other}/state", token=ivy)
+        assert code == 403
+        code, body = await api.call("GET", f"/api/webinars/{wid}/state", token=mint(role="host"))
+        assert (code, body["error"]["code"]) == (401, "token_invalid")
+        code, body = await api.call("GET", f"/api/webinars/{wid}/state", token=mint(iss="someone-else"))
+        assert code == 401
+        await close_all(svc, live)
+    finally:
+        server.stop()
+        await svc.close()
