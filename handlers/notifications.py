@@ -69,7 +69,7 @@ class InboxHandler(NotificationHandler):
             raise ApiError(422, "invalid", "limit is between 1 and 100")
         cursor = self.get_query_argument("cursor", None)
         try:
-            docs, next_cursor = await self.notifier.inbox.list(
+            docs, next_cursor = await self.notifier.inbox.page(
                 claims.user_id, filter=filter, cursor=cursor, limit=limit
             )
         except ValueError:
@@ -104,8 +104,11 @@ class InboxHandler(NotificationHandler):
             return
         if claims is not None:
             raise ApiError(403, "forbidden", "only integrator API keys may address users directly")
-        ok = isinstance(user_ids, list) and all(isinstance(u, str) and 0 < len(u) <= 128 for u in user_ids)
-        if not ok or not 0 < len(user_ids) <= MAX_RECIPIENTS:
+        if not isinstance(user_ids, list) or not all(
+            isinstance(u, str) and 0 < len(u) <= 128 for u in user_ids
+        ):
+            raise ApiError(422, "invalid", "user_ids is a list of user ids")
+        if not 0 < len(user_ids) <= MAX_RECIPIENTS:
             raise ApiError(422, "invalid", f"user_ids is a list of 1 to {MAX_RECIPIENTS} user ids")
         if len(user_ids) <= SYNC_LIMIT:
             created = await self.notifier.notify(user_ids, category, title, text, url, None, key)
@@ -152,13 +155,12 @@ class PreferencesHandler(NotificationHandler):
         """Body ``{"categories": {"reminder": {"push": false}, ...}}``; unnamed switches keep their value."""
         claims = self.user()
         categories = self.json_body().get("categories")
-        ok = isinstance(categories, dict) and all(
+        if not isinstance(categories, dict) or not all(
             c in CATEGORIES
             and isinstance(m, dict)
             and all(k in METHODS and isinstance(v, bool) for k, v in m.items())
             for c, m in categories.items()
-        )
-        if not ok:
+        ):
             raise ApiError(
                 422, "invalid", "categories maps a category to {in_app: bool, push: bool} switches"
             )

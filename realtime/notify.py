@@ -3,13 +3,16 @@
 Delivery contract:
 - A notification is stored once per user: the inbox has a unique (user, key) index, and the key is
   the caller's idempotency key (a retried job, a double click, two processes: one item). Only newly
-  stored items are published, so a retry does not publish twice.
-- Live messages go out durably on ``user:<id>`` (``notification``: the inbox item plus the user's
-  ``unread`` count), so a tab that was offline gets them once on reconnect from the real-time
-  layer's history. Read/unread/archive changes publish ``notification.unread`` ({"unread": n,
-  "changed": item}) so every tab's badge follows.
+  stored items are published, so a retry does not publish twice; an item stored by an attempt that
+  died before publishing is published by the retry (at least once: should the crash fall between
+  publish and ``mark_published``, the item goes out twice with the same ``id``; clients drop it).
+- Live messages go out durably on ``user:<id>`` (``notification``: the inbox item, plus the user's
+  ``unread`` count for batches of up to ``COUNT_LIMIT`` users; without it a tab adds one), so a
+  tab that was offline gets them once on reconnect from the real-time layer's history.
+  Read/unread/archive changes publish ``notification.unread`` ({"unread": n, "changed": item})
+  so every tab's badge follows.
 - Recipients are handled in chunks of ``chunk`` users: one preferences query, one ``insert_many``,
-  one unread-count aggregation, one ``publish_many`` and one push job per chunk.
+  one ``publish_many`` and one push job per chunk.
 - Preferences: a category switched off for ``in_app`` is not stored or published; switched off for
   ``push`` is not pushed; a muted webinar gets neither.
 """
@@ -30,6 +33,14 @@ from storage.preferences import CATEGORIES, PreferenceStore
 
 FANOUT_JOB = "notify.fanout"
 SYNC_LIMIT = 100  # larger integrator requests are queued as a background fan-out
+COUNT_LIMIT = 100  # live messages of larger batches carry no unread count (one query per user set)
+
+
+def _live(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
+    item = public(doc)
+    if unread is not None:
+        item["unread"] = unread
+    return item
 
 
 class Publisher(Protocol):
@@ -98,7 +109,7 @@ class Notifier:
     ) -> int:
         prefs = await self.preferences.get_many(users)
         now = dt.datetime.now(dt.UTC)
-        docs = [
+        docs: list[dict[str, Any]] = [
             {
                 "user_id": u,
                 "key": key,
@@ -113,16 +124,23 @@ class Notifier:
             if prefs[u].wants(category, "in_app", webinar_id)
         ]
         stored = await self.inbox.insert_many(docs)
-        if stored:
-            counts = await self.inbox.unread_counts([d["user_id"] for d in stored])
-            await self.publisher.publish_many(
-                [
-                    (personal(d["user_id"]), "notification", {**public(d), "unread": counts[d["user_id"]]})
-                    for d in stored
-                ]
+        live = stored
+        if len(stored) < len(docs):
+            # Some were stored before: a retry. Publish what the earlier attempt could not.
+            new = {d["_id"] for d in stored}
+            live = stored + await self.inbox.unpublished(
+                key, [d["user_id"] for d in docs if d["_id"] not in new]
             )
+        if live:
+            counts: dict[str, int] = {}
+            if len(live) <= COUNT_LIMIT:
+                counts = await self.inbox.unread_counts([d["user_id"] for d in live])
+            await self.publisher.publish_many(
+                [(personal(d["user_id"]), "notification", _live(d, counts.get(d["user_id"]))) for d in live]
+            )
+            await self.inbox.mark_published([d["_id"] for d in live])
         if self.push is not None:
-            fresh = {d["user_id"] for d in stored}
+            fresh = {d["user_id"] for d in live}
             in_app = {d["user_id"] for d in docs}
             targets = [
                 u

@@ -103,6 +103,7 @@ class JobQueue:
             projection={"_id": 1},
         )
         self._wake(doc["run_at"])
+        assert found is not None  # an upsert always returns the document
         return str(found["_id"])
 
     def _wake(self, run_at: dt.datetime) -> None:

@@ -3,6 +3,8 @@
 Every notification carries a ``key`` unique per user (the caller's idempotency key, else a random
 one), so inserting the same notification twice (a retried job, two processes racing) stores it once;
 ``insert_many`` returns only the documents it actually inserted, and only those are published live.
+``published`` turns true once the live message went out, so a retry after a crash between the two
+finds what is left to publish.
 Listing is newest first with an opaque cursor (the last id seen).
 """
 
@@ -64,6 +66,7 @@ class Inbox:
             doc.setdefault("_id", ObjectId())
             doc.setdefault("read_at", None)
             doc.setdefault("archived_at", None)
+            doc.setdefault("published", False)
         try:
             await self.items.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -74,7 +77,16 @@ class Inbox:
             return [doc for i, doc in enumerate(docs) if i not in skipped]
         return docs
 
-    async def list(
+    async def unpublished(self, key: str, user_ids: list[str]) -> list[dict[str, Any]]:
+        """Items with ``key`` that were stored but never published (the process died in between)."""
+        query = {"key": key, "user_id": {"$in": user_ids}, "published": False}
+        return await self.items.find(query).to_list()
+
+    async def mark_published(self, ids: list[ObjectId]) -> None:
+        if ids:
+            await self.items.update_many({"_id": {"$in": ids}}, {"$set": {"published": True}})
+
+    async def page(
         self, user_id: str, *, filter: str = "all", cursor: str | None = None, limit: int = 20
     ) -> tuple[list[dict[str, Any]], str | None]:
         """A page, newest first, and the cursor of the next page (None at the end).
@@ -103,11 +115,11 @@ class Inbox:
 
     async def unread_counts(self, user_ids: list[str]) -> dict[str, int]:
         """Unread counts of many users in one query; users with none are 0."""
-        pipeline = [
+        pipeline: list[dict[str, Any]] = [
             {"$match": {"user_id": {"$in": user_ids}, "read_at": None, "archived_at": None}},
             {"$group": {"_id": "$user_id", "n": {"$sum": 1}}},
         ]
-        counts = dict.fromkeys(user_ids, 0)
+        counts: dict[str, int] = dict.fromkeys(user_ids, 0)
         async for row in await self.items.aggregate(pipeline):
             counts[row["_id"]] = int(row["n"])
         return counts

@@ -124,3 +124,30 @@ async def test_live_announcement_and_answer_hooks(notif, services):
     assert counts == {"live": 2, "announcement": 2, "qa": 1}
     qa = await db.notifications.find_one({"category": "qa"})
     assert qa["user_id"] == "bob" and qa["webinar_id"] == "w3"
+
+
+class CrashingPublisher(Recorder):
+    """The process dies after storing the items, before publishing them."""
+
+    def __init__(self):
+        super().__init__()
+        self.crash = True
+
+    async def publish_many(self, items, *, durable=True):
+        if self.crash:
+            self.crash = False
+            raise ConnectionError("died before publishing")
+        return await super().publish_many(items, durable=durable)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_retry_publishes_what_a_crashed_attempt_stored_once(notif, services):
+    notifier = notif.notifier
+    notifier.publisher = CrashingPublisher()
+    with pytest.raises(ConnectionError):
+        await notifier.notify(["ann", "bob"], "general", "t", "b", "/", None, "ev-9")
+    assert await services.db.notifications.count_documents({"key": "ev-9", "published": False}) == 2
+    assert await notifier.notify(["ann", "bob", "cy"], "general", "t", "b", "/", None, "ev-9") == 1
+    assert await notifier.notify(["ann", "bob", "cy"], "general", "t", "b", "/", None, "ev-9") == 0
+    sent = [m[0] for m in notifier.publisher.messages]
+    assert sorted(sent) == ["user:ann", "user:bob", "user:cy"]  # each once, none lost
