@@ -64,6 +64,9 @@ function render(webinar) {
   show($("#live"), w.status === "live");
   show($("#ended"), w.status === "ended");
   if (w.status === "cancelled") fatal(REFUSALS.webinar_cancelled);
+  const slow = Number(w.slow_mode_seconds || 0);
+  $("#slow-note").textContent = slow ? `Slow mode is on: one message every ${slow} s.` : "";
+  show($("#slow-note"), slow > 0);
   if (w.status === "scheduled") renderLobby(w);
   else clearInterval(state.countdownTimer);
   if (w.status === "live" && state.playerUrl !== (w.stream_url || "")) {
