@@ -119,8 +119,11 @@ def app(
     )
     server.start()
     yield server
-    server.stop()
-    server.logfile.close()
+    try:
+        code = server.stop(timeout=30)
+    finally:
+        server.logfile.close()
+    assert code == 0, f"the app exited with {code} on SIGTERM"
 
 
 @pytest.fixture
@@ -128,8 +131,10 @@ def http(app: AppProcess) -> HttpApi:
     return HttpApi(app.url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    # until it stops, and the pytest-tornado tests that follow need to run their own.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
