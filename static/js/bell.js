@@ -59,13 +59,14 @@ export function mountBell(root, { client, userId, getToken }) {
     button.setAttribute("aria-expanded", String(open));
     if (open) load();
   });
-  root.addEventListener("keydown", (event) => {
-    if (event.key === "Escape" && !panel.hidden) {
-      panel.hidden = true;
-      button.setAttribute("aria-expanded", "false");
-      button.focus();
-    }
-  });
+  const close = (refocus) => {
+    if (panel.hidden) return;
+    panel.hidden = true;
+    button.setAttribute("aria-expanded", "false");
+    if (refocus) button.focus();
+  };
+  document.addEventListener("keydown", (event) => event.key === "Escape" && close(true));
+  document.addEventListener("click", (event) => !root.contains(event.target) && close(false));
   readAll.addEventListener("click", () =>
     act(readAll, status, async () => {
       await api("/api/notifications/read-all", { method: "POST", body: {}, token: await getToken() });

@@ -318,7 +318,7 @@ async function loadReports() {
       $("#engagement"),
       Object.entries(STAT_LABELS)
         .filter(([key]) => key in engagement)
-        .flatMap(([key, label]) => [el("dt", {}, label), el("dd", {}, String(engagement[key]))]),
+        .map(([key, label]) => el("div", {}, el("dt", {}, label), el("dd", {}, String(engagement[key])))),
     );
     fill(
       $("#attendance"),

@@ -89,6 +89,7 @@ def test_register_lobby_live_room_and_reports(contexts, page_errors):
         expect(page.locator("#lobby-title")).to_have_text("Launch day 2026")
         expect(page.locator("#countdown")).to_contain_text("Starts in")
         expect(page.get_by_test_id("connection")).to_have_text("Live")
+    screenshot(bob, "attendee-lobby-phone")
 
     host.get_by_role("tab", name="Registrants").click()
     expect(host.locator("#registrants tr")).to_have_count(2)
@@ -171,6 +172,7 @@ def test_register_lobby_live_room_and_reports(contexts, page_errors):
     ann.get_by_role("button", name="Mark all read").click()
     expect(ann.get_by_test_id("unread-count")).to_be_hidden()
     ann.keyboard.press("Escape")
+    expect(ann.get_by_role("region", name="Notifications inbox")).to_be_hidden()
 
     ann.get_by_role("tab", name="Chat").click()
     screenshot(ann, "attendee-room")
