@@ -54,7 +54,7 @@ from realtime.room_stage import StageService
 from realtime.rpc import RpcRegistry
 from realtime.tokens import TokenService
 from realtime.webinars import WebinarService
-from storage import accounts, history, mongo, registrations, room, tickets, webinars
+from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo
 
 log = logging.getLogger("server")
@@ -115,6 +115,8 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     webinars.create_indexes,
     registrations.create_indexes,
     room.create_indexes,
+    polls.create_indexes,
+    attendance.create_indexes,
     *notification_services.INDEX_CREATORS,
 ]
 
@@ -128,12 +130,13 @@ def open_webinar_domain(services: Services) -> ApiDeps:
     service = WebinarService(
         s, webinar_store, registrations.Registrations(db, webinar_store), accounts_store, services.tokens, hub
     )
+    service.presence = services.presence
     chat = ChatService(s, service, room_store, hub)
     qa = QaService(service, room_store, hub)
-    polls = PollService(service, room_store, hub)
+    poll_service = PollService(service, room_store, hub)
     stage = StageService(s, service, room_store, hub)
     policy = WebinarPolicy(service, room_store, hub)
-    room_rpc.register(services.rpc, service, chat, qa, polls, stage)
+    room_rpc.register(services.rpc, service, chat, qa, poll_service, stage)
     services.policy = policy
     stage.start()
     return ApiDeps(
@@ -143,7 +146,7 @@ def open_webinar_domain(services: Services) -> ApiDeps:
         webinars=service,
         chat=chat,
         qa=qa,
-        polls=polls,
+        polls=poll_service,
         stage=stage,
         policy=policy,
         reports=ReportService(service, room_store, hub),

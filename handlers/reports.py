@@ -38,5 +38,4 @@ class TimelineHandler(ApiHandler):
         raw = self.get_query_argument("since", "0")
         if not raw.isdigit() or len(raw) > 18:
             raise ApiError(400, "invalid", "since: must be a non-negative integer")
-        items = await self.call(self.deps.reports.timeline(claims, webinar_id, int(raw)))
-        self.send({"timeline": items})
+        self.send(await self.call(self.deps.reports.timeline(claims, webinar_id, int(raw))))

@@ -10,8 +10,9 @@ from realtime.room_polls import public_poll
 from realtime.room_qa import public_question
 from realtime.tokens import Claims
 from realtime.webinars import Hub, WebinarService, read_history
+from storage.attendance import seconds_between
 from storage.registrations import to_csv
-from storage.room import Room, seconds_between
+from storage.room import Room
 from storage.webinars import iso
 
 
@@ -26,7 +27,7 @@ class ReportService:
         total seconds in the room, and whether they were there while the webinar was live."""
         p = await self.webinars.staff(claims, webinar_id)
         w = p.webinar
-        sessions = await self.room.attendance(p.webinar_id)
+        sessions = await self.room.attendance.sessions(p.webinar_id)
         regs = await self.webinars.registrations.approved(p.webinar_id)
         rows: dict[str, dict[str, Any]] = {
             r["user_id"]: {
@@ -60,7 +61,9 @@ class ReportService:
             end = s["left_at"] or ended_at or now
             row["seconds"] += seconds_between(s["joined_at"], s["left_at"], ended_at or now)
             row["joined_at"] = min(filter(None, [row["joined_at"], s["joined_at"]]))
-            row["left_at"] = s["left_at"] if row["left_at"] is None else max(row["left_at"], end)
+            left = s["left_at"] or ended_at  # None: still in the room of a live webinar
+            if left is not None:
+                row["left_at"] = max(filter(None, [row["left_at"], left]))
             if live_at and end >= live_at and (ended_at is None or s["joined_at"] <= ended_at):
                 row["present_live"] = True
         for row in rows.values():
@@ -105,7 +108,7 @@ class ReportService:
     async def polls_csv(self, claims: Claims, webinar_id: Any) -> str:
         p = await self.webinars.staff(claims, webinar_id)
         lines = []
-        for poll in await self.room.polls(p.webinar_id):
+        for poll in await self.room.polls.list(p.webinar_id):
             data = public_poll(poll, results=True)
             for option in data["options"]:
                 lines.append(
@@ -119,7 +122,10 @@ class ReportService:
                 )
         return to_csv(["question", "option", "votes", "voters", "status"], lines)
 
-    async def timeline(self, claims: Claims, webinar_id: Any, since: int = 0) -> list[dict[str, Any]]:
-        """The durable history of ``room:<id>`` in seq order; readable by staff and admitted attendees."""
+    async def timeline(self, claims: Claims, webinar_id: Any, since: int = 0) -> dict[str, Any]:
+        """The durable history of ``room:<id>`` after ``since`` in seq order, for staff and admitted
+        attendees. ``complete`` is false when older messages were trimmed (``HISTORY_SIZE``)."""
         p = await self.webinars.participant(claims, webinar_id)
-        return await read_history(self.hub, room(p.webinar_id), since, 100_000)
+        items = await read_history(self.hub, room(p.webinar_id), since, 100_000)
+        complete = items[0]["seq"] == since + 1 if items else True
+        return {"timeline": items, "complete": complete}

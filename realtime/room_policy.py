@@ -7,6 +7,7 @@ the token's claims alone (``ClaimsPolicy``), as before the webinar domain existe
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from typing import Any
 
@@ -21,6 +22,7 @@ from storage.room import Room
 from storage.webinars import public_webinar
 
 SNAPSHOT_HISTORY = 50
+MAX_CACHED_SNAPSHOTS = 10_000
 
 
 class WebinarPolicy:
@@ -32,6 +34,7 @@ class WebinarPolicy:
         # (webinar_id, user_id) -> open attendance sessions of this process, so ``left`` writes only
         # for webinar rooms that ``joined`` recorded
         self._sessions: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._snapshots: dict[tuple[str, bool], tuple[int, asyncio.Future[dict[str, Any]]]] = {}
 
     async def _participant(self, claims: Claims, channel: Channel) -> Participant | str | None:
         """The participant, a refusal code, or None when the channel is not a webinar's."""
@@ -76,7 +79,7 @@ class WebinarPolicy:
             return None
         if channel.kind == "backstage":
             return await self.backstage_snapshot(p)
-        await self.room.attendance_join(p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live")
+        await self.room.attendance.join(p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live")
         self._sessions[(p.webinar_id, p.user_id)] += 1
         return await self.snapshot(p)
 
@@ -86,30 +89,62 @@ class WebinarPolicy:
             self._sessions[key] -= 1
             if not self._sessions[key]:
                 del self._sessions[key]
-            await self.room.attendance_leave(channel.id, claims.user_id)
+            await self.room.attendance.leave(channel.id, claims.user_id)
 
     async def snapshot(self, p: Participant) -> dict[str, Any]:
         """What a late joiner needs: the webinar, open poll, pinned question, active announcement,
         counts and the recent durable history of ``room:<id>``."""
         wid = p.webinar_id
-        polls = [x for x in await self.room.polls(wid) if x["status"] == "open"]
-        pinned = await self.room.db.questions.find_one({"webinar_id": wid, "pinned": True, "approved": True})
-        announcement = await self.room.active_announcement(wid)
         last = await self.hub.history.last_seq(room(wid))
-        recent = await read_history(self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY)
+        shared = await self._shared_state(wid, p.staff, last)
+        counts = {**shared["counts"], "registrants": p.webinar["seats_taken"]}
         return {
             "webinar": public_webinar(p.webinar, private=p.staff),
             "role": p.role,
-            "open_polls": [public_poll(x, results=p.staff or x["show_results"]) for x in polls],
-            "pinned_question": public_question(pinned, staff=p.staff) if pinned else None,
-            "announcement": public_announcement(announcement) if announcement else None,
-            "counts": {
-                "questions": await self.room.count("questions", wid, approved=True),
-                "chat": await self.room.count("chat", wid, deleted=False),
-                "registrants": p.webinar["seats_taken"],
-            },
-            "recent": recent,
+            **shared,
+            "counts": counts,
         }
+
+    async def _shared_state(self, wid: str, staff: bool, last: int) -> dict[str, Any]:
+        """The part of the snapshot every attendee (or every host) of a webinar gets alike.
+
+        Every change it reflects publishes a durable room message, so the room's last ``seq`` is its
+        version: joiners at the same ``seq`` share one computation (5,000 people joining at once cost
+        a handful of queries, not 5,000 times as many)."""
+        key = (wid, staff)
+        cached = self._snapshots.get(key)
+        if cached is not None and cached[0] == last:
+            return await asyncio.shield(cached[1])
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        if len(self._snapshots) >= MAX_CACHED_SNAPSHOTS:
+            self._snapshots.clear()
+        self._snapshots[key] = (last, future)
+        try:
+            polls = [x for x in await self.room.polls.list(wid) if x["status"] == "open"]
+            pinned = await self.room.db.questions.find_one(
+                {"webinar_id": wid, "pinned": True, "approved": True}
+            )
+            announcement = await self.room.active_announcement(wid)
+            recent = await read_history(
+                self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY
+            )
+            state = {
+                "open_polls": [public_poll(x, results=staff or x["show_results"]) for x in polls],
+                "pinned_question": public_question(pinned, staff=staff) if pinned else None,
+                "announcement": public_announcement(announcement) if announcement else None,
+                "counts": {
+                    "questions": await self.room.count("questions", wid, approved=True),
+                    "chat": await self.room.count("chat", wid, deleted=False),
+                },
+                "recent": recent,
+            }
+        except BaseException as exc:
+            self._snapshots.pop(key, None)
+            future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            future.exception()  # retrieved: waiters (if any) get it through shield
+            raise
+        future.set_result(state)
+        return state
 
     async def backstage_snapshot(self, p: Participant) -> dict[str, Any]:
         wid = p.webinar_id
@@ -118,6 +153,6 @@ class WebinarPolicy:
         return {
             "hands": [public_hand(h) for h in await self.room.hands(wid)],
             "pending_questions": [public_question(q, staff=True) for q in pending],
-            "polls": [public_poll(x, results=True) for x in await self.room.polls(wid)],
+            "polls": [public_poll(x, results=True) for x in await self.room.polls.list(wid)],
             "announcement": public_announcement(announcement) if announcement else None,
         }

@@ -45,7 +45,7 @@ class PollService:
         p = await self.webinars.staff(claims, webinar_id)
         if p.webinar["status"] in ("ended", "cancelled"):
             require_live(p, "prepare a poll")
-        poll = await self.room.add_poll(p.webinar_id, question, options, multiple)
+        poll = await self.room.polls.add(p.webinar_id, question, options, multiple)
         return public_poll(poll, results=True)
 
     async def control(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -57,15 +57,15 @@ class PollService:
         wid = p.webinar_id
         if action == "open":
             require_live(p, "open a poll")
-            poll = await self.room.set_poll_status(wid, poll_id, "draft", "open")
+            poll = await self.room.polls.set_status(wid, poll_id, "draft", "open")
             await self.hub.publish(room(wid), "poll.opened", public_poll(poll, results=poll["show_results"]))
         elif action == "close":
-            poll = await self.room.set_poll_status(wid, poll_id, "open", "closed")
+            poll = await self.room.polls.set_status(wid, poll_id, "open", "closed")
             await self.hub.publish(room(wid), "poll.closed", public_poll(poll, results=poll["show_results"]))
         else:
-            poll = await self.room.set_poll(wid, poll_id, {"show_results": action == "show_results"})
-            if poll["show_results"]:
-                await self.hub.publish(room(wid), "poll.results", public_poll(poll, results=True))
+            poll = await self.room.polls.set(wid, poll_id, {"show_results": action == "show_results"})
+            # hiding publishes too (without counts), so every client and cached snapshot follows
+            await self.hub.publish(room(wid), "poll.results", public_poll(poll, results=poll["show_results"]))
         await self.hub.publish(backstage(wid), "poll.results", public_poll(poll, results=True))
         return public_poll(poll, results=True)
 
@@ -76,7 +76,7 @@ class PollService:
         require_live(p, "vote")
         if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
             raise DomainError(403, "forbidden", "you are banned from this webinar")
-        poll = await self.room.poll(p.webinar_id, v.ident(params.get("poll_id"), "poll_id"))
+        poll = await self.room.polls.get(p.webinar_id, v.ident(params.get("poll_id"), "poll_id"))
         if poll["status"] != "open":
             raise conflict("poll_not_open", f"the poll is {poll['status']}")
         valid = {o["id"] for o in poll["options"]}
@@ -84,7 +84,7 @@ class PollService:
             raise v.invalid("choices", "must name distinct option ids of this poll")
         if len(choices) > 1 and not poll["multiple"]:
             raise v.invalid("choices", "this poll takes a single choice")
-        poll = await self.room.vote(p.webinar_id, poll["_id"], p.user_id, choices)
+        poll = await self.room.polls.vote(p.webinar_id, poll["_id"], p.user_id, choices)
         items = [(backstage(p.webinar_id), "poll.results", public_poll(poll, results=True))]
         if poll["show_results"]:
             items.append((room(p.webinar_id), "poll.results", public_poll(poll, results=True)))
@@ -93,7 +93,7 @@ class PollService:
 
     async def list(self, claims: Claims, webinar_id: Any) -> list[dict[str, Any]]:
         p = await self.webinars.participant(claims, webinar_id)
-        polls = await self.room.polls(p.webinar_id)
+        polls = await self.room.polls.list(p.webinar_id)
         if not p.staff:
             polls = [x for x in polls if x["status"] != "draft"]
         return [public_poll(x, results=p.staff or x["show_results"]) for x in polls]

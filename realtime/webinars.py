@@ -16,6 +16,7 @@ from typing import Any
 from config import Settings
 from realtime.channels import room
 from realtime.hub import Hub
+from realtime.presence import PresenceTracker
 from realtime.tokens import Claims, TokenService
 from storage import validate as v
 from storage.accounts import Accounts
@@ -96,6 +97,7 @@ class WebinarService:
         self.tokens = tokens
         self.hub = hub
         self.hooks = Hooks()
+        self.presence: PresenceTracker | None = None  # set by server wiring; who is in a room now
 
     # access --------------------------------------------------------------------------------------
 
@@ -166,8 +168,7 @@ class WebinarService:
             "timezone": v.timezone(body, required=req),
             "duration_minutes": v.integer(body, "duration_minutes", lo=1, hi=24 * 60, required=req),
             "capacity": v.integer(body, "capacity", lo=0, hi=1_000_000, required=False),
-            "registration_mode": body.get("registration_mode")
-            and v.choice(body, "registration_mode", ("open", "approval")),
+            "registration_mode": v.choice(body, "registration_mode", ("open", "approval"), required=False),
             "stream_url": v.url(body, "stream_url"),
             "slow_mode_seconds": v.integer(body, "slow_mode_seconds", lo=0, hi=3600, required=False),
             "qa_moderation": v.boolean(body, "qa_moderation", default=None),
@@ -245,6 +246,12 @@ class WebinarService:
         )
         return f"{self.settings.base_url}/join/{webinar['_id']}#token={token}"
 
+    async def fresh_join_url(self, webinar_id: str, registration_id: str) -> str | None:
+        """A new personal link for an approved registration (None otherwise), e.g. after a reschedule."""
+        webinar = await self.webinars.get(webinar_id)
+        reg = await self.registrations.get(webinar_id, registration_id)
+        return self.join_url(webinar, reg) if reg["status"] == "approved" else None
+
     async def decide(
         self, claims: Claims, webinar_id: Any, registration_id: Any, approve: bool
     ) -> dict[str, Any]:
@@ -262,12 +269,28 @@ class WebinarService:
         """The registrant (with their join token) or a host cancels; the seat is given back."""
         webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
         reg = await self.registrations.get(webinar["_id"], v.ident(registration_id, "registration_id"))
-        if reg["user_id"] != claims.user_id and role_in(webinar, claims.user_id, claims.is_host) is None:
+        own = reg["user_id"] == claims.user_id and claims.role == "attendee"
+        if not own and role_in(webinar, claims.user_id, claims.is_host) is None:
             raise forbidden("only the registrant or a host may cancel this registration")
         reg = await self.registrations.cancel(webinar["_id"], reg["_id"])
         out = public_registration(reg)
         await self.hooks.fire("on_registration_cancelled", public_webinar(webinar), out)
         return out
+
+    async def registrants_not_in_room(self, webinar_id: str) -> list[dict[str, Any]]:
+        """Approved registrants who are not in ``room:<id>`` right now (by presence, which forgets a
+        crashed process's users after PRESENCE_TTL): whom an announcement should reach by notification."""
+        present: set[str] = set()
+        if self.presence is not None:
+            offset = 0
+            while True:
+                total, rows = await self.presence.backend.roster(room(webinar_id), offset, 1000)
+                present.update(str(r["user"]) for r in rows)
+                offset += len(rows)
+                if not rows or offset >= total:
+                    break
+        regs = await self.registrations.approved(webinar_id)
+        return [public_registration(r) for r in regs if r["user_id"] not in present]
 
     async def registrants(
         self, claims: Claims, webinar_id: Any, q: str | None, status: str | None

@@ -159,21 +159,21 @@ class Accounts:
     # rate limits -------------------------------------------------------------------------------
 
     async def hit(self, key: str, limit: int, window: float) -> bool:
-        """Count one attempt under ``key`` in a fixed window; False once more than ``limit``.
-
-        Kept in MongoDB so every process shares the count; expired windows go by TTL index.
-        """
-        start = int(now().timestamp() // window)
+        """Count one attempt under ``key``; False when more than ``limit`` fell in the last ``window``
+        seconds (a sliding window: the newest ``limit + 1`` attempt times are kept, so the document stays
+        small). Kept in MongoDB so every process shares the count; idle keys expire by TTL index."""
+        t = now()
         doc = await self.db.rate_limits.find_one_and_update(
-            {"_id": f"{key}:{start}"},
+            {"_id": key},
             {
-                "$inc": {"n": 1},
-                "$setOnInsert": {"expires_at": datetime.fromtimestamp((start + 2) * window, UTC)},
+                "$push": {"at": {"$each": [t], "$slice": -(limit + 1)}},
+                "$set": {"expires_at": t + timedelta(seconds=window)},
             },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        return doc is not None and doc["n"] <= limit
+        attempts = doc["at"] if doc is not None else []
+        return len(attempts) <= limit or attempts[0] <= t - timedelta(seconds=window)
 
 
 def _digest(token: str) -> str:

@@ -17,7 +17,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
-from storage.errors import DomainError, conflict, not_found
+from storage.errors import conflict, not_found
 from storage.mongo import Database
 from storage.webinars import Webinars, iso
 
@@ -139,11 +139,6 @@ class Registrations:
 
     async def approved(self, webinar_id: str) -> list[dict[str, Any]]:
         return await self.search(webinar_id, status="approved", limit=100_000)
-
-    def require_found(self, doc: dict[str, Any] | None) -> dict[str, Any]:
-        if doc is None:
-            raise DomainError(404, "not_found", "no such registration")
-        return doc
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> str:

@@ -1,4 +1,5 @@
-"""Durable state of a live room: chat, moderation, questions, polls, hands, announcements, attendance.
+"""Durable state of a live room: chat, moderation, questions, hands, announcements (polls and
+attendance are in storage/polls.py and storage/attendance.py).
 
 Every document carries ``webinar_id``; ids are strings. Rules that must hold across processes (one
 vote per person, one upvote per person, bans, slow mode) are enforced by MongoDB (unique indexes and
@@ -7,29 +8,34 @@ conditional updates), never by process memory.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
+from storage.attendance import Attendance
 from storage.errors import DomainError, conflict, not_found
 from storage.mongo import Database
+from storage.polls import Polls
 
 
 async def create_indexes(db: Database) -> None:
-    for name in ("chat", "questions", "polls", "announcements", "attendance"):
+    for name in ("chat", "questions", "announcements"):
         await db[name].create_index([("webinar_id", ASCENDING), ("created_at", ASCENDING)])
-    await db.poll_votes.create_index([("poll_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
-    await db.poll_votes.create_index([("webinar_id", ASCENDING)])
     await db.hands.create_index([("webinar_id", ASCENDING), ("raised_at", ASCENDING)])
     await db.chat_windows.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
+
+
+RATE_WINDOW = 10  # seconds; CHAT_RATE counts messages in this window
 
 
 class Room:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self.polls = Polls(db)
+        self.attendance = Attendance(db)
 
     # moderation --------------------------------------------------------------------------------
 
@@ -62,15 +68,19 @@ class Room:
                     raise DomainError(
                         429, "slow_mode", f"slow mode: one message every {slow_seconds} s"
                     ) from None
-        window = int(t.timestamp() // 10)
+        # sliding window: the newest rate + 1 send times are kept; refused if the oldest is recent
         doc = await self.db.chat_windows.find_one_and_update(
-            {"_id": f"rate:{webinar_id}:{user_id}:{window}"},
-            {"$inc": {"n": 1}, "$setOnInsert": {"expires_at": t + timedelta(seconds=30)}},
+            {"_id": f"rate:{webinar_id}:{user_id}"},
+            {
+                "$push": {"at": {"$each": [t], "$slice": -(rate + 1)}},
+                "$set": {"expires_at": t + timedelta(seconds=RATE_WINDOW)},
+            },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        if doc is None or doc["n"] > rate:
-            raise DomainError(429, "rate_limited", f"at most {rate} messages per 10 seconds")
+        sent = doc["at"] if doc is not None else []
+        if len(sent) > rate and sent[0] > t - timedelta(seconds=RATE_WINDOW):
+            raise DomainError(429, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds")
 
     # chat --------------------------------------------------------------------------------------
 
@@ -173,80 +183,6 @@ class Room:
         )
         return await self.db.questions.find(query).sort(order).to_list(5000)
 
-    # polls -------------------------------------------------------------------------------------
-
-    async def add_poll(
-        self, webinar_id: str, question: str, options: list[str], multiple: bool
-    ) -> dict[str, Any]:
-        doc = {
-            "_id": new_id(),
-            "webinar_id": webinar_id,
-            "question": question,
-            "multiple": multiple,
-            "options": [{"id": str(i), "text": t} for i, t in enumerate(options)],
-            "counts": {str(i): 0 for i in range(len(options))},
-            "voters": 0,
-            "status": "draft",
-            "show_results": False,
-            "created_at": now(),
-        }
-        await self.db.polls.insert_one(doc)
-        return doc
-
-    async def poll(self, webinar_id: str, poll_id: str) -> dict[str, Any]:
-        doc = await self.db.polls.find_one({"_id": poll_id, "webinar_id": webinar_id})
-        if doc is None:
-            raise not_found("poll")
-        return doc
-
-    async def set_poll_status(
-        self, webinar_id: str, poll_id: str, source: str, target: str
-    ) -> dict[str, Any]:
-        doc = await self.db.polls.find_one_and_update(
-            {"_id": poll_id, "webinar_id": webinar_id, "status": source},
-            {"$set": {"status": target, f"{target}_at": now()}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if doc is None:
-            current = await self.poll(webinar_id, poll_id)
-            raise conflict(f"poll_{current['status']}", f"the poll is {current['status']}")
-        return doc
-
-    async def set_poll(self, webinar_id: str, poll_id: str, fields: dict[str, Any]) -> dict[str, Any]:
-        doc = await self.db.polls.find_one_and_update(
-            {"_id": poll_id, "webinar_id": webinar_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
-        )
-        if doc is None:
-            raise not_found("poll")
-        return doc
-
-    async def vote(self, webinar_id: str, poll_id: str, user_id: str, choices: list[str]) -> dict[str, Any]:
-        try:
-            await self.db.poll_votes.insert_one(
-                {
-                    "_id": new_id(),
-                    "webinar_id": webinar_id,
-                    "poll_id": poll_id,
-                    "user_id": user_id,
-                    "choices": choices,
-                    "created_at": now(),
-                }
-            )
-        except DuplicateKeyError:
-            raise conflict("already_voted", "you have already voted in this poll") from None
-        inc = {f"counts.{c}": 1 for c in choices}
-        inc["voters"] = 1
-        doc = await self.db.polls.find_one_and_update(
-            {"_id": poll_id}, {"$inc": inc}, return_document=ReturnDocument.AFTER
-        )
-        assert doc is not None
-        return doc
-
-    async def polls(self, webinar_id: str) -> list[dict[str, Any]]:
-        return (
-            await self.db.polls.find({"webinar_id": webinar_id}).sort("created_at", ASCENDING).to_list(1000)
-        )
-
     # hands, announcements ----------------------------------------------------------------------
 
     async def raise_hand(self, webinar_id: str, user_id: str, name: str) -> bool:
@@ -295,42 +231,5 @@ class Room:
             {"webinar_id": webinar_id, "audience": audience, "active": True}
         )
 
-    # attendance --------------------------------------------------------------------------------
-
-    async def attendance_join(self, webinar_id: str, user_id: str, name: str, live: bool) -> str:
-        session = new_id()
-        await self.db.attendance.insert_one(
-            {
-                "_id": session,
-                "webinar_id": webinar_id,
-                "user_id": user_id,
-                "name": name,
-                "joined_at": now(),
-                "left_at": None,
-                "live": live,
-                "created_at": now(),
-            }
-        )
-        return session
-
-    async def attendance_leave(self, webinar_id: str, user_id: str) -> None:
-        """Close this user's oldest open session in the webinar."""
-        await self.db.attendance.find_one_and_update(
-            {"webinar_id": webinar_id, "user_id": user_id, "left_at": None},
-            {"$set": {"left_at": now()}},
-            sort=[("joined_at", ASCENDING)],
-        )
-
-    async def attendance(self, webinar_id: str) -> list[dict[str, Any]]:
-        return (
-            await self.db.attendance.find({"webinar_id": webinar_id})
-            .sort("joined_at", ASCENDING)
-            .to_list(None)
-        )
-
     async def count(self, collection: str, webinar_id: str, **query: Any) -> int:
         return await self.db[collection].count_documents({"webinar_id": webinar_id, **query})
-
-
-def seconds_between(start: datetime, end: datetime | None, fallback: datetime) -> float:
-    return max(0.0, ((end or fallback) - start).total_seconds())

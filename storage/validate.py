@@ -93,10 +93,17 @@ def boolean(body: dict[str, Any], field: str, *, default: bool | None = False) -
     return value
 
 
-def choice(body: dict[str, Any], field: str, options: tuple[str, ...], *, default: str | None = None) -> Any:
+def choice(
+    body: dict[str, Any],
+    field: str,
+    options: tuple[str, ...],
+    *,
+    default: str | None = None,
+    required: bool = True,
+) -> Any:
     value = body.get(field, _MISSING)
     if value is _MISSING or value is None:
-        if default is None:
+        if default is None and required:
             raise invalid(field, "is required")
         return default
     if not isinstance(value, str) or value not in options:

@@ -17,20 +17,6 @@ from storage.errors import DomainError, conflict, not_found
 from storage.mongo import Database
 
 STATUSES = ("scheduled", "live", "ended", "cancelled")
-EDITABLE = (
-    "title",
-    "description",
-    "starts_at",
-    "timezone",
-    "duration_minutes",
-    "capacity",
-    "registration_mode",
-    "stream_url",
-    "slow_mode_seconds",
-    "qa_moderation",
-    "cohost_ids",
-    "cohost_emails",
-)
 
 
 async def create_indexes(db: Database) -> None:
@@ -134,6 +120,9 @@ class Webinars:
             fields["seats_left"] = fields["capacity"] - current["seats_taken"] if fields["capacity"] else 0
         doc = await self.db.webinars.find_one_and_update(query, change, return_document=ReturnDocument.AFTER)
         if doc is None:
+            current = await self.get(webinar_id)
+            if "capacity" in fields and current["status"] in ("scheduled", "live"):
+                raise conflict("concurrent_registration", "seats changed while editing; try again")
             await self._refuse(webinar_id, "edit")
         assert doc is not None
         return doc

@@ -119,3 +119,26 @@ async def test_restart_mid_webinar_keeps_durable_state(http_client, env):
         await live.close()
     finally:
         app.stop()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_going_live_moves_the_whole_lobby_on_every_process(http_client, two_processes):
+    a, b = two_processes
+    api = Api(http_client, a.url)
+    host = await api.host()
+    w = await api.webinar(host["access_token"])
+    wid = w["id"]
+    lobby = []
+    for i in range(6):
+        reg = await api.register(wid, name=f"P{i}")
+        client = await LiveClient.connect((a, b)[i % 2].url, join_token(reg))
+        assert (await client.subscribe(f"room:{wid}"))["state"]["webinar"]["status"] == "scheduled"
+        lobby.append(client)
+    host_ws = await LiveClient.connect(b.url, host["access_token"])
+    assert (await host_ws.rpc("webinar.go_live", webinar_id=wid))["result"] == {"status": "live"}
+    seqs = {(await c.event("webinar.live", f"room:{wid}"))["seq"] for c in lobby}
+    assert len(seqs) == 1
+    reply = await lobby[1].rpc("chat.send", webinar_id=wid, text="we are in")
+    assert reply["result"]["seq"] == seqs.pop() + 1
+    for client in [*lobby, host_ws]:
+        await client.close()

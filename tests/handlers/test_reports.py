@@ -79,6 +79,7 @@ async def test_attendance_engagement_exports_and_timeline(api, base_url, service
         "webinar.ended",
     ]
     seqs = [m["seq"] for m in body["timeline"]]
+    assert body["complete"] is True
     assert seqs == sorted(seqs)
     code, body = await api.call("GET", f"/api/webinars/{wid}/timeline?since={seqs[-2]}", token=guest)
     assert [m["type"] for m in body["timeline"]] == ["webinar.ended"]

@@ -76,6 +76,10 @@ async def test_lifecycle_and_wrong_state(api, services):
     assert code == 200 and body["status"] == "ended"
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/end", token=token)
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
+    code, body = await api.call("PATCH", f"/api/webinars/{w['id']}", {"title": "Too late"}, token)
+    assert (code, body["error"]["code"]) == (409, "webinar_ended")
+    code, body = await api.call("POST", f"/api/webinars/{w['id']}/cancel", token=token)
+    assert (code, body["error"]["code"]) == (409, "webinar_ended")
     assert lives == ["live"]
     history = await services.hub.history.read(f"room:{w['id']}")
     assert [e.type for e in history] == ["webinar.live", "webinar.ended"]
@@ -146,6 +150,8 @@ async def test_one_registration_per_email_and_cancel(api, services):
     reg = await api.register(w["id"], email="Same@Example.com")
     assert reg["status"] == "approved" and "#token=" in reg["join_url"]
     assert reg["join_url"].startswith(services.settings.base_url + f"/join/{w['id']}#token=")
+    fresh = await services.domain.webinars.fresh_join_url(w["id"], reg["id"])
+    assert services.tokens.verify(join_token({"join_url": fresh})).webinar == w["id"]
     path = f"/api/webinars/{w['id']}/registrations"
     code, body = await api.call("POST", path, {"name": "Again", "email": "same@example.com"})
     assert (code, body["error"]["code"]) == (409, "webinar_full")

@@ -43,6 +43,13 @@ async def test_lobby_moves_into_the_room_when_the_host_goes_live(api, base_url, 
     assert live["data"]["status"] == "live" and live["seq"] >= 1
     reply = await host_ws.rpc("webinar.go_live", webinar_id=wid)
     assert reply["error"]["code"] == "already_live"
+    # the only client publish in a webinar room is an ephemeral "typing", once live
+    await guest_ws.send({"type": "publish", "channel": f"room:{wid}", "event": "typing", "data": {}})
+    assert (await guest_ws.event("typing", f"room:{wid}"))["data"]["from"] == services.tokens.verify(
+        guest
+    ).user_id
+    await guest_ws.send({"type": "publish", "channel": f"room:{wid}", "event": "chat.message", "data": {}})
+    assert (await guest_ws.event("error"))["code"] == "forbidden"
     # someone registered for another webinar, and an unknown webinar, are refused
     other = await api.webinar(token)
     stranger = join_token(await api.register(other["id"], name="Eve"))
@@ -330,6 +337,10 @@ async def test_reactions_hands_and_announcements(api, base_url, services):
     assert banner["data"]["text"] == "Slides are up"
     assert not [m for m in guest_ws.inbox if m["type"] == "announcement"]
     assert announced == ["Slides are up"]
+    # whom the notification service should reach: registrants not in the room now
+    await api.register(wid, name="Absent", email="absent@example.com")
+    absent = await services.domain.webinars.registrants_not_in_room(wid)
+    assert [r["email"] for r in absent] == ["absent@example.com"]
     await close_all(services, host_ws, guest_ws)
 
 

@@ -1,0 +1,92 @@
+"""Polls and their votes: one vote per person by a unique (poll_id, user_id) index, counts kept on
+the poll document by ``$inc`` so every process sees the same totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from storage.accounts import new_id, now
+from storage.errors import conflict, not_found
+from storage.mongo import Database
+
+
+async def create_indexes(db: Database) -> None:
+    await db.polls.create_index([("webinar_id", ASCENDING), ("created_at", ASCENDING)])
+    await db.poll_votes.create_index([("poll_id", ASCENDING), ("user_id", ASCENDING)], unique=True)
+    await db.poll_votes.create_index([("webinar_id", ASCENDING)])
+
+
+class Polls:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(self, webinar_id: str, question: str, options: list[str], multiple: bool) -> dict[str, Any]:
+        doc = {
+            "_id": new_id(),
+            "webinar_id": webinar_id,
+            "question": question,
+            "multiple": multiple,
+            "options": [{"id": str(i), "text": t} for i, t in enumerate(options)],
+            "counts": {str(i): 0 for i in range(len(options))},
+            "voters": 0,
+            "status": "draft",
+            "show_results": False,
+            "created_at": now(),
+        }
+        await self.db.polls.insert_one(doc)
+        return doc
+
+    async def get(self, webinar_id: str, poll_id: str) -> dict[str, Any]:
+        doc = await self.db.polls.find_one({"_id": poll_id, "webinar_id": webinar_id})
+        if doc is None:
+            raise not_found("poll")
+        return doc
+
+    async def set_status(self, webinar_id: str, poll_id: str, source: str, target: str) -> dict[str, Any]:
+        doc = await self.db.polls.find_one_and_update(
+            {"_id": poll_id, "webinar_id": webinar_id, "status": source},
+            {"$set": {"status": target, f"{target}_at": now()}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            current = await self.get(webinar_id, poll_id)
+            raise conflict(f"poll_{current['status']}", f"the poll is {current['status']}")
+        return doc
+
+    async def set(self, webinar_id: str, poll_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        doc = await self.db.polls.find_one_and_update(
+            {"_id": poll_id, "webinar_id": webinar_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise not_found("poll")
+        return doc
+
+    async def vote(self, webinar_id: str, poll_id: str, user_id: str, choices: list[str]) -> dict[str, Any]:
+        try:
+            await self.db.poll_votes.insert_one(
+                {
+                    "_id": new_id(),
+                    "webinar_id": webinar_id,
+                    "poll_id": poll_id,
+                    "user_id": user_id,
+                    "choices": choices,
+                    "created_at": now(),
+                }
+            )
+        except DuplicateKeyError:
+            raise conflict("already_voted", "you have already voted in this poll") from None
+        inc = {f"counts.{c}": 1 for c in choices}
+        inc["voters"] = 1
+        doc = await self.db.polls.find_one_and_update(
+            {"_id": poll_id}, {"$inc": inc}, return_document=ReturnDocument.AFTER
+        )
+        assert doc is not None
+        return doc
+
+    async def list(self, webinar_id: str) -> list[dict[str, Any]]:
+        return (
+            await self.db.polls.find({"webinar_id": webinar_id}).sort("created_at", ASCENDING).to_list(1000)
+        )
