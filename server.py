@@ -20,10 +20,10 @@ import tornado.web
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from handlers import accounts as h_accounts
-from handlers import notifications as notification_handlers
+from handlers import notifications as h_notifications
 from handlers import openapi_doc
-from handlers import pages as page_handlers
-from handlers import push as push_handlers
+from handlers import pages as h_pages
+from handlers import push as h_push
 from handlers import reports as h_reports
 from handlers import room as h_room
 from handlers import webinars as h_webinars
@@ -95,10 +95,10 @@ class Services:
     domain: ApiDeps | None = None  # the webinar domain; hooks at domain.webinars.hooks
 
     async def close(self) -> None:
-        if self.domain is not None:
-            await self.domain.stage.close()
         if self.notifications is not None:
             await self.notifications.close()
+        if self.domain is not None:
+            await self.domain.stage.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
         await self.hub.close()
@@ -111,13 +111,13 @@ class Services:
 INDEX_CREATORS: list[mongo.IndexCreator] = [
     history.create_indexes,
     tickets.create_indexes,
+    *notification_services.INDEX_CREATORS,
     accounts.create_indexes,
     webinars.create_indexes,
     registrations.create_indexes,
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
-    *notification_services.INDEX_CREATORS,
 ]
 
 
@@ -153,6 +153,23 @@ def open_webinar_domain(services: Services) -> ApiDeps:
     )
 
 
+NOTIFICATION_HOOKS = (
+    "on_registration",
+    "on_registration_cancelled",
+    "on_live",
+    "on_rescheduled",
+    "on_cancelled",
+    "on_announcement",
+    "on_question_answered",
+)
+
+
+def connect_notification_hooks(domain: ApiDeps, notifications: NotificationServices) -> None:
+    """The webinar actions notify: each webinar hook calls the trigger of the same name."""
+    for name in NOTIFICATION_HOOKS:
+        getattr(domain.webinars.hooks, name).append(getattr(notifications.triggers, name))
+
+
 async def open_services(settings: Settings) -> Services:
     embedded = None
     url = settings.mongodb_url.reveal()
@@ -186,8 +203,10 @@ async def open_services(settings: Settings) -> Services:
         )
         await hub.start()
         presence.start()
+        services.notifications = await open_notifications(db, settings, hub, start_worker=False)
         services.domain = open_webinar_domain(services)
-        services.notifications = await open_notifications(db, settings, hub)
+        connect_notification_hooks(services.domain, services.notifications)
+        services.notifications.worker.start()  # last: nothing to stop if start-up fails before
     except BaseException:
         await client.close()
         if embedded is not None:
@@ -221,17 +240,17 @@ def make_app(services: Services) -> tornado.web.Application:
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
     ]
-    if services.domain is not None:
-        routes += api_routes(services.domain)
     if services.notifications is not None:
         n = services.notifications
-        routes += notification_handlers.routes(
+        routes += h_notifications.routes(
             notifier=n.notifier, triggers=n.triggers, tokens=services.tokens, settings=s
         )
-        routes += push_handlers.routes(
+        routes += h_push.routes(
             subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
         )
-    routes += page_handlers.routes()
+    if services.domain is not None:
+        routes += api_routes(services.domain)
+    routes += h_pages.routes()
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

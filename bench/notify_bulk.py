@@ -44,7 +44,13 @@ async def run(recipients: int, mongo_url: str, redis_url: str) -> dict[str, obje
         webinar = {"_id": "bench", "title": "Bench", "starts_at": starts, "status": "live"}
         await db.webinars.insert_one(webinar)
         regs = [
-            {"_id": f"r{n}", "webinar_id": "bench", "user_id": f"user{n}", "status": "approved"}
+            {
+                "_id": f"r{n}",
+                "webinar_id": "bench",
+                "user_id": f"user{n}",
+                "email": f"u{n}@x",
+                "status": "approved",
+            }
             for n in range(recipients)
         ]
         for start in range(0, len(regs), 5000):

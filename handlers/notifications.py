@@ -15,7 +15,7 @@ from storage.notifications import FILTERS, public
 from storage.preferences import CATEGORIES, METHODS
 
 MAX_RECIPIENTS = 100_000
-ID = r"([0-9a-f]{24})"
+ID = r"([A-Za-z0-9_-]{1,64})"  # inbox ids are ObjectIds; others answer 404
 WEBINAR_ID = r"([A-Za-z0-9_.:@-]{1,128})"
 
 
@@ -216,5 +216,5 @@ def routes(**deps: Any) -> list[tuple[str, type, dict[str, Any]]]:
         (rf"/api/notifications/mutes/{WEBINAR_ID}", MuteHandler, deps),
         (rf"/api/notifications/{ID}/(read|unread|archive|unarchive)", ItemActionHandler, deps),
         (rf"/api/webinars/{WEBINAR_ID}/recording", RecordingHandler, deps),
-        (r"/api/notification-jobs/([0-9a-f]{24})", JobStatusHandler, deps),
+        (rf"/api/notification-jobs/{ID}", JobStatusHandler, deps),
     ]

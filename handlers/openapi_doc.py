@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from handlers import openapi_notifications
+
 S = "#/components/schemas/"
 
 
@@ -412,6 +414,11 @@ ENUMS = {
     "poll_action": ["vote", "open", "close", "show_results", "hide_results"],
     "export": ["questions", "polls"],
 }
+# The notification routes are described in their own module (kept apart to keep this one readable).
+OPERATIONS += openapi_notifications.OPERATIONS
+SCHEMAS.update(openapi_notifications.SCHEMAS)
+ENUMS.update(openapi_notifications.ENUMS)
+
 ERRORS = {
     "400": "Invalid input (code `invalid`, `invalid_json`)",
     "401": "Missing, invalid, expired or revoked token",

@@ -5,7 +5,8 @@ Delivery contract:
   the caller's idempotency key (a retried job, a double click, two processes: one item). Only newly
   stored items are published, so a retry does not publish twice; an item stored by an attempt that
   died before publishing is published by the retry (at least once: should the crash fall between
-  publish and ``mark_published``, the item goes out twice with the same ``id``; clients drop it).
+  publish and ``mark_batch_published``, the item goes out twice with the same ``id``; clients drop
+  the second).
 - Live messages go out durably on ``user:<id>`` (``notification``: the inbox item, plus the user's
   ``unread`` count for batches of up to ``COUNT_LIMIT`` users; without it a tab adds one), so a
   tab that was offline gets them once on reconnect from the real-time layer's history.
@@ -125,12 +126,11 @@ class Notifier:
         ]
         stored = await self.inbox.insert_many(docs)
         live = stored
-        if len(stored) < len(docs):
-            # Some were stored before: a retry. Publish what the earlier attempt could not.
+        if len(stored) < len(docs) and not await self.inbox.batch_published(batch_key):
+            # A retry of a batch whose live messages never went out: publish what was stored then.
             new = {d["_id"] for d in stored}
-            live = stored + await self.inbox.unpublished(
-                key, [d["user_id"] for d in docs if d["_id"] not in new]
-            )
+            again = [d["user_id"] for d in docs if d["_id"] not in new]
+            live = stored + await self.inbox.existing(key, again)
         if live:
             counts: dict[str, int] = {}
             if len(live) <= COUNT_LIMIT:
@@ -138,7 +138,7 @@ class Notifier:
             await self.publisher.publish_many(
                 [(personal(d["user_id"]), "notification", _live(d, counts.get(d["user_id"]))) for d in live]
             )
-            await self.inbox.mark_published([d["_id"] for d in live])
+        await self.inbox.mark_batch_published(batch_key)
         if self.push is not None:
             fresh = {d["user_id"] for d in live}
             in_app = {d["user_id"] for d in docs}

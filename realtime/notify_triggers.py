@@ -28,13 +28,18 @@ NOT_REMINDED = ("cancelled", "ended", "live")
 
 
 def _id(doc: dict[str, Any]) -> str:
-    return str(doc["_id"])
+    """Hooks get the public dicts (``id``); stored documents have ``_id``."""
+    return str(doc["_id"] if "_id" in doc else doc["id"])
 
 
-def _epoch(when: dt.datetime) -> int:
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return int(when.timestamp())
+def _when(value: dt.datetime | str) -> dt.datetime:
+    """A webinar's ``starts_at``: an aware datetime, or the ISO text of the public dict."""
+    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def _epoch(when: dt.datetime | str) -> int:
+    return int(_when(when).timestamp())
 
 
 def _minutes(offset: int) -> str:
@@ -122,7 +127,7 @@ class NotificationTriggers:
 
     async def on_rescheduled(self, webinar: dict[str, Any]) -> None:
         await self.schedule_reminders(webinar)
-        starts = webinar["starts_at"]
+        starts = _when(webinar["starts_at"])
         await self._to_registrants(
             webinar,
             "general",
@@ -178,7 +183,7 @@ class NotificationTriggers:
 
     async def schedule_reminders(self, webinar: dict[str, Any]) -> list[str]:
         """Queue the webinar's reminders for its current start (idempotent); cancel older ones."""
-        wid, starts = _id(webinar), webinar["starts_at"]
+        wid, starts = _id(webinar), _when(webinar["starts_at"])
         if webinar.get("status") in NOT_REMINDED:
             await self.jobs.cancel({"kind": REMINDER_JOB, "payload.webinar_id": wid})
             return []

@@ -11,6 +11,8 @@ and an optional idempotency ``key`` (unique). Contract:
   has a unique key per user) so that the effect happens once.
 - Only the lease owner can ``complete``/``fail``/``extend`` a job; a worker that lost its lease
   (paused past expiry) cannot overwrite the new owner's result.
+- Finished jobs (done, failed, cancelled) are deleted ``FINISHED_TTL`` after they finished; with
+  them go their keys, so a key guards against repeats for two weeks (the inbox key, forever).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pymongo import ASCENDING, ReturnDocument
 from storage.mongo import Database
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
+FINISHED_TTL = 14 * 86400
 
 
 def now() -> dt.datetime:
@@ -37,6 +40,8 @@ async def create_indexes(db: Database) -> None:
     await db.jobs.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
     await db.jobs.create_index("key", unique=True, partialFilterExpression={"key": {"$type": "string"}})
     await db.jobs.create_index([("kind", ASCENDING), ("payload.webinar_id", ASCENDING)])
+    # Finished jobs (and their idempotency keys) are kept two weeks for inspection, then removed.
+    await db.jobs.create_index("finished_at", expireAfterSeconds=FINISHED_TTL)
 
 
 @dataclass(frozen=True)
@@ -147,7 +152,15 @@ class JobQueue:
         t = now()
         res = await self.jobs.update_one(
             {"_id": job.id, "lease_owner": job.owner, "status": RUNNING},
-            {"$set": {"status": DONE, "result": result or {}, "lease_until": None, "updated_at": t}},
+            {
+                "$set": {
+                    "status": DONE,
+                    "result": result or {},
+                    "lease_until": None,
+                    "updated_at": t,
+                    "finished_at": t,
+                }
+            },
         )
         return res.modified_count == 1
 
@@ -159,7 +172,7 @@ class JobQueue:
         limit = int((doc or {}).get("max_attempts", self.max_attempts))
         update: dict[str, Any] = {"last_error": error[:500], "lease_until": None, "updated_at": t}
         if job.attempts >= limit:
-            update["status"] = FAILED
+            update.update(status=FAILED, finished_at=t)
         else:
             delay = retry_in if retry_in is not None else min(2.0**job.attempts, 300.0)
             update.update(status=QUEUED, run_at=t + dt.timedelta(seconds=delay))
@@ -171,7 +184,8 @@ class JobQueue:
     async def cancel(self, query: dict[str, Any]) -> int:
         """Cancel every queued job matching ``query`` (running ones finish)."""
         res = await self.jobs.update_many(
-            {**query, "status": QUEUED}, {"$set": {"status": CANCELLED, "updated_at": now()}}
+            {**query, "status": QUEUED},
+            {"$set": {"status": CANCELLED, "updated_at": now(), "finished_at": now()}},
         )
         return res.modified_count
 
@@ -179,7 +193,10 @@ class JobQueue:
         """Bring a cancelled job with ``key`` back (a webinar moved back to a time it had before)."""
         res = await self.jobs.update_one(
             {"key": key, "status": CANCELLED},
-            {"$set": {"status": QUEUED, "run_at": run_at, "payload": payload, "updated_at": now()}},
+            {
+                "$set": {"status": QUEUED, "run_at": run_at, "payload": payload, "updated_at": now()},
+                "$unset": {"finished_at": ""},
+            },
         )
         return res.modified_count == 1
 

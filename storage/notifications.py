@@ -3,8 +3,8 @@
 Every notification carries a ``key`` unique per user (the caller's idempotency key, else a random
 one), so inserting the same notification twice (a retried job, two processes racing) stores it once;
 ``insert_many`` returns only the documents it actually inserted, and only those are published live.
-``published`` turns true once the live message went out, so a retry after a crash between the two
-finds what is left to publish.
+A marker in ``notification_batches`` records that a batch's live messages went out, so a retry
+after a crash between storing and publishing knows to publish what the dead attempt stored.
 Listing is newest first with an opaque cursor (the last id seen).
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from storage.mongo import Database
 
@@ -30,6 +30,7 @@ async def create_indexes(db: Database) -> None:
     await db.notifications.create_index(
         [("user_id", ASCENDING), ("read_at", ASCENDING), ("archived_at", ASCENDING)]
     )
+    await db.notification_batches.create_index("at", expireAfterSeconds=30 * 86400)
 
 
 def object_id(value: str) -> ObjectId | None:
@@ -57,6 +58,7 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
 class Inbox:
     def __init__(self, db: Database) -> None:
         self.items = db.notifications
+        self.batches = db.notification_batches
 
     async def insert_many(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store ``docs`` (each with ``user_id`` and ``key``); return the ones that were new, in order."""
@@ -66,7 +68,6 @@ class Inbox:
             doc.setdefault("_id", ObjectId())
             doc.setdefault("read_at", None)
             doc.setdefault("archived_at", None)
-            doc.setdefault("published", False)
         try:
             await self.items.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
@@ -77,14 +78,19 @@ class Inbox:
             return [doc for i, doc in enumerate(docs) if i not in skipped]
         return docs
 
-    async def unpublished(self, key: str, user_ids: list[str]) -> list[dict[str, Any]]:
-        """Items with ``key`` that were stored but never published (the process died in between)."""
-        query = {"key": key, "user_id": {"$in": user_ids}, "published": False}
-        return await self.items.find(query).to_list()
+    async def existing(self, key: str, user_ids: list[str]) -> list[dict[str, Any]]:
+        """The items with ``key`` of ``user_ids`` (what an earlier attempt stored)."""
+        return await self.items.find({"key": key, "user_id": {"$in": user_ids}}).to_list()
 
-    async def mark_published(self, ids: list[ObjectId]) -> None:
-        if ids:
-            await self.items.update_many({"_id": {"$in": ids}}, {"$set": {"published": True}})
+    async def batch_published(self, batch_key: str) -> bool:
+        return await self.batches.find_one({"_id": batch_key}) is not None
+
+    async def mark_batch_published(self, batch_key: str) -> None:
+        """One small write per batch (not one update per item: per-item flags doubled the fan-out)."""
+        try:
+            await self.batches.insert_one({"_id": batch_key, "at": _now()})
+        except DuplicateKeyError:
+            pass
 
     async def page(
         self, user_id: str, *, filter: str = "all", cursor: str | None = None, limit: int = 20

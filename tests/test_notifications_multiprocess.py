@@ -117,7 +117,13 @@ async def seed(db, webinars, registrants):
         )
         await db.registrations.insert_many(
             [
-                {"_id": f"{wid}-{u}", "webinar_id": wid, "user_id": f"u{u}", "status": "approved"}
+                {
+                    "_id": f"{wid}-{u}",
+                    "webinar_id": wid,
+                    "user_id": f"u{u}",
+                    "email": f"u{u}@x",
+                    "status": "approved",
+                }
                 for u in range(registrants)
             ]
         )
@@ -179,3 +185,23 @@ async def test_reminder_survives_a_restart_and_a_crash_mid_job(processes, db):
     assert (await db.jobs.find_one({"_id": crashed}))["attempts"] == 2
     for wid in ("w0", "w1"):
         assert await db.notifications.count_documents({"category": "reminder", "webinar_id": wid}) == 5
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_offline_user_recovers_on_the_other_process_once(processes, make_settings):
+    a, b = processes(2)
+    token = TokenService(make_settings()).issue("otto", role="attendee")
+    tab = await WsClient.connect(a.url + "/ws", token)
+    position = (await tab.subscribe("user:otto"))["seq"]
+    tab.close()  # the browser is closed
+    code, _ = await api(a, "POST", "/api/notifications", {"user_ids": ["otto"], "title": "Missed it"})
+    assert code == 201
+    tab = await WsClient.connect(b.url + "/ws", token)
+    await tab.subscribe("user:otto", since=position)
+    msg = await tab.expect("notification")
+    assert msg["data"]["title"] == "Missed it"
+    code, inbox = await api(b, "GET", "/api/notifications", token=token)
+    assert [i["id"] for i in inbox["items"]] == [msg["data"]["id"]]
+    with pytest.raises(TimeoutError):
+        await tab.expect("notification", timeout=0.5)  # once
+    tab.close()

@@ -228,7 +228,9 @@ async def seed_webinar(db, wid, registrants, *, starts_in=dt.timedelta(days=2), 
 async def test_webinar_fanout_recording_and_job_status(api, services):
     db = services.db
     await seed_webinar(db, "w9", ["r1", "r2", "r3"])
-    await db.registrations.insert_one({"_id": "p", "webinar_id": "w9", "user_id": "r4", "status": "pending"})
+    await db.registrations.insert_one(
+        {"_id": "p", "webinar_id": "w9", "user_id": "r4", "email": "r4@x", "status": "pending"}
+    )
     body = {"webinar_id": "w9", "title": "Slides are up", "category": "announcement"}
     code, out = await api.call("POST", "/api/notifications", key=API_KEY, body=body)
     assert code == 202

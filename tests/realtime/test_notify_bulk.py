@@ -32,7 +32,7 @@ async def test_fanout_to_10000_registrants_is_bulk_and_complete(io_loop, service
     await n.worker.close()
     db = services.db
     regs = [
-        {"_id": f"r{i}", "webinar_id": "big", "user_id": f"user{i}", "status": "approved"}
+        {"_id": f"r{i}", "webinar_id": "big", "user_id": f"user{i}", "email": f"u{i}@x", "status": "approved"}
         for i in range(RECIPIENTS)
     ]
     await db.registrations.insert_many(regs)

@@ -121,3 +121,12 @@ def test_vapid_keys_load_from_raw_and_pem():
     signer = load_vapid(raw)
     pem = signer.private_pem().decode()
     assert public_key_of(load_vapid(pem)) == public_key_of(signer)
+
+
+@pytest.mark.gen_test
+async def test_service_worker_is_served_from_the_root(http_client, base_url):
+    resp = await http_client.fetch(base_url + "/sw.js")
+    assert resp.headers["Content-Type"].startswith(("application/javascript", "text/javascript"))
+    assert resp.headers["Service-Worker-Allowed"] == "/"
+    body = resp.body.decode()
+    assert "showNotification" in body and "notificationclick" in body
