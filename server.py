@@ -22,6 +22,7 @@ from config.logs import setup_logging
 from handlers import accounts as h_accounts
 from handlers import notifications as h_notifications
 from handlers import openapi_doc
+from handlers import pages as h_pages
 from handlers import push as h_push
 from handlers import reports as h_reports
 from handlers import room as h_room
@@ -249,6 +250,7 @@ def make_app(services: Services) -> tornado.web.Application:
         )
     if services.domain is not None:
         routes += api_routes(services.domain)
+    routes += h_pages.routes()
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,

@@ -1,0 +1,374 @@
+// The host console at /host: sign in, webinars (create, edit, schedule), registrants, reports, and
+// the live room controls (host-live.js).
+import { RealtimeClient, api, readToken } from "./realtime.js";
+import { $, act, el, fill, longDate, say, show } from "./dom.js";
+import { mountConnectionState } from "./connection.js";
+import { mountTabs } from "./tabs.js";
+import { LiveConsole } from "./host-live.js";
+
+const SESSION = "host.session";
+const status = $("#status");
+let session = JSON.parse(sessionStorage.getItem(SESSION) || "null");
+let client = null;
+let live = null;
+let webinars = [];
+let current = null; // the selected webinar
+let editing = null; // the webinar being edited, or null for a new one
+let refreshing = null;
+
+// -- session -----------------------------------------------------------------------------------------
+
+function saveSession(data) {
+  session = { access: data.access_token, refresh: data.refresh_token, user: data.user };
+  sessionStorage.setItem(SESSION, JSON.stringify(session));
+}
+
+function signOut(message) {
+  session = null;
+  sessionStorage.removeItem(SESSION);
+  client?.close();
+  client = null;
+  live = null;
+  current = null;
+  show($("#console"), false);
+  show($("#logout"), false);
+  show($("#connection"), false);
+  $("#me").textContent = "";
+  show($("#signin"));
+  say(status, message || "", message ? "error" : "info");
+}
+
+/** The access token, refreshed (rotating refresh token) a minute before it expires. */
+async function token({ force = false } = {}) {
+  if (!session) throw Object.assign(new Error("You are signed out."), { code: "signed_out" });
+  const claims = readToken(session.access);
+  if (!force && claims && claims.exp * 1000 - Date.now() > 60000) return session.access;
+  refreshing ||= api("/api/auth/refresh", { method: "POST", body: { refresh_token: session.refresh } })
+    .then((data) => saveSession(data))
+    .catch((err) => {
+      if (err.status === 401) signOut("Your session has expired. Please sign in again.");
+      throw err;
+    })
+    .finally(() => (refreshing = null));
+  await refreshing;
+  return session.access;
+}
+
+async function call(path, options = {}) {
+  return api(path, { ...options, token: await token() });
+}
+
+function wireSignin() {
+  let signup = false;
+  $("#signin-toggle").addEventListener("click", () => {
+    signup = !signup;
+    show($("#signin-name"), signup);
+    show($("#signin-name-label"), signup);
+    $("#signin-title").textContent = signup ? "Create a host account" : "Sign in";
+    $("#signin-submit").textContent = signup ? "Create account" : "Sign in";
+    $("#signin-toggle").textContent = signup ? "Have an account? Sign in" : "No account yet? Create one";
+    $("#signin-password").autocomplete = signup ? "new-password" : "current-password";
+  });
+  $("#signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const body = { email: $("#signin-email").value.trim(), password: $("#signin-password").value };
+    if (signup) body.name = $("#signin-name").value.trim();
+    act($("#signin-submit"), status, async () => {
+      const data = await api(signup ? "/api/auth/signup" : "/api/auth/login", { method: "POST", body });
+      saveSession(data);
+      $("#signin-password").value = "";
+      say(status, "");
+      await start();
+    });
+  });
+  $("#logout").addEventListener("click", async () => {
+    try {
+      await api("/api/auth/logout", { method: "POST", body: { refresh_token: session.refresh }, token: session.access });
+    } catch (err) {
+      // signing out locally is what matters
+    }
+    signOut();
+  });
+}
+
+// -- webinars ----------------------------------------------------------------------------------------
+
+async function loadWebinars(selectId) {
+  const data = await call("/api/webinars");
+  webinars = data.webinars.sort((a, b) => b.starts_at.localeCompare(a.starts_at));
+  fill(
+    $("#webinars"),
+    webinars.map((w) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          {
+            type: "button",
+            class: "webinar-item",
+            "aria-current": current && current.id === w.id ? "true" : undefined,
+            onclick: () => select(w.id),
+          },
+          el("strong", {}, w.title),
+          el("span", { class: "muted" }, `${longDate(w.starts_at)} · ${w.status}`),
+        ),
+      ),
+    ),
+  );
+  if (!webinars.length) fill($("#webinars"), el("li", { class: "muted" }, "No webinars yet."));
+  if (selectId) await select(selectId);
+}
+
+function toLocalInput(iso) {
+  const d = new Date(iso);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+function openForm(webinar) {
+  editing = webinar;
+  $("#form-title").textContent = webinar ? "Edit webinar" : "New webinar";
+  $("#f-title").value = webinar?.title || "";
+  $("#f-description").value = webinar?.description || "";
+  const start = webinar ? webinar.starts_at : new Date(Date.now() + 3600e3).toISOString();
+  $("#f-starts").value = toLocalInput(start);
+  $("#f-duration").value = webinar?.duration_minutes || 60;
+  $("#f-capacity").value = webinar?.capacity || 0;
+  $("#f-mode").value = webinar?.registration_mode || "open";
+  $("#f-stream").value = webinar?.stream_url || "";
+  $("#f-qa-moderation").checked = Boolean(webinar?.qa_moderation);
+  say($("#form-status"), "");
+  show($("#webinar"), false);
+  show($("#webinar-form"));
+  $("#f-title").focus();
+}
+
+function wireForm() {
+  $("#new-webinar").addEventListener("click", () => openForm(null));
+  $("#f-cancel").addEventListener("click", () => {
+    show($("#webinar-form"), false);
+    if (current) show($("#webinar"));
+  });
+  $("#webinar-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const starts = new Date($("#f-starts").value);
+    if (Number.isNaN(starts.getTime())) return say($("#form-status"), "Pick a start date and time.", "error");
+    const body = {
+      title: $("#f-title").value.trim(),
+      description: $("#f-description").value,
+      starts_at: starts.toISOString(),
+      timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC",
+      duration_minutes: Number($("#f-duration").value),
+      capacity: Number($("#f-capacity").value || 0),
+      registration_mode: $("#f-mode").value,
+      stream_url: $("#f-stream").value.trim(),
+      qa_moderation: $("#f-qa-moderation").checked,
+    };
+    if (!body.title) return say($("#form-status"), "Give the webinar a title.", "error");
+    act($("#f-save"), $("#form-status"), async () => {
+      const saved = editing
+        ? await call(`/api/webinars/${editing.id}`, { method: "PATCH", body })
+        : await call("/api/webinars", { method: "POST", body });
+      show($("#webinar-form"), false);
+      await loadWebinars(saved.id);
+    });
+  });
+}
+
+// -- the selected webinar ----------------------------------------------------------------------------
+
+async function select(id) {
+  const w = webinars.find((x) => x.id === id) || (await api(`/api/webinars/${id}`));
+  current = w;
+  show($("#webinar-form"), false);
+  show($("#webinar"));
+  renderHeader(w);
+  for (const button of $("#webinars").querySelectorAll("button")) button.removeAttribute("aria-current");
+  live?.leave();
+  live = new LiveConsole({ client, webinar: w, call, onWebinar: renderHeader });
+  loadRegistrants();
+  if (w.status === "ended") loadReports();
+}
+
+function renderHeader(w) {
+  current = { ...current, ...w };
+  const c = current;
+  $("#w-title").textContent = c.title;
+  $("#w-when").textContent = `${longDate(c.starts_at)} · ${c.duration_minutes} min`;
+  $("#w-status").textContent = { scheduled: "Scheduled", live: "● Live", ended: "Ended", cancelled: "Cancelled" }[c.status] || c.status;
+  $("#w-status").dataset.kind = c.status;
+  $("#w-counts").textContent = `${c.seats_taken} registered${c.capacity ? ` of ${c.capacity}` : ""}`;
+  const link = `${location.origin}/webinars/${c.id}/register`;
+  $("#w-register-link").href = link;
+  $("#w-register-link").textContent = link;
+  show($("#go-live"), c.status === "scheduled");
+  show($("#end"), c.status === "live");
+  show($("#edit"), c.status === "scheduled");
+  if (c.status === "ended") $("#reports-note").textContent = "The webinar has ended: these reports are final.";
+}
+
+function wireLifecycle() {
+  const line = $("#w-status-line");
+  $("#go-live").addEventListener("click", () =>
+    act($("#go-live"), line, async () => {
+      renderHeader(await call(`/api/webinars/${current.id}/live`, { method: "POST", body: {} }));
+      say(line, "You are live. Attendees in the lobby have been moved into the room.", "ok");
+      loadWebinars();
+    }),
+  );
+  $("#end").addEventListener("click", () => {
+    if (!confirm("End the webinar for everyone?")) return;
+    act($("#end"), line, async () => {
+      renderHeader(await call(`/api/webinars/${current.id}/end`, { method: "POST", body: {} }));
+      say(line, "The webinar has ended.", "ok");
+      loadWebinars();
+      loadReports();
+    });
+  });
+  $("#edit").addEventListener("click", () => openForm(current));
+}
+
+// -- registrants -------------------------------------------------------------------------------------
+
+async function loadRegistrants() {
+  if (!current) return;
+  const q = $("#reg-search").value.trim();
+  const statusFilter = $("#reg-filter").value;
+  const params = new URLSearchParams();
+  if (q) params.set("q", q);
+  if (statusFilter) params.set("status", statusFilter);
+  try {
+    const data = await call(`/api/webinars/${current.id}/registrations?${params}`);
+    fill(
+      $("#registrants"),
+      data.registrations.map((r) => {
+        const actions = el("td", {});
+        if (r.status === "pending") {
+          for (const [label, decision] of [["Approve", "approve"], ["Reject", "reject"]]) {
+            const button = el("button", { type: "button", class: decision === "reject" ? "secondary" : "", "aria-label": `${label} ${r.name}` }, label);
+            button.addEventListener("click", () =>
+              act(button, $("#reg-status"), async () => {
+                await call(`/api/webinars/${current.id}/registrations/${r.id}/${decision}`, { method: "POST", body: {} });
+                await loadRegistrants();
+              }),
+            );
+            actions.append(button);
+          }
+        }
+        return el("tr", { dataset: { id: r.id } }, el("td", {}, r.name), el("td", {}, r.email), el("td", {}, r.status), actions);
+      }),
+    );
+    if (!data.registrations.length) fill($("#registrants"), el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No registrants yet.")));
+  } catch (err) {
+    say($("#reg-status"), err.message, "error");
+  }
+}
+
+/** Download an authenticated CSV: fetch with the bearer token, then save the blob. */
+async function download(path, filename, statusNode) {
+  const response = await fetch(path, { headers: { Authorization: `Bearer ${await token()}` } });
+  if (!response.ok) {
+    const data = await response.json().catch(() => ({}));
+    say(statusNode, data.error?.message || `Export failed (${response.status})`, "error");
+    return;
+  }
+  const url = URL.createObjectURL(await response.blob());
+  const a = el("a", { href: url, download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function wireRegistrants() {
+  let timer;
+  $("#reg-search").addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(loadRegistrants, 250);
+  });
+  $("#reg-filter").addEventListener("change", loadRegistrants);
+  $("#reg-csv").addEventListener("click", () =>
+    act($("#reg-csv"), $("#reg-status"), () =>
+      download(`/api/webinars/${current.id}/registrations.csv`, `registrants-${current.id}.csv`, $("#reg-status")),
+    ),
+  );
+}
+
+// -- reports -----------------------------------------------------------------------------------------
+
+const STAT_LABELS = {
+  registrants: "Registered",
+  attendees: "Attended",
+  chat_messages: "Chat messages",
+  questions: "Questions",
+  question_upvotes: "Upvotes",
+  poll_votes: "Poll votes",
+  reactions: "Reactions",
+};
+
+async function loadReports() {
+  if (!current) return;
+  try {
+    const [engagement, attendance] = await Promise.all([
+      call(`/api/webinars/${current.id}/reports/engagement`),
+      call(`/api/webinars/${current.id}/reports/attendance`),
+    ]);
+    fill(
+      $("#engagement"),
+      Object.entries(STAT_LABELS)
+        .filter(([key]) => key in engagement)
+        .map(([key, label]) => el("div", {}, el("dt", {}, label), el("dd", {}, String(engagement[key])))),
+    );
+    fill(
+      $("#attendance"),
+      attendance.attendance.map((a) =>
+        el("tr", {}, el("td", {}, a.name), el("td", {}, String(Math.round((a.seconds || 0) / 60))), el("td", {}, a.present_live ? "yes" : "no")),
+      ),
+    );
+  } catch (err) {
+    say($("#reports-status"), err.message, "error");
+  }
+}
+
+function wireReports() {
+  for (const button of document.querySelectorAll("[data-csv]")) {
+    button.addEventListener("click", () =>
+      act(button, $("#reports-status"), () =>
+        download(`/api/webinars/${current.id}/${button.dataset.csv}`, button.dataset.csv.split("/").pop(), $("#reports-status")),
+      ),
+    );
+  }
+}
+
+// -- start -------------------------------------------------------------------------------------------
+
+async function start() {
+  show($("#signin"), false);
+  show($("#console"));
+  show($("#logout"));
+  show($("#connection"));
+  $("#me").textContent = session.user?.name || session.user?.email || "";
+  client = new RealtimeClient({ getToken: token });
+  mountConnectionState($("#connection"), client);
+  client.addEventListener("fatal", (event) => signOut(event.detail.message || "Signed out."));
+  client.start();
+  try {
+    await loadWebinars();
+  } catch (err) {
+    if (err.status === 401) signOut("Your session has expired. Please sign in again.");
+    else say(status, err.message, "error");
+  }
+}
+
+wireSignin();
+wireForm();
+wireLifecycle();
+wireRegistrants();
+wireReports();
+mountTabs($("#webinar .tabs"), (id) => {
+  if (id === "tab-registrants") loadRegistrants();
+  if (id === "tab-reports") loadReports();
+});
+if (session) start();
+else show($("#signin"));
