@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError
 
 from storage.mongo import Database
 
@@ -41,15 +42,32 @@ class History:
         self.size = size
 
     async def append(self, channel: str, type: str, data: Any) -> Entry:
-        counter = await self._counters.find_one_and_update(
-            {"_id": channel}, {"$inc": {"seq": 1}}, upsert=True, return_document=ReturnDocument.AFTER
-        )
-        assert counter is not None  # upsert with AFTER always returns the document
-        entry = Entry(channel, int(counter["seq"]), type, data, int(time.time() * 1000))
+        counter = await self._next(channel)
+        entry = Entry(channel, counter, type, data, int(time.time() * 1000))
         await self._messages.insert_one({"c": channel, "s": entry.seq, "t": type, "d": data, "ts": entry.ts})
         if entry.seq % TRIM_EVERY == 0 and entry.seq > self.size:
             await self._trim(channel, entry.seq - self.size)
         return entry
+
+    async def _next(self, channel: str) -> int:
+        """The channel's next seq. The counter is created apart from the increment: an upserting
+        increment races with itself on a new channel (duplicate key, or no document returned) and
+        could use up a seq that is never written."""
+        for _ in range(3):
+            counter = await self._counters.find_one_and_update(
+                {"_id": channel}, {"$inc": {"seq": 1}}, return_document=ReturnDocument.AFTER
+            )
+            if counter is not None:
+                return int(counter["seq"])
+            await self._create_counters([channel])
+        raise RuntimeError(f"could not allocate a sequence number on {channel}")
+
+    async def _create_counters(self, channels: list[str]) -> None:
+        try:
+            await self._counters.insert_many([{"_id": c, "seq": 0} for c in channels], ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                raise
 
     async def append_many(self, items: list[tuple[str, str, Any]]) -> list[Entry]:
         """Append one message to each of many channels with two round trips plus one insert.
@@ -66,8 +84,11 @@ class History:
             doc["_id"]: int(doc["seq"])
             async for doc in self._counters.find({"_id": {"$in": channels}}, {"seq": 1})
         }
+        missing = [c for c in channels if c not in before]
+        if missing:
+            await self._create_counters(missing)
         await self._counters.bulk_write(
-            [UpdateOne({"_id": c}, {"$inc": {"seq": 1}}, upsert=True) for c in channels], ordered=False
+            [UpdateOne({"_id": c}, {"$inc": {"seq": 1}}) for c in channels], ordered=False
         )
         after = {
             doc["_id"]: int(doc["seq"])

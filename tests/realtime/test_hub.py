@@ -201,3 +201,12 @@ async def test_publish_many_assigns_per_channel_seqs(hubs):
     for sub in subs:
         await sub.wait_for(1)
     assert subs[1].seqs() == [1, 2]
+
+
+@pytest.mark.gen_test
+async def test_concurrent_first_publishes_on_a_new_channel_get_distinct_seqs(hubs):
+    hub = await hubs()
+    seqs = await asyncio.gather(*(hub.publish("room:new", "chat.message", {"i": i}) for i in range(20)))
+    assert sorted(seqs) == list(range(1, 21))
+    entries = await hub.history.read("room:new")
+    assert [e.seq for e in entries] == list(range(1, 21))
