@@ -40,6 +40,7 @@ from realtime.broker import Broker
 from realtime.broker_memory import MemoryBroker
 from realtime.broker_redis import RedisBroker
 from realtime.channels import ChannelPolicy, ClaimsPolicy
+from realtime.heartbeat import Heartbeat
 from realtime.hub import Hub
 from realtime.notifications import NotificationServices, open_notifications
 from realtime.presence import PresenceBackend, PresenceTracker
@@ -91,6 +92,7 @@ class Services:
     policy: ChannelPolicy
     notifications: NotificationServices | None = None
     embedded: EmbeddedMongo | None = None
+    heartbeat: Heartbeat | None = None
     draining: bool = False
     domain: ApiDeps | None = None  # the webinar domain; hooks at domain.webinars.hooks
 
@@ -99,6 +101,8 @@ class Services:
             await self.notifications.close()
         if self.domain is not None:
             await self.domain.stage.close()
+        if self.heartbeat is not None:
+            await self.heartbeat.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
         await self.hub.close()
@@ -203,6 +207,8 @@ async def open_services(settings: Settings) -> Services:
         )
         await hub.start()
         presence.start()
+        services.heartbeat = Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout)
+        services.heartbeat.start()
         services.notifications = await open_notifications(db, settings, hub, start_worker=False)
         services.domain = open_webinar_domain(services)
         connect_notification_hooks(services.domain, services.notifications)
@@ -256,8 +262,6 @@ def make_app(services: Services) -> tornado.web.Application:
         default_handler_class=NotFoundHandler,
         log_function=log_request,
         websocket_max_message_size=s.ws_max_message_bytes,
-        websocket_ping_interval=s.ws_ping_interval,
-        websocket_ping_timeout=s.ws_ping_timeout,
         xsrf_cookies=False,
     )
 

@@ -117,6 +117,10 @@ class EventStreamHandler(JsonHandler):
             self._send(b": keepalive\n\n", True)
             asyncio.get_running_loop().call_later(KEEPALIVE, self._keepalive)
 
+    def push(self, frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
+        for pub in pubs:
+            self.deliver(pub)
+
     def deliver(self, pub: Publication) -> None:
         if pub.seq is None:
             self._send(b"data: " + pub.json + b"\n\n", True)

@@ -7,11 +7,14 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
+import tornado.httputil
 import tornado.websocket
 
 from config import Settings
+from handlers.base import request_id_of
 from handlers.origin import origin_allowed
 from realtime.channels import ChannelPolicy, parse_channel
 from realtime.hub import Hub
@@ -31,6 +34,13 @@ FORBIDDEN = 4003
 SLOW_CONSUMER = 4008
 TOKEN_EXPIRED = 4010
 FLOODING = 4029
+
+
+def _nothing(frame: bytes, droppable: bool, pubs: Any) -> None:
+    return None
+
+
+_NO_HEADERS = tornado.httputil.HTTPHeaders()
 
 AUTH_TIMEOUT = 10.0
 MAX_CHANNELS = 64
@@ -60,11 +70,14 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self.user_id = ""
         self.channels: set[str] = set()
         self.outbox: Outbox | None = None
+        # The hub's hot path (see Hub._flush); the outbox's send once open, a no-op before.
+        self.push: Callable[[bytes, bool, Any], None] = _nothing
         self._timers: list[asyncio.TimerHandle] = []
         self._tokens_left = RATE_BURST
         self._last_refill = time.monotonic()
         self._refused = 0
         self.server_close_code: int | None = None
+        self._answered = True
 
     def check_origin(self, origin: str) -> bool:
         ok = origin_allowed(
@@ -82,15 +95,20 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         stream = self.ws_connection.stream  # type: ignore[attr-defined]
         assert stream is not None
         self.outbox = Outbox(stream, self.settings_.ws_outbox_bytes, self._on_overflow, self._on_write_error)
+        self.push = self.outbox.send  # the hub's hot path calls the outbox directly
         self.hub.connections.add(self)
         loop = asyncio.get_running_loop()
         self._timers.append(loop.call_later(AUTH_TIMEOUT, self._auth_timeout))
+        rid = request_id_of(self)
         log.info(
-            "ws open conn=%s ip=%s",
+            "ws open conn=%s ip=%s rid=%s",
             self.conn_id,
             self.request.remote_ip,
-            extra={"conn_id": self.conn_id, "remote_ip": self.request.remote_ip},
+            rid,
+            extra={"conn_id": self.conn_id, "remote_ip": self.request.remote_ip, "request_id": rid},
         )
+        # The upgrade request's headers are not needed after the handshake; ~2.7 KB per connection.
+        self.request.headers = _NO_HEADERS
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -111,6 +129,19 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
 
     def _on_write_error(self) -> None:
         self.close()
+
+    def send_ping(self) -> None:
+        self._answered = False
+        try:
+            self.ping()
+        except tornado.websocket.WebSocketClosedError:
+            pass
+
+    def answered_since_ping(self) -> bool:
+        return self._answered
+
+    def on_pong(self, data: bytes) -> None:
+        self._answered = True
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         if self.server_close_code is None:
@@ -141,6 +172,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         return False
 
     async def on_message(self, message: str | bytes) -> None:
+        self._answered = True
         if isinstance(message, bytes):
             self.close(UNSUPPORTED_DATA, "binary frames are not supported; send JSON text")
             return

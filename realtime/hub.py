@@ -38,13 +38,18 @@ RETRY_PUBLISH_FOR = 60.0
 class Subscriber(Protocol):
     user_id: str
 
-    def deliver(self, pub: Publication) -> None: ...
+    def deliver(self, pub: Publication) -> None:
+        """One publication (recovery and buffered paths)."""
+
+    def push(self, frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
+        """The hot path: ``pubs`` (one or more, in order) and their WebSocket frames joined in
+        ``frame``, shared by every subscriber; ``droppable`` when all of them are ephemeral."""
 
     def kick(self, channel: str, code: int, reason: str) -> None: ...
 
 
 class _ChannelState:
-    __slots__ = ("subscribers", "last", "pending", "repairing", "recovering", "floor")
+    __slots__ = ("subscribers", "last", "pending", "repairing", "recovering", "floor", "batch")
 
     def __init__(self, last: int) -> None:
         self.subscribers: set[Subscriber] = set()
@@ -53,6 +58,7 @@ class _ChannelState:
         self.repairing: asyncio.Task[None] | None = None
         self.recovering: dict[Subscriber, list[Publication]] = {}
         self.floor: dict[Subscriber, int] = {}  # a subscriber already has messages up to this seq
+        self.batch: list[Publication] = []  # in order, fanned out together at the end of this tick
 
 
 class Hub:
@@ -263,23 +269,36 @@ class Hub:
                 state.repairing = self._spawn(self._repair(channel, state))
 
     def _fanout(self, state: _ChannelState, pub: Publication) -> None:
-        subscribers = list(state.subscribers)
-        self.delivered += len(subscribers)
-        if not state.recovering and not state.floor:
-            for sub in subscribers:
-                sub.deliver(pub)
+        """Queue ``pub`` for this tick's fan-out: what arrives for a channel within one loop
+        iteration reaches each subscriber in one write."""
+        if not state.batch:
+            asyncio.get_running_loop().call_soon(self._flush, state)
+        state.batch.append(pub)
+
+    def _flush(self, state: _ChannelState) -> None:
+        pubs, state.batch = state.batch, []
+        if not pubs:
             return
-        for sub in subscribers:
-            buffer = state.recovering.get(sub)
-            if buffer is not None:
-                buffer.append(pub)
-                continue
-            floor = state.floor.get(sub)
-            if floor is not None and pub.seq is not None:
-                if pub.seq <= floor:
+        subscribers = tuple(state.subscribers)
+        self.delivered += len(subscribers) * len(pubs)
+        if not state.recovering and not state.floor:
+            frame = pubs[0].ws_frame if len(pubs) == 1 else b"".join(p.ws_frame for p in pubs)
+            droppable = all(p.seq is None for p in pubs)
+            for sub in subscribers:
+                sub.push(frame, droppable, pubs)
+            return
+        for pub in pubs:
+            for sub in subscribers:
+                buffer = state.recovering.get(sub)
+                if buffer is not None:
+                    buffer.append(pub)
                     continue
-                del state.floor[sub]
-            sub.deliver(pub)
+                floor = state.floor.get(sub)
+                if floor is not None and pub.seq is not None:
+                    if pub.seq <= floor:
+                        continue
+                    del state.floor[sub]
+                sub.deliver(pub)
 
     def _drain(self, state: _ChannelState) -> None:
         while state.last + 1 in state.pending:

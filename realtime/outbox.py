@@ -47,7 +47,8 @@ class Outbox:
     def buffered(self) -> int:
         return self._queued + self._inflight
 
-    def send(self, frame: bytes, droppable: bool) -> None:
+    def send(self, frame: bytes, droppable: bool, _pubs: Any = None) -> None:
+        """Send ``frame`` (``_pubs`` is ignored: the signature matches the hub's ``push``)."""
         if self.closed:
             return
         if not self._queue and not self._inflight:

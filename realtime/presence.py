@@ -19,6 +19,7 @@ from typing import Any, Protocol
 log = logging.getLogger("realtime.presence")
 
 MAX_NAMES_PER_UPDATE = 20
+FULL_ROUND_EVERY = 5
 
 
 class PresenceBackend(Protocol):
@@ -50,6 +51,7 @@ class PresenceTracker:
         self._dirty: set[str] = set()
         self._last_count: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._rounds = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="presence")
@@ -107,9 +109,13 @@ class PresenceTracker:
                 log.warning("presence round failed", exc_info=True)
 
     async def _announce(self) -> None:
-        # Channels with local changes, plus every local channel now and then so that entries a
-        # crashed process left behind are seen to expire.
-        channels = set(self._dirty) | set(self._refs)
+        # Channels with local changes every round; every local channel every FULL_ROUND_EVERY
+        # rounds, so that entries a crashed process left behind are seen to expire (a recount
+        # reads the whole room, too dear to do every second for every room).
+        self._rounds += 1
+        channels = set(self._dirty)
+        if self._rounds % FULL_ROUND_EVERY == 0:
+            channels |= set(self._refs)
         self._dirty.clear()
         for channel in channels:
             count = await self.backend.count(channel)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -42,7 +42,6 @@ class Claims:
     webinar: str | None = None
     scope: str = "access"
     jti: str = ""
-    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def user_id(self) -> str:
@@ -142,5 +141,4 @@ class TokenService:
             webinar=wid if isinstance(wid, str) else None,
             scope=token_scope,
             jti=str(data.get("jti", "")),
-            raw=data,
         )

@@ -26,6 +26,12 @@ class Recorder:
         self.got.append(pub)
         self.arrived.set()
 
+    def push(self, frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
+        assert frame == b"".join(p.ws_frame for p in pubs)
+        assert droppable == all(p.seq is None for p in pubs)
+        for pub in pubs:
+            self.deliver(pub)
+
     def kick(self, channel: str, code: int, reason: str) -> None:
         self.kicked.append((channel, code))
         self.arrived.set()

@@ -1,0 +1,54 @@
+"""Dead-peer detection for every WebSocket of a process with one timer, not one task per connection.
+
+Every ``interval`` seconds each connection is pinged; ``timeout`` seconds later, every connection
+that has not answered (pong or any message) since its ping is closed. Half-open connections
+therefore go within ``interval + timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+log = logging.getLogger("realtime.heartbeat")
+
+
+class Beating(Protocol):
+    def send_ping(self) -> None: ...
+
+    def answered_since_ping(self) -> bool: ...
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
+
+
+class Heartbeat:
+    def __init__(self, connections: Iterable[Any], interval: float, timeout: float) -> None:
+        self._connections = connections
+        self.interval = interval
+        self.timeout = min(timeout, interval)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="heartbeat")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval - self.timeout)
+            pinged = [c for c in list(self._connections) if hasattr(c, "send_ping")]
+            for conn in pinged:
+                conn.send_ping()
+            await asyncio.sleep(self.timeout)
+            dead = [c for c in pinged if not c.answered_since_ping()]
+            for conn in dead:
+                conn.close(1001, "ping timed out")
+            if dead:
+                log.info("closed %d connections that did not answer a ping", len(dead))
