@@ -15,7 +15,9 @@ from tests.wsclient import WsClient
 def services(io_loop, make_settings):
     from server import open_services
 
-    svc = io_loop.run_sync(lambda: open_services(make_settings(WS_PING_INTERVAL="0.3", WS_PING_TIMEOUT="0.2")))
+    svc = io_loop.run_sync(
+        lambda: open_services(make_settings(WS_PING_INTERVAL="0.3", WS_PING_TIMEOUT="0.2"))
+    )
     yield svc
     io_loop.run_sync(svc.close)
 
@@ -25,8 +27,10 @@ async def silent_peer(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWr
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     key = base64.b64encode(os.urandom(16)).decode()
     writer.write(
-        (f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n").encode()
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n\r\n"
+        ).encode()
     )
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
@@ -37,8 +41,9 @@ async def silent_peer(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWr
 async def test_unanswered_pings_close_the_connection_and_answered_ones_keep_it(
     http_server, base_url, http_port, services
 ):
-    alive = await WsClient.connect(base_url.replace("http://", "ws://") + "/ws",
-                                   services.tokens.issue("u1", role="attendee"))
+    alive = await WsClient.connect(
+        base_url.replace("http://", "ws://") + "/ws", services.tokens.issue("u1", role="attendee")
+    )
     reader, writer = await silent_peer(http_port)
     assert len(services.hub.connections) == 2
 
