@@ -232,10 +232,11 @@ def make_app(services: Services) -> tornado.web.Application:
         "presence": services.presence,
     }
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
+    revocation = {"revoked": services.domain.accounts.access_revoked} if services.domain else {}
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
-        (r"/ws", RealtimeSocket, {**realtime, "rpc": services.rpc}),
+        (r"/ws", RealtimeSocket, {**realtime, "rpc": services.rpc, **revocation}),
         (
             r"/sse",
             EventStreamHandler,

@@ -91,6 +91,8 @@ class LogoutHandler(ApiHandler):
             token = await self.call(_refresh_field(body))
             await self.deps.accounts.revoke_refresh(token)
         await self.deps.accounts.revoke_access(claims.jti, claims.exp)
+        # Live connections opened with this token end too, on every process.
+        await self.deps.webinars.hub.kick("*", claims.user_id, 4003, "logged out", jti=claims.jti)
         self.set_status(204)
         self.finish()
 

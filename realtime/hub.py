@@ -153,19 +153,23 @@ class Hub:
                 delay = min(delay * 2, 5.0)
         log.error("gave up re-publishing %d durable messages; clients recover them from history", len(wire))
 
-    async def kick(self, channel: str, user_id: str, code: int, reason: str) -> None:
-        """End ``user_id``'s subscription to ``channel`` (``*``: their connections) on every process."""
-        payload = encode({"op": "kick", "channel": channel, "user": user_id, "code": code, "reason": reason})
+    async def kick(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
+        """End ``user_id``'s subscription to ``channel`` on every process. ``*`` closes their
+        connections, or with ``jti`` only those authenticated with that token (logout)."""
+        msg = {"op": "kick", "channel": channel, "user": user_id, "code": code, "reason": reason, "jti": jti}
         try:
-            await self.broker.publish(CONTROL, b"|" + payload)
+            await self.broker.publish(CONTROL, b"|" + encode(msg))
         except BrokerUnavailable:
-            self._kick_local(
-                channel, user_id, code, reason
-            )  # at least here; a ban is also checked on subscribe
+            # At least here; bans are also checked on subscribe, revoked tokens on auth.
+            self._kick_local(channel, user_id, code, reason, jti)
 
-    def _kick_local(self, channel: str, user_id: str, code: int, reason: str) -> None:
+    def _kick_local(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
         if channel == "*":
-            targets = [c for c in self.connections if c.user_id == user_id]
+            targets = [
+                c
+                for c in self.connections
+                if c.user_id == user_id and (jti is None or getattr(c, "jti", None) == jti)
+            ]
         else:
             state = self._channels.get(channel)
             targets = [s for s in state.subscribers if s.user_id == user_id] if state else []
@@ -345,7 +349,9 @@ class Hub:
         try:
             msg = json.loads(payload.partition(b"|")[2])
             if msg.get("op") == "kick":
-                self._kick_local(msg["channel"], msg["user"], int(msg["code"]), str(msg["reason"]))
+                self._kick_local(
+                    msg["channel"], msg["user"], int(msg["code"]), str(msg["reason"]), msg.get("jti")
+                )
         except (ValueError, KeyError, TypeError):
             log.warning("malformed control message ignored")
 

@@ -116,3 +116,31 @@ async def test_signup_can_be_closed(http_client, make_settings):
     finally:
         server.stop()
         await svc.close()
+
+
+@pytest.mark.gen_test
+async def test_logout_ends_live_connections_of_that_token_and_refuses_it_on_the_websocket(
+    api, base_url, services
+):
+    from tests.wsclient import WsClient
+
+    ws = base_url.replace("http://", "ws://") + "/ws"
+    host = await api.host()
+    token = host["access_token"]
+    other_session = (
+        await api.call(
+            "POST", "/api/auth/login", {"email": host["user"]["email"], "password": "correct horse battery"}
+        )
+    )[1]
+    live = await WsClient.connect(ws, token)
+    elsewhere = await WsClient.connect(ws, other_session["access_token"])
+    code, _ = await api.call("POST", "/api/auth/logout", None, token)
+    assert code == 204
+    assert (await live.closed()).code == 4003
+    await elsewhere.send({"type": "ping"})
+    await elsewhere.expect("pong")  # another session of the same host is untouched
+    again = await WsClient.connect(ws)
+    await again.send({"type": "auth", "token": token})
+    assert (await again.expect("error"))["code"] == "token_revoked"
+    assert (await again.closed()).code == 4001
+    elsewhere.close()
