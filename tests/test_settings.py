@@ -90,3 +90,13 @@ def test_configuration_table_lists_every_variable():
         "LOG_LEVEL",
     ):
         assert f"`{name}`" in table
+
+
+def test_readme_documents_every_setting():
+    from pathlib import Path
+
+    from config.settings import FIELDS
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [f.env for f in FIELDS if f"`{f.env}`" not in readme]
+    assert missing == [], f"README configuration table lacks {missing}; run python -m config.settings"
