@@ -56,7 +56,7 @@ from realtime.rpc import RpcRegistry
 from realtime.tokens import TokenService
 from realtime.webinars import WebinarService
 from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
-from storage.embedded import EmbeddedMongo
+from storage.embedded import EmbeddedMongo, database_url
 
 log = logging.getLogger("server")
 
@@ -175,11 +175,7 @@ def connect_notification_hooks(domain: ApiDeps, notifications: NotificationServi
 
 
 async def open_services(settings: Settings) -> Services:
-    embedded = None
-    url = settings.mongodb_url.reveal()
-    if not url:
-        embedded = EmbeddedMongo(settings.data_path / "mongo")
-        url = await embedded.start()
+    url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
     client = mongo.open_client(url)
     try:
         db = client[settings.mongodb_database]

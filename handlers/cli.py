@@ -15,17 +15,13 @@ import sys
 from config import ConfigError, load_settings
 from storage import accounts, mongo
 from storage import validate as v
-from storage.embedded import EmbeddedMongo
+from storage.embedded import database_url
 from storage.errors import DomainError
 
 
 async def create_host(email: str, password: str, name: str) -> str:
     settings = load_settings(os.environ)
-    embedded = None
-    url = settings.mongodb_url.reveal()
-    if not url:
-        embedded = EmbeddedMongo(settings.data_path / "mongo")
-        url = await embedded.start()
+    url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
     client = mongo.open_client(url)
     try:
         db = client[settings.mongodb_database]

@@ -90,3 +90,12 @@ class EmbeddedMongo:
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
         log.info("embedded database stopped")
+
+
+async def database_url(configured: str, data_path: Path) -> tuple[str, EmbeddedMongo | None]:
+    """``configured`` when set; else start the embedded server under ``data_path`` (the caller
+    stops the returned server on shutdown)."""
+    if configured:
+        return configured, None
+    embedded = EmbeddedMongo(data_path / "mongo")
+    return await embedded.start(), embedded
