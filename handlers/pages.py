@@ -73,6 +73,8 @@ def routes(static_dir: Path = STATIC_DIR) -> list[tuple[str, type, dict[str, Any
         (r"/", "index.html"),
         (r"/host", "host.html"),
         (r"/webinars/" + webinar + r"/register", "register.html"),
+        # The webinar's public page, where notifications link: its details and registration.
+        (r"/webinars/" + webinar, "register.html"),
         (r"/join/" + webinar, "room.html"),
     ]
     out: list[tuple[str, type, dict[str, Any]]] = [

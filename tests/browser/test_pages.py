@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 
 def test_pages_carry_a_strict_content_security_policy(contexts, page_errors):
     page = watch(contexts().new_page(), page_errors)
-    for path in ("/", "/host", "/webinars/w1/register", "/join/w1", "/static/js/room.js"):
+    for path in ("/", "/host", "/webinars/w1/register", "/webinars/w1", "/join/w1", "/static/js/room.js"):
         response = page.request.get(path)
         assert response.status == 200, path
         csp = response.headers["content-security-policy"]
