@@ -173,6 +173,11 @@ def connect_notification_hooks(domain: ApiDeps, notifications: NotificationServi
     for name in NOTIFICATION_HOOKS:
         getattr(domain.webinars.hooks, name).append(getattr(notifications.triggers, name))
 
+    async def absent(webinar_id: str) -> list[str]:
+        return [r["user_id"] for r in await domain.webinars.registrants_not_in_room(webinar_id)]
+
+    notifications.triggers.absent_registrants = absent
+
 
 async def open_services(settings: Settings) -> Services:
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)

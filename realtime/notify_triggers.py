@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from realtime.notify import Notifier
@@ -61,6 +62,9 @@ class NotificationTriggers:
         self.db = notifier.db
         self.offsets = reminder_offsets
         self.base_url = base_url.rstrip("/")
+        # Set by the wiring when the webinar domain is present: user ids of approved registrants
+        # not in the room right now (announcements reach the others live).
+        self.absent_registrants: Callable[[str], Awaitable[list[str]]] | None = None
 
     def url(self, webinar: dict[str, Any]) -> str:
         return f"{self.base_url}/webinars/{_id(webinar)}"
@@ -101,13 +105,16 @@ class NotificationTriggers:
         )
 
     async def on_announcement(self, webinar: dict[str, Any], announcement: dict[str, Any]) -> None:
+        """Registrants who are in the room saw the banner live; the others get a notification."""
         text = str(announcement.get("text") or announcement.get("body") or "")
+        absent = await self.absent_registrants(_id(webinar)) if self.absent_registrants else None
         await self._to_registrants(
             webinar,
             "announcement",
             f"Announcement: {webinar.get('title', '')}".strip(),
             text[:500],
             f"announcement:{_id(announcement)}",
+            user_ids=absent,
         )
 
     async def on_question_answered(self, webinar: dict[str, Any], question: dict[str, Any]) -> None:
@@ -171,12 +178,15 @@ class NotificationTriggers:
         key: str,
         *,
         url: str | None = None,
+        user_ids: list[str] | None = None,
     ) -> str:
+        """Queue the fan-out to ``user_ids``, or to every approved registrant when None."""
         return await self.notifier.enqueue_fanout(
             category=category,
             title=title,
             body=body,
             url=url or self.url(webinar),
+            user_ids=user_ids,
             webinar_id=_id(webinar),
             key=key,
         )

@@ -97,3 +97,27 @@ async def test_reschedule_and_cancel_move_and_drop_reminders(api, services):
     code, _ = await api.call("POST", f"/api/webinars/{w['id']}/cancel", token=host)
     assert code == 200
     assert await jobs.count_documents({"kind": "reminder", "status": "queued"}) == 0
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_announcement_notifies_only_registrants_not_in_the_room(api, services, base_url):
+    host = (await api.host())["access_token"]
+    w = await api.webinar(host, starts_at=future(hours=48))
+    away = await api.register(w["id"], name="Ada")
+    here = await api.register(w["id"], name="Bob")
+    code, _ = await api.call("POST", f"/api/webinars/{w['id']}/live", token=host)
+    assert code == 200
+    bob = await WsClient.connect(base_url + "/ws", join_token(here))
+    await bob.subscribe(f"room:{w['id']}")
+    code, _ = await api.call("POST", f"/api/webinars/{w['id']}/announcements", {"text": "Q&A next"}, host)
+    assert code == 201
+    await bob.expect("announcement")  # Bob saw it live in the room
+
+    async def ada_notified():
+        return [i for i in await inbox(api, join_token(away)) if i["category"] == "announcement"]
+
+    assert len(await eventually(ada_notified)) == 1
+    job = await services.db.jobs.find_one({"key": {"$regex": "^fanout:announcement:"}})
+    assert job is not None and job["payload"]["user_ids"] == [away["user_id"]]
+    assert [i["category"] for i in await inbox(api, join_token(here))] == ["live", "registration"]
+    bob.close()
