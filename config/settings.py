@@ -302,7 +302,10 @@ FIELDS: tuple[Field, ...] = (
         "HISTORY_SIZE",
         1000,
         _int(10, 1_000_000),
-        "Durable messages kept per channel for recovery; older ones are trimmed.",
+        (
+            "Durable messages a reconnecting client can recover per channel (more missed: reset); "
+            "personal channels keep this many, rooms keep their whole timeline."
+        ),
     ),
     F(
         "presence_ttl",

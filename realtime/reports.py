@@ -124,7 +124,8 @@ class ReportService:
 
     async def timeline(self, claims: Claims, webinar_id: Any, since: int = 0) -> dict[str, Any]:
         """The durable history of ``room:<id>`` after ``since`` in seq order, for staff and admitted
-        attendees. ``complete`` is false when older messages were trimmed (``HISTORY_SIZE``)."""
+        attendees. Rooms are never trimmed; ``complete`` is false only when the range starts at a hole a
+        crashed publisher left."""
         p = await self.webinars.participant(claims, webinar_id)
         items = await read_history(self.hub, room(p.webinar_id), since, 100_000)
         complete = items[0]["seq"] == since + 1 if items else True

@@ -36,16 +36,19 @@ async def create_indexes(db: Database) -> None:
 
 
 class History:
-    def __init__(self, db: Database, size: int) -> None:
+    def __init__(self, db: Database, size: int, keep: tuple[str, ...] = ("room:", "backstage:")) -> None:
+        """``size``: messages kept per channel, and the most a recovery replays. Channels whose name
+        starts with one of ``keep`` are never trimmed: a webinar's room is its timeline."""
         self._messages = db.history
         self._counters = db.channel_seq
         self.size = size
+        self.keep = keep
 
     async def append(self, channel: str, type: str, data: Any) -> Entry:
         counter = await self._next(channel)
         entry = Entry(channel, counter, type, data, int(time.time() * 1000))
         await self._messages.insert_one({"c": channel, "s": entry.seq, "t": type, "d": data, "ts": entry.ts})
-        if entry.seq % TRIM_EVERY == 0 and entry.seq > self.size:
+        if entry.seq % TRIM_EVERY == 0 and entry.seq > self.size and not channel.startswith(self.keep):
             await self._trim(channel, entry.seq - self.size)
         return entry
 

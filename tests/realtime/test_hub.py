@@ -119,12 +119,17 @@ async def test_reset_when_history_cannot_fill_the_gap(hubs):
     hub = await hubs()
     await hub.history.append_many([(f"user:x{i}", "n", {}) for i in range(3)])
     for i in range(130):  # history keeps 10; trimming happens every 64
+        await hub.publish("user:big", "notification", {"i": i})
         await hub.publish("room:big", "chat.message", {"i": i})
-    sub = Recorder()
-    ready: list[tuple[int, bool]] = []
-    await hub.subscribe(sub, "room:big", 5, lambda pos, reset: ready.append((pos, reset)))
-    assert ready == [(130, True)]
-    assert sub.got == []
+    assert len(await hub.history.read("user:big")) < 130  # trimmed
+    assert len(await hub.history.read("room:big")) == 130  # a room is its webinar's timeline: kept
+    for channel in ("user:big", "room:big"):
+        sub = Recorder()
+        ready: list[tuple[int, bool]] = []
+        await hub.subscribe(sub, channel, 5, lambda pos, reset, ready=ready: ready.append((pos, reset)))
+        assert ready == [(130, True)]  # too far behind to replay (more than HISTORY_SIZE missed)
+        assert sub.got == []
+        await hub.unsubscribe(sub, channel)
 
 
 @pytest.mark.gen_test
