@@ -123,12 +123,16 @@ async def test_slow_mode_mute_and_rate_limit(api, base_url, services):
         "POST", f"/api/webinars/{wid}/moderation", {"user_id": user_id, "action": "unmute"}, token
     )
     assert code == 200
-    # rate limit: CHAT_RATE per 10 s (the first message above counts)
+    # rate limit: CHAT_RATE per 10 s. The first message above counts unless this test was slowed
+    # past the window on a loaded machine, so the refusal comes after CHAT_RATE - 1 or CHAT_RATE.
+    rate = services.settings.chat_rate
     codes = []
-    for i in range(services.settings.chat_rate):
+    for i in range(rate + 1):
         reply = await guest_ws.rpc("chat.send", webinar_id=wid, text=f"m{i}")
         codes.append(reply.get("error", {}).get("code", "ok"))
-    assert codes[-1] == "rate_limited" and codes.count("ok") == services.settings.chat_rate - 1
+    accepted = codes.count("ok")
+    assert accepted in (rate - 1, rate)
+    assert codes == ["ok"] * accepted + ["rate_limited"] * (rate + 1 - accepted)
     code, body = await api.call(
         "POST", f"/api/webinars/{wid}/moderation", {"user_id": user_id, "action": "mute"}, guest
     )
