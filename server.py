@@ -173,10 +173,7 @@ def connect_notification_hooks(domain: ApiDeps, notifications: NotificationServi
     for name in NOTIFICATION_HOOKS:
         getattr(domain.webinars.hooks, name).append(getattr(notifications.triggers, name))
 
-    async def absent(webinar_id: str) -> list[str]:
-        return [r["user_id"] for r in await domain.webinars.registrants_not_in_room(webinar_id)]
-
-    notifications.triggers.absent_registrants = absent
+    notifications.triggers.absent_registrants = domain.webinars.absent_user_ids
 
 
 async def open_services(settings: Settings) -> Services:

@@ -33,6 +33,8 @@ log = logging.getLogger("realtime.hub")
 CONTROL = "$control"
 REPAIR_DELAYS = (0.05, 0.2, 1.0, 3.0)
 RETRY_PUBLISH_FOR = 60.0
+BUSY_FANOUT = 0.005  # a fan-out this long (about 500+ subscribers) makes a channel "busy"
+BATCH_WAIT = 0.025  # the longest a busy channel's next fan-out waits to batch
 
 
 class Subscriber(Protocol):
@@ -49,7 +51,17 @@ class Subscriber(Protocol):
 
 
 class _ChannelState:
-    __slots__ = ("subscribers", "last", "pending", "repairing", "recovering", "floor", "batch")
+    __slots__ = (
+        "subscribers",
+        "last",
+        "pending",
+        "repairing",
+        "recovering",
+        "floor",
+        "batch",
+        "cost",
+        "flushed",
+    )
 
     def __init__(self, last: int) -> None:
         self.subscribers: set[Subscriber] = set()
@@ -59,6 +71,8 @@ class _ChannelState:
         self.recovering: dict[Subscriber, list[Publication]] = {}
         self.floor: dict[Subscriber, int] = {}  # a subscriber already has messages up to this seq
         self.batch: list[Publication] = []  # in order, fanned out together at the end of this tick
+        self.cost = 0.0  # seconds the last fan-out took
+        self.flushed = 0.0  # loop time it ended
 
 
 class Hub:
@@ -273,10 +287,17 @@ class Hub:
                 state.repairing = self._spawn(self._repair(channel, state))
 
     def _fanout(self, state: _ChannelState, pub: Publication) -> None:
-        """Queue ``pub`` for this tick's fan-out: what arrives for a channel within one loop
-        iteration reaches each subscriber in one write."""
+        """Queue ``pub`` for the channel's next fan-out: what is queued by then reaches each
+        subscriber in one write. The fan-out runs at the end of this tick, unless the channel is
+        busy (its last fan-out was expensive and has just ended): then it waits up to that cost
+        (at most BATCH_WAIT) so that messages arriving meanwhile share one write per subscriber
+        (a ``send`` per subscriber per message is what saturates a core)."""
         if not state.batch:
-            asyncio.get_running_loop().call_soon(self._flush, state)
+            loop = asyncio.get_running_loop()
+            if state.cost > BUSY_FANOUT and loop.time() - state.flushed < state.cost:
+                loop.call_later(min(state.cost, BATCH_WAIT), self._flush, state)
+            else:
+                loop.call_soon(self._flush, state)
         state.batch.append(pub)
 
     def _flush(self, state: _ChannelState) -> None:
@@ -288,8 +309,12 @@ class Hub:
         if not state.recovering and not state.floor:
             frame = pubs[0].ws_frame if len(pubs) == 1 else b"".join(p.ws_frame for p in pubs)
             droppable = all(p.seq is None for p in pubs)
+            clock = time.perf_counter
+            started = clock()
             for sub in subscribers:
                 sub.push(frame, droppable, pubs)
+            state.cost = clock() - started
+            state.flushed = asyncio.get_running_loop().time()
             return
         for pub in pubs:
             for sub in subscribers:

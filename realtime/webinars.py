@@ -280,6 +280,17 @@ class WebinarService:
     async def registrants_not_in_room(self, webinar_id: str) -> list[dict[str, Any]]:
         """Approved registrants who are not in ``room:<id>`` right now (by presence, which forgets a
         crashed process's users after PRESENCE_TTL): whom an announcement should reach by notification."""
+        present = await self._present(webinar_id)
+        regs = await self.registrations.approved(webinar_id)
+        return [public_registration(r) for r in regs if r["user_id"] not in present]
+
+    async def absent_user_ids(self, webinar_id: str) -> list[str]:
+        """The user ids of :meth:`registrants_not_in_room`."""
+        present = await self._present(webinar_id)
+        regs = await self.registrations.approved(webinar_id)
+        return [str(r["user_id"]) for r in regs if r.get("user_id") and r["user_id"] not in present]
+
+    async def _present(self, webinar_id: str) -> set[str]:
         present: set[str] = set()
         if self.presence is not None:
             offset = 0
@@ -289,8 +300,7 @@ class WebinarService:
                 offset += len(rows)
                 if not rows or offset >= total:
                     break
-        regs = await self.registrations.approved(webinar_id)
-        return [public_registration(r) for r in regs if r["user_id"] not in present]
+        return present
 
     async def registrants(
         self, claims: Claims, webinar_id: Any, q: str | None, status: str | None

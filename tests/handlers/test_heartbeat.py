@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import base64
 import os
 
@@ -59,3 +60,5 @@ async def test_unanswered_pings_close_the_connection_and_answered_ones_keep_it(
     assert [c.user_id for c in services.hub.connections] == ["u1"]
     alive.close()
     writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -221,3 +222,43 @@ async def test_concurrent_first_publishes_on_a_new_channel_get_distinct_seqs(hub
     assert sorted(seqs) == list(range(1, 21))
     entries = await hub.history.read("room:new")
     assert [e.seq for e in entries] == list(range(1, 21))
+
+
+class Counter:
+    """A cheap subscriber at the hub's seam that records how publications were grouped."""
+
+    def __init__(self) -> None:
+        self.user_id = "c"
+        self.groups: list[list[int | None]] = []
+
+    def deliver(self, pub: Publication) -> None:
+        self.groups.append([pub.seq])
+
+    def push(self, frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
+        self.groups.append([p.seq for p in pubs])
+        time.sleep(0.0001)  # a socket write's cost: 200 of these make a 20 ms, "busy" fan-out
+
+    def kick(self, channel: str, code: int, reason: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+@pytest.mark.gen_test(timeout=30)
+async def test_a_busy_channel_batches_what_arrives_during_its_fan_out(hubs, backend):
+    hub = await hubs()
+    subs = [Counter() for _ in range(200)]
+    for sub in subs:
+        await hub.subscribe(sub, "room:busy", None, noop)
+    first = await hub.publish("room:busy", "chat.message", {"n": 0})
+    while not subs[-1].groups:  # noqa: ASYNC110 - the seam has no event; this is the first fan-out
+        await asyncio.sleep(0)
+    seqs = [first] + [await hub.publish("room:busy", "chat.message", {"n": n}) for n in range(1, 6)]
+
+    async def all_delivered() -> None:
+        while sum(len(g) for g in subs[-1].groups) < 6:  # noqa: ASYNC110 - as above
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(all_delivered(), 10)
+    for sub in subs:
+        assert [s for group in sub.groups for s in group] == seqs  # in order, each once
+    assert any(len(group) > 1 for group in subs[0].groups)  # the later ones shared writes
