@@ -182,7 +182,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
             self.close(code, reason[:100])
             return
         if channel in self.channels:
-            asyncio.get_running_loop().create_task(self._leave(channel))
+            self.hub.track(self._leave(channel))
             self.send_json({"type": "unsubscribed", "channel": channel, "code": code, "reason": reason})
 
     # -- receiving -------------------------------------------------------------------------------
@@ -417,7 +417,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self.hub.connections.discard(self)
         channels = list(self.channels)
         if channels:
-            asyncio.get_running_loop().create_task(self._cleanup(channels))
+            self.hub.track(self._cleanup(channels))
         log.info(
             "ws close conn=%s code=%s dropped=%s",
             self.conn_id,

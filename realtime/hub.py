@@ -35,6 +35,7 @@ REPAIR_DELAYS = (0.05, 0.2, 1.0, 3.0)
 RETRY_PUBLISH_FOR = 60.0
 BUSY_FANOUT = 0.005  # a fan-out this long (about 500+ subscribers) makes a channel "busy"
 BATCH_WAIT = 0.025  # the longest a busy channel's next fan-out waits to batch
+CLEANUP_WAIT = 5.0  # how long shutdown waits for closed connections to finish leaving
 
 
 class Subscriber(Protocol):
@@ -86,16 +87,26 @@ class Hub:
         self._pending_states: dict[str, asyncio.Future[_ChannelState]] = {}
         self.connections: set[Any] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._cleanups: set[asyncio.Task[Any]] = set()
         self.delivered = 0
 
     async def start(self) -> None:
         await self.broker.start(self._on_message, self._on_recover)
         await self.broker.subscribe(CONTROL)
 
+    def track(self, coro: Any) -> asyncio.Task[Any]:
+        """Run ``coro`` (a closed connection leaving its channels) so that ``close`` lets it finish."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        return task
+
     async def close(self) -> None:
-        for task in list(self._tasks):
+        if self._cleanups:
+            await asyncio.wait(list(self._cleanups), timeout=CLEANUP_WAIT)
+        for task in list(self._tasks) + list(self._cleanups):
             task.cancel()
-        for task in list(self._tasks):
+        for task in list(self._tasks) + list(self._cleanups):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         for state in self._channels.values():
