@@ -142,6 +142,7 @@ def open_webinar_domain(services: Services) -> ApiDeps:
     policy = WebinarPolicy(service, room_store, hub)
     room_rpc.register(services.rpc, service, chat, qa, poll_service, stage)
     services.policy = policy
+    services.tokens.is_revoked = accounts_store.access_revoked
     stage.start()
     return ApiDeps(
         settings=s,
@@ -230,11 +231,10 @@ def make_app(services: Services) -> tornado.web.Application:
         "presence": services.presence,
     }
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
-    revocation = {"revoked": services.domain.accounts.access_revoked} if services.domain else {}
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
-        (r"/ws", RealtimeSocket, {**realtime, "rpc": services.rpc, **revocation}),
+        (r"/ws", RealtimeSocket, {**realtime, "rpc": services.rpc}),
         (
             r"/sse",
             EventStreamHandler,

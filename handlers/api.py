@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from handlers.base import ApiError, JsonHandler
+from handlers.bearer import bearer_claims
 from realtime.reports import ReportService
 from realtime.room_chat import ChatService
 from realtime.room_policy import WebinarPolicy
 from realtime.room_polls import PollService
 from realtime.room_qa import QaService
 from realtime.room_stage import StageService
-from realtime.tokens import Claims, TokenError, TokenService
+from realtime.tokens import Claims, TokenService
 from realtime.webinars import WebinarService
 from storage.accounts import Accounts
 from storage.errors import DomainError
@@ -43,17 +44,7 @@ class ApiHandler(JsonHandler):
 
     async def claims(self) -> Claims:
         """The verified caller, or 401 ``unauthorized``/``token_expired``/``token_revoked``."""
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise ApiError(401, "unauthorized", "send Authorization: Bearer <access token>")
-        try:
-            claims = self.deps.tokens.verify(token.strip())
-        except TokenError as exc:
-            raise ApiError(401, exc.code, exc.message) from None
-        if claims.is_host and await self.deps.accounts.access_revoked(claims.jti):
-            raise ApiError(401, "token_revoked", "this token was revoked by logout")
-        return claims
+        return await bearer_claims(self, self.deps.tokens)
 
     async def call(self, action: Awaitable[T]) -> T:
         """Await one service action, turning a DomainError into the matching JSON error response."""

@@ -19,10 +19,11 @@ def bearer(handler: tornado.web.RequestHandler) -> str:
     return value.strip()
 
 
-def bearer_claims(handler: tornado.web.RequestHandler, tokens: TokenService) -> Claims:
-    """The verified caller, or a 401 with ``token_invalid``/``token_expired``/``unauthorized``."""
+async def bearer_claims(handler: tornado.web.RequestHandler, tokens: TokenService) -> Claims:
+    """The verified caller, or a 401 with ``unauthorized``/``token_invalid``/``token_expired``/
+    ``token_revoked``."""
     try:
-        return tokens.verify(bearer(handler))
+        return await tokens.authenticate(bearer(handler))
     except TokenError as exc:
         raise ApiError(401, exc.code, exc.message) from None
 

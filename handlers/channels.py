@@ -39,7 +39,7 @@ class _ChannelHandler(JsonHandler):
     async def authorise_read(self, channel: Channel) -> None:
         if api_key_name(self, self.settings_) is not None:
             return
-        claims = bearer_claims(self, self.tokens)
+        claims = await bearer_claims(self, self.tokens)
         refusal = await self.policy.can_subscribe(claims, channel)
         if refusal is not None:
             raise ApiError(403, refusal, f"you may not read {channel.name}")
@@ -63,7 +63,7 @@ class PublishHandler(_ChannelHandler):
     async def post(self, name: str) -> None:
         channel = self.channel(name)
         if api_key_name(self, self.settings_) is None:
-            claims = bearer_claims(self, self.tokens)
+            claims = await bearer_claims(self, self.tokens)
             if not claims.is_host or channel.kind == "user":
                 raise ApiError(403, "forbidden", "publishing needs an API key or a host token")
             backstage = Channel("backstage", channel.id)

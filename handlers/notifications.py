@@ -25,14 +25,14 @@ class NotificationHandler(JsonHandler):
         self.tokens = tokens
         self.settings_ = settings
 
-    def user(self) -> Claims:
-        return bearer_claims(self, self.tokens)
+    async def user(self) -> Claims:
+        return await bearer_claims(self, self.tokens)
 
-    def integrator_or_host(self) -> Claims | None:
+    async def integrator_or_host(self) -> Claims | None:
         """None for an integrator API key, else the claims of a host; anything else is refused."""
         if api_key_name(self, self.settings_) is not None:
             return None
-        claims = bearer_claims(self, self.tokens)
+        claims = await bearer_claims(self, self.tokens)
         if not claims.is_host:
             raise ApiError(403, "forbidden", "only hosts and integrators may do this")
         return claims
@@ -57,7 +57,7 @@ def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = False
 class InboxHandler(NotificationHandler):
     async def get(self) -> None:
         """The caller's inbox, newest first."""
-        claims = self.user()
+        claims = await self.user()
         filter = self.get_query_argument("filter", "all")
         if filter not in FILTERS:
             raise ApiError(422, "invalid", f"filter is one of {', '.join(FILTERS)}")
@@ -79,7 +79,7 @@ class InboxHandler(NotificationHandler):
 
     async def post(self) -> None:
         """Integrator send: to ``user_ids`` (API key only) or every approved registrant of ``webinar_id``."""
-        claims = self.integrator_or_host()
+        claims = await self.integrator_or_host()
         body = self.json_body()
         category = body.get("category", "general")
         if category not in CATEGORIES:
@@ -122,14 +122,14 @@ class InboxHandler(NotificationHandler):
 
 class UnreadCountHandler(NotificationHandler):
     async def get(self) -> None:
-        claims = self.user()
+        claims = await self.user()
         self.send({"unread": await self.notifier.inbox.unread_count(claims.user_id)})
 
 
 class ItemActionHandler(NotificationHandler):
     async def post(self, item_id: str, action: str) -> None:
         """``read``, ``unread``, ``archive`` or ``unarchive`` one item of the caller's."""
-        claims = self.user()
+        claims = await self.user()
         if action in ("read", "unread"):
             item = await self.notifier.set_read(claims.user_id, item_id, action == "read")
         else:
@@ -141,19 +141,19 @@ class ItemActionHandler(NotificationHandler):
 
 class ReadAllHandler(NotificationHandler):
     async def post(self) -> None:
-        claims = self.user()
+        claims = await self.user()
         changed = await self.notifier.mark_all_read(claims.user_id)
         self.send({"changed": changed, "unread": 0})
 
 
 class PreferencesHandler(NotificationHandler):
     async def get(self) -> None:
-        claims = self.user()
+        claims = await self.user()
         self.send((await self.notifier.preferences.get(claims.user_id)).public())
 
     async def patch(self) -> None:
         """Body ``{"categories": {"reminder": {"push": false}, ...}}``; unnamed switches keep their value."""
-        claims = self.user()
+        claims = await self.user()
         categories = self.json_body().get("categories")
         if not isinstance(categories, dict) or not all(
             c in CATEGORIES
@@ -170,11 +170,11 @@ class PreferencesHandler(NotificationHandler):
 
 class MuteHandler(NotificationHandler):
     async def put(self, webinar_id: str) -> None:
-        claims = self.user()
+        claims = await self.user()
         self.send((await self.notifier.preferences.mute(claims.user_id, webinar_id, True)).public())
 
     async def delete(self, webinar_id: str) -> None:
-        claims = self.user()
+        claims = await self.user()
         self.send((await self.notifier.preferences.mute(claims.user_id, webinar_id, False)).public())
 
 
@@ -185,7 +185,7 @@ class RecordingHandler(NotificationHandler):
 
     async def post(self, webinar_id: str) -> None:
         """Store the recording URL on the webinar and notify its registrants (background job)."""
-        claims = self.integrator_or_host()
+        claims = await self.integrator_or_host()
         url = _text(self.json_body(), "url", 2000, required=True)
         if not url.startswith(("https://", "http://")):
             raise ApiError(422, "invalid", "url must be an http(s) URL")
@@ -197,7 +197,7 @@ class RecordingHandler(NotificationHandler):
 
 class JobStatusHandler(NotificationHandler):
     async def get(self, job_id: str) -> None:
-        self.integrator_or_host()
+        await self.integrator_or_host()
         job = await self.notifier.jobs.get(job_id)
         if job is None or job["kind"] != "notify.fanout":
             raise ApiError(404, "job_not_found", "no such job")

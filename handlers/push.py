@@ -44,7 +44,7 @@ def _endpoint(body: dict[str, Any]) -> str:
 class SubscriptionsHandler(PushHandler):
     async def post(self) -> None:
         """Body: the browser's ``PushSubscription.toJSON()`` ({endpoint, keys: {p256dh, auth}})."""
-        claims = bearer_claims(self, self.tokens)
+        claims = await bearer_claims(self, self.tokens)
         body = self.json_body()
         endpoint = _endpoint(body)
         keys = body.get("keys")
@@ -57,7 +57,7 @@ class SubscriptionsHandler(PushHandler):
 
     async def delete(self) -> None:
         """Body ``{endpoint}``: forget the caller's subscription (the browser unsubscribed)."""
-        claims = bearer_claims(self, self.tokens)
+        claims = await bearer_claims(self, self.tokens)
         if not await self.subscriptions.remove(_endpoint(self.json_body()), claims.user_id):
             raise ApiError(404, "subscription_not_found", "no such subscription of yours")
         self.set_status(204)

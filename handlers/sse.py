@@ -177,7 +177,7 @@ class TicketHandler(JsonHandler):
         self.tickets = tickets
 
     async def post(self) -> None:
-        claims = bearer_claims(self, self.tokens)
+        claims = await bearer_claims(self, self.tokens)
         raw: dict[str, Any] = {
             "sub": claims.sub,
             "role": claims.role,

@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import tornado.httputil
@@ -37,10 +37,6 @@ TOKEN_EXPIRED = 4010
 FLOODING = 4029
 
 
-async def _never_revoked(jti: str) -> bool:
-    return False
-
-
 def _nothing(frame: bytes, droppable: bool, pubs: Any) -> None:
     return None
 
@@ -56,7 +52,7 @@ FLOOD_LIMIT = 200
 
 
 class _Deps:
-    __slots__ = ("settings", "hub", "tokens", "policy", "rpc", "presence", "revoked")
+    __slots__ = ("settings", "hub", "tokens", "policy", "rpc", "presence")
 
     def __init__(self, *values: Any) -> None:
         for name, value in zip(self.__slots__, values, strict=True):
@@ -72,11 +68,10 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         policy: ChannelPolicy,
         rpc: RpcRegistry,
         presence: PresenceTracker,
-        revoked: Callable[[str], Awaitable[bool]] = _never_revoked,
     ) -> None:
         # Per-connection memory matters at 5,000 connections a process: the dependencies live in
         # one slotted object (read through the properties below), not as seven instance attributes.
-        self._d = _Deps(settings, hub, tokens, policy, rpc, presence, revoked)
+        self._d = _Deps(settings, hub, tokens, policy, rpc, presence)
         self.conn_id = secrets.token_hex(6)
         self.claims: Claims | None = None
         self.channels: set[str] = set()
@@ -96,7 +91,6 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
     policy = property(lambda self: self._d.policy)
     rpc = property(lambda self: self._d.rpc)
     presence = property(lambda self: self._d.presence)
-    revoked = property(lambda self: self._d.revoked)
 
     @property
     def user_id(self) -> str:
@@ -244,9 +238,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
 
     async def _authenticate(self, token: Any, refresh: bool = False) -> None:
         try:
-            claims = self.tokens.verify(token)
-            if await self.revoked(claims.jti):
-                raise TokenError("token_revoked", "this token was revoked by logout")
+            claims = await self.tokens.authenticate(token)
         except TokenError as exc:
             self.error(exc.code, exc.message)
             if self.claims is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,8 @@ class TokenService:
         self.algorithm = settings.jwt_algorithm
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
         self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
+        # Set by the accounts domain: whether a host token's ``jti`` was revoked by logout.
+        self.is_revoked: Callable[[str], Awaitable[bool]] | None = None
 
     def issue(
         self,
@@ -88,6 +91,14 @@ class TokenService:
             claims.update(extra)
         kid = self.settings.signing_kid
         return jwt.encode(claims, self.keys[kid], algorithm=self.algorithm, headers={"kid": kid})
+
+    async def authenticate(self, token: str) -> Claims:
+        """:meth:`verify`, and for host tokens (the ones logout revokes) the revocation check; the one
+        place every REST handler, the WebSocket and the SSE ticket authenticate a caller."""
+        claims = self.verify(token)
+        if claims.is_host and self.is_revoked is not None and await self.is_revoked(claims.jti):
+            raise TokenError("token_revoked", "this token was revoked by logout")
+        return claims
 
     def verify(self, token: str, *, scope: str = "access") -> Claims:
         """Verify ``token`` (ours or an integrator's) and return its claims, or raise TokenError."""

@@ -58,6 +58,14 @@ async def test_logout_revokes_refresh_and_access(api):
     assert code == 401
     code, body = await api.call("GET", "/api/me", token=token)
     assert (code, body["error"]["code"]) == (401, "token_revoked")
+    # Refused everywhere, not only by the webinar API: one check in TokenService.authenticate.
+    for method, path in (
+        ("GET", "/api/notifications"),
+        ("POST", "/api/realtime/tickets"),
+        ("GET", "/api/channels/room:w1/history"),
+    ):
+        code, body = await api.call(method, path, token=token)
+        assert (code, body["error"]["code"]) == (401, "token_revoked"), path
 
 
 @pytest.mark.gen_test
