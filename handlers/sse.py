@@ -8,6 +8,7 @@ headers). Event ids are ``channel@seq,channel@seq`` — the position in every ch
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 import time
@@ -178,14 +179,5 @@ class TicketHandler(JsonHandler):
 
     async def post(self) -> None:
         claims = await bearer_claims(self, self.tokens)
-        raw: dict[str, Any] = {
-            "sub": claims.sub,
-            "role": claims.role,
-            "name": claims.name,
-            "exp": claims.exp,
-            "webinar": claims.webinar,
-            "scope": claims.scope,
-            "jti": claims.jti,
-        }
-        ticket = await self.tickets.issue(raw)
+        ticket = await self.tickets.issue(dataclasses.asdict(claims))
         self.send({"ticket": ticket, "expires_in": 60}, 201)

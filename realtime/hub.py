@@ -351,12 +351,7 @@ class Hub:
                 await asyncio.sleep(delay)
                 if not state.pending:
                     return
-                wanted = min(state.pending) - 1
-                for entry in await self.history.read(channel, after=state.last, limit=wanted - state.last):
-                    if entry.seq == state.last + 1:
-                        state.last = entry.seq
-                        self._fanout(state, Publication.from_entry(entry))
-                self._drain(state)
+                await self._fill(channel, state, min(state.pending) - 1 - state.last)
             if state.pending:
                 log.warning("%s: skipping a hole before seq %d (publisher lost)", channel, min(state.pending))
                 state.last = min(state.pending) - 1
@@ -373,9 +368,12 @@ class Hub:
 
     async def _catch_up(self, channel: str) -> None:
         state = self._channels.get(channel)
-        if state is None:
-            return
-        for entry in await self.history.read(channel, after=state.last, limit=self.history.size):
+        if state is not None:
+            await self._fill(channel, state, self.history.size)
+
+    async def _fill(self, channel: str, state: _ChannelState, limit: int) -> None:
+        """Deliver from history what follows ``state.last`` (up to ``limit``), then what waited."""
+        for entry in await self.history.read(channel, after=state.last, limit=limit):
             if entry.seq == state.last + 1:
                 state.last = entry.seq
                 self._fanout(state, Publication.from_entry(entry))
