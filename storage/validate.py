@@ -17,6 +17,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from storage.errors import invalid
 
 _MISSING = object()
+
+
+def _given(body: dict[str, Any], field: str, required: bool) -> Any:
+    """The field's value; ``_MISSING`` when it is absent or null and optional; 400 when required."""
+    value = body.get(field)
+    if value is None:
+        if required:
+            raise invalid(field, "is required")
+        return _MISSING
+    return value
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
@@ -36,10 +46,8 @@ def text(
     required: bool = True,
     default: str | None = None,
 ) -> Any:
-    value = body.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise invalid(field, "is required")
+    value = _given(body, field, required)
+    if value is _MISSING:
         return default
     if not isinstance(value, str):
         raise invalid(field, "must be a string")
@@ -72,10 +80,8 @@ def email(body: dict[str, Any], field: str = "email", *, required: bool = True) 
 def integer(
     body: dict[str, Any], field: str, *, lo: int, hi: int, required: bool = True, default: int | None = None
 ) -> Any:
-    value = body.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise invalid(field, "is required")
+    value = _given(body, field, required)
+    if value is _MISSING:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(field, "must be an integer")
@@ -85,8 +91,8 @@ def integer(
 
 
 def boolean(body: dict[str, Any], field: str, *, default: bool | None = False) -> Any:
-    value = body.get(field, _MISSING)
-    if value is _MISSING or value is None:
+    value = _given(body, field, False)
+    if value is _MISSING:
         return default
     if not isinstance(value, bool):
         raise invalid(field, "must be true or false")
@@ -101,10 +107,8 @@ def choice(
     default: str | None = None,
     required: bool = True,
 ) -> Any:
-    value = body.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        if default is None and required:
-            raise invalid(field, "is required")
+    value = _given(body, field, default is None and required)
+    if value is _MISSING:
         return default
     if not isinstance(value, str) or value not in options:
         raise invalid(field, f"must be one of {', '.join(options)}")
@@ -155,10 +159,8 @@ def text_list(
     min_items: int = 0,
     required: bool = False,
 ) -> Any:
-    value = body.get(field, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise invalid(field, "is required")
+    value = _given(body, field, required)
+    if value is _MISSING:
         return None
     if not isinstance(value, list):
         raise invalid(field, "must be a list of strings")
