@@ -27,6 +27,8 @@ def _given(body: dict[str, Any], field: str, required: bool) -> Any:
             raise invalid(field, "is required")
         return _MISSING
     return value
+
+
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 

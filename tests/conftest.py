@@ -56,11 +56,18 @@ def make_settings(mongo_server: MongoWireServer, redis_server: RedisServer, test
 
 
 @pytest.fixture
-def services(io_loop, make_settings):
+def services_env() -> dict[str, str]:
+    """Extra settings for ``services``; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def services(io_loop, make_settings, services_env):
     """Open services (memory broker) on this test's loop; close them after the test."""
     from server import open_services
 
-    svc = io_loop.run_sync(lambda: open_services(make_settings()))
+    settings = make_settings(**services_env)
+    svc = io_loop.run_sync(lambda: open_services(settings))
     yield svc
     io_loop.run_sync(svc.close)
 

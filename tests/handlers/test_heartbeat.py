@@ -13,14 +13,8 @@ from tests.wsclient import WsClient
 
 
 @pytest.fixture
-def services(io_loop, make_settings):
-    from server import open_services
-
-    svc = io_loop.run_sync(
-        lambda: open_services(make_settings(WS_PING_INTERVAL="0.3", WS_PING_TIMEOUT="0.2"))
-    )
-    yield svc
-    io_loop.run_sync(svc.close)
+def services_env():
+    return {"WS_PING_INTERVAL": "0.3", "WS_PING_TIMEOUT": "0.2"}
 
 
 async def silent_peer(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -7,23 +7,14 @@ import time
 
 import pytest
 
-from server import make_app, open_services
 from tests.wsclient import WsClient
 
 API_KEY = "integrator-key-0123456789abcdef0123456789"
 
 
 @pytest.fixture
-def services(io_loop, make_settings):
-    settings = make_settings(API_KEYS=f"crm:{API_KEY}", WORKER_POLL_INTERVAL="0.05")
-    svc = io_loop.run_sync(lambda: open_services(settings))
-    yield svc
-    io_loop.run_sync(svc.close)
-
-
-@pytest.fixture
-def app(services):
-    return make_app(services)
+def services_env():
+    return {"API_KEYS": f"crm:{API_KEY}", "WORKER_POLL_INTERVAL": "0.05"}
 
 
 async def open_tab(base_url, token):

@@ -13,12 +13,8 @@ API_KEY = "integrator-key-0123456789abcdef0123456789"
 
 
 @pytest.fixture
-def services(io_loop, make_settings):
-    from server import open_services
-
-    svc = io_loop.run_sync(lambda: open_services(make_settings(API_KEYS=f"crm:{API_KEY}")))
-    yield svc
-    io_loop.run_sync(svc.close)
+def services_env():
+    return {"API_KEYS": f"crm:{API_KEY}"}
 
 
 def auth(token: str) -> dict[str, str]:

@@ -5,20 +5,12 @@ import json
 import pytest
 
 from realtime.webpush import generate_vapid_key, load_vapid, public_key_of
-from server import make_app, open_services
 from tests.pushservice import PushService
 
 
 @pytest.fixture
-def services(io_loop, make_settings):
-    svc = io_loop.run_sync(lambda: open_services(make_settings(WORKER_POLL_INTERVAL="0.05")))
-    yield svc
-    io_loop.run_sync(svc.close)
-
-
-@pytest.fixture
-def app(services):
-    return make_app(services)
+def services_env():
+    return {"WORKER_POLL_INTERVAL": "0.05"}
 
 
 @pytest.fixture
