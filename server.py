@@ -34,27 +34,27 @@ from handlers.health import HealthHandler, ReadyHandler
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
-from realtime import notifications as notification_services
-from realtime import room_rpc
-from realtime.broker import Broker
-from realtime.broker_memory import MemoryBroker
-from realtime.broker_redis import RedisBroker
-from realtime.channels import ChannelPolicy, ClaimsPolicy
-from realtime.heartbeat import Heartbeat
-from realtime.hub import Hub
-from realtime.notifications import NotificationServices, open_notifications
-from realtime.presence import PresenceBackend, PresenceTracker
-from realtime.presence_memory import MemoryPresence
-from realtime.presence_redis import RedisPresence
-from realtime.reports import ReportService
-from realtime.room_chat import ChatService
-from realtime.room_policy import WebinarPolicy
-from realtime.room_polls import PollService
-from realtime.room_qa import QaService
-from realtime.room_stage import StageService
-from realtime.rpc import RpcRegistry
-from realtime.tokens import TokenService
-from realtime.webinars import WebinarService
+from realtime.auth.tokens import TokenService
+from realtime.engine.broker import Broker
+from realtime.engine.broker_memory import MemoryBroker
+from realtime.engine.broker_redis import RedisBroker
+from realtime.engine.channels import ChannelPolicy, ClaimsPolicy
+from realtime.engine.heartbeat import Heartbeat
+from realtime.engine.hub import Hub
+from realtime.engine.presence import PresenceBackend, PresenceTracker
+from realtime.engine.presence_memory import MemoryPresence
+from realtime.engine.presence_redis import RedisPresence
+from realtime.engine.rpc import RpcRegistry
+from realtime.notifications import services as notification_services
+from realtime.notifications.services import NotificationServices, open_notifications
+from realtime.webinars import rpc as room_rpc
+from realtime.webinars.chat import ChatService
+from realtime.webinars.policy import WebinarPolicy
+from realtime.webinars.polls import PollService
+from realtime.webinars.qa import QaService
+from realtime.webinars.reports import ReportService
+from realtime.webinars.service import WebinarService
+from realtime.webinars.stage import StageService
 from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo, database_url
 

@@ -29,7 +29,7 @@ from bench.servers import (
     rss_bytes,
 )
 from config import load_settings
-from realtime.tokens import TokenService
+from realtime.auth.tokens import TokenService
 
 CHANNEL = "room:bench"
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.api import ApiHandler
-from handlers.base import ApiError
 from storage import validate as v
 from storage.accounts import public_user
+from storage.errors import Kind, Refused
 
 
 class _TokenIssuer(ApiHandler):
@@ -27,7 +27,9 @@ class _TokenIssuer(ApiHandler):
 class SignupHandler(_TokenIssuer):
     async def post(self) -> None:
         if not self.deps.settings.signup_open:
-            raise ApiError(403, "signup_closed", "sign-up is closed; ask an administrator for an account")
+            raise Refused(
+                Kind.FORBIDDEN, "signup_closed", "sign-up is closed; ask an administrator for an account"
+            )
         body = self.body()
         v_body = await self.call(_signup_fields(body))
         user = await self.call(self.deps.accounts.create_host(*v_body))
@@ -45,7 +47,7 @@ class LoginHandler(_TokenIssuer):
         email, password = await self.call(_login_fields(body))
         key = f"login:{email}:{self.request.remote_ip}"
         if not await self.deps.accounts.hit(key, self.deps.settings.login_rate, 60):
-            raise ApiError(429, "rate_limited", "too many login attempts; wait a minute")
+            raise Refused(Kind.RATE_LIMITED, "rate_limited", "too many login attempts; wait a minute")
         user = await self.call(self.deps.accounts.authenticate(email, password))
         self.send(await self.tokens_for(user))
 
@@ -65,7 +67,7 @@ class RefreshHandler(_TokenIssuer):
         user_id, refresh = await self.call(self.deps.accounts.rotate_refresh(token, s.refresh_token_ttl))
         user = await self.deps.accounts.get(user_id)
         if user is None or user["role"] != "host":
-            raise ApiError(401, "refresh_invalid", "the account no longer exists")
+            raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "the account no longer exists")
         access = self.deps.tokens.issue(user["_id"], role="host", name=user.get("name", ""))
         self.send(
             {

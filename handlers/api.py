@@ -6,18 +6,17 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from handlers.base import ApiError, JsonHandler
+from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
-from realtime.reports import ReportService
-from realtime.room_chat import ChatService
-from realtime.room_policy import WebinarPolicy
-from realtime.room_polls import PollService
-from realtime.room_qa import QaService
-from realtime.room_stage import StageService
-from realtime.tokens import Claims, TokenService
-from realtime.webinars import WebinarService
+from realtime.auth.tokens import Claims, TokenService
+from realtime.webinars.chat import ChatService
+from realtime.webinars.policy import WebinarPolicy
+from realtime.webinars.polls import PollService
+from realtime.webinars.qa import QaService
+from realtime.webinars.reports import ReportService
+from realtime.webinars.service import WebinarService
+from realtime.webinars.stage import StageService
 from storage.accounts import Accounts
-from storage.errors import DomainError
 
 T = TypeVar("T")
 
@@ -47,11 +46,8 @@ class ApiHandler(JsonHandler):
         return await bearer_claims(self, self.deps.tokens)
 
     async def call(self, action: Awaitable[T]) -> T:
-        """Await one service action, turning a DomainError into the matching JSON error response."""
-        try:
-            return await action
-        except DomainError as exc:
-            raise ApiError(exc.status, exc.code, exc.message) from None
+        """Await one service action (a ``Refused`` it raises is rendered by ``write_error``)."""
+        return await action
 
     def body(self) -> dict[str, Any]:
         return self.json_body()

@@ -9,6 +9,8 @@ from typing import Any
 
 import tornado.web
 
+from storage.errors import Kind, Refused
+
 log = logging.getLogger("handlers")
 access_log = logging.getLogger("access")
 
@@ -28,14 +30,19 @@ REASONS = {
 }
 
 
-class ApiError(tornado.web.HTTPError):
-    """An error with a stable machine-readable ``code`` and a human ``message``."""
-
-    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
-        super().__init__(status, reason=None)
-        self.code = code
-        self.message = message
-        self.extra = extra
+# The one mapping from the product's error kinds to HTTP (the live protocol sends the code alone).
+STATUS: dict[Kind, int] = {
+    Kind.MALFORMED: 400,
+    Kind.INVALID: 422,
+    Kind.UNAUTHORIZED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.NOT_FOUND: 404,
+    Kind.CONFLICT: 409,
+    Kind.TOO_LARGE: 413,
+    Kind.UNSUPPORTED: 415,
+    Kind.RATE_LIMITED: 429,
+    Kind.UNAVAILABLE: 503,
+}
 
 
 def request_id_of(handler: tornado.web.RequestHandler) -> str:
@@ -90,15 +97,15 @@ class JsonHandler(tornado.web.RequestHandler):
         ctype = self.request.headers.get("Content-Type", "")
         # Lenient on purpose: `curl -d` labels JSON as form data. Only multipart is certainly wrong.
         if ctype.lower().startswith("multipart/"):
-            raise ApiError(415, "unsupported_media_type", "send the body as application/json")
+            raise Refused(Kind.UNSUPPORTED, "unsupported_media_type", "send the body as application/json")
         if not self.request.body:
             return {}
         try:
             body = json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError):
-            raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
+            raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
         if not isinstance(body, dict):
-            raise ApiError(400, "invalid_json", "the request body must be a JSON object")
+            raise Refused(Kind.MALFORMED, "invalid_json", "the request body must be a JSON object")
         return body
 
     def send(self, data: Any, status: int = 200) -> None:
@@ -107,7 +114,8 @@ class JsonHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
+        if isinstance(exc, Refused):
+            self.set_status(STATUS[exc.kind])
             error: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
         elif status_code >= 500:
             error = {
@@ -123,7 +131,7 @@ class JsonHandler(tornado.web.RequestHandler):
         self.finish(json.dumps({"error": error}, default=str))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, tornado.web.HTTPError):
+        if isinstance(value, tornado.web.HTTPError | Refused):
             return  # expected errors are in the access log line already
         log.error(
             "unhandled error rid=%s %s %s",
@@ -137,4 +145,4 @@ class JsonHandler(tornado.web.RequestHandler):
 
 class NotFoundHandler(JsonHandler):
     def prepare(self) -> None:
-        raise ApiError(404, "not_found", f"no route for {self.request.path}")
+        raise Refused(Kind.NOT_FOUND, "not_found", f"no route for {self.request.path}")

@@ -7,25 +7,22 @@ import hmac
 import tornado.web
 
 from config import Settings
-from handlers.base import ApiError
-from realtime.tokens import Claims, TokenError, TokenService
+from realtime.auth.tokens import Claims, TokenService
+from storage.errors import Kind, Refused
 
 
 def bearer(handler: tornado.web.RequestHandler) -> str:
     header = handler.request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise ApiError(401, "unauthorized", "send Authorization: Bearer <token>")
+        raise Refused(Kind.UNAUTHORIZED, "unauthorized", "send Authorization: Bearer <token>")
     return value.strip()
 
 
 async def bearer_claims(handler: tornado.web.RequestHandler, tokens: TokenService) -> Claims:
     """The verified caller, or a 401 with ``unauthorized``/``token_invalid``/``token_expired``/
     ``token_revoked``."""
-    try:
-        return await tokens.authenticate(bearer(handler))
-    except TokenError as exc:
-        raise ApiError(401, exc.code, exc.message) from None
+    return await tokens.authenticate(bearer(handler))
 
 
 def api_key_name(handler: tornado.web.RequestHandler, settings: Settings) -> str | None:

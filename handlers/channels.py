@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from config import Settings
-from handlers.base import ApiError, JsonHandler
+from handlers.base import JsonHandler
 from handlers.bearer import api_key_name, bearer_claims
-from realtime.channels import Channel, ChannelPolicy, parse_channel
-from realtime.hub import Hub
-from realtime.presence import PresenceTracker
-from realtime.tokens import TokenService
+from realtime.auth.tokens import TokenService
+from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
+from realtime.engine.hub import Hub
+from realtime.engine.presence import PresenceTracker
+from storage.errors import Kind, Refused
 
 MAX_TYPE_LEN = 40
 
@@ -33,7 +34,7 @@ class _ChannelHandler(JsonHandler):
     def channel(self, name: str) -> Channel:
         channel = parse_channel(name)
         if channel is None:
-            raise ApiError(400, "bad_channel", "unknown or malformed channel name")
+            raise Refused(Kind.INVALID, "bad_channel", "unknown or malformed channel name")
         return channel
 
     async def authorise_read(self, channel: Channel) -> None:
@@ -42,7 +43,7 @@ class _ChannelHandler(JsonHandler):
         claims = await bearer_claims(self, self.tokens)
         refusal = await self.policy.can_subscribe(claims, channel)
         if refusal is not None:
-            raise ApiError(403, refusal, f"you may not read {channel.name}")
+            raise Refused(Kind.FORBIDDEN, refusal, f"you may not read {channel.name}")
 
     def int_arg(self, name: str, default: int, lo: int, hi: int) -> int:
         raw = self.get_query_argument(name, None)
@@ -51,9 +52,9 @@ class _ChannelHandler(JsonHandler):
         try:
             value = int(raw)
         except ValueError:
-            raise ApiError(400, "invalid", f"{name}: expected an integer") from None
+            raise Refused(Kind.INVALID, "invalid", f"{name}: expected an integer") from None
         if not lo <= value <= hi:
-            raise ApiError(400, "invalid", f"{name}: must be between {lo} and {hi}")
+            raise Refused(Kind.INVALID, "invalid", f"{name}: must be between {lo} and {hi}")
         return value
 
 
@@ -65,21 +66,21 @@ class PublishHandler(_ChannelHandler):
         if api_key_name(self, self.settings_) is None:
             claims = await bearer_claims(self, self.tokens)
             if not claims.is_host or channel.kind == "user":
-                raise ApiError(403, "forbidden", "publishing needs an API key or a host token")
+                raise Refused(Kind.FORBIDDEN, "forbidden", "publishing needs an API key or a host token")
             backstage = Channel("backstage", channel.id)
             if await self.policy.can_subscribe(claims, backstage) is not None:
-                raise ApiError(403, "forbidden", "only hosts of this webinar may publish here")
+                raise Refused(Kind.FORBIDDEN, "forbidden", "only hosts of this webinar may publish here")
         body = self.json_body()
         type_ = body.get("type")
         if not isinstance(type_, str) or not 0 < len(type_) <= MAX_TYPE_LEN:
-            raise ApiError(400, "invalid", f"type: a string of 1 to {MAX_TYPE_LEN} characters")
+            raise Refused(Kind.INVALID, "invalid", f"type: a string of 1 to {MAX_TYPE_LEN} characters")
         if type_.startswith(("presence", "subscribed", "reset", "error", "rpc")):
-            raise ApiError(400, "invalid", "type: reserved by the protocol")
+            raise Refused(Kind.INVALID, "invalid", "type: reserved by the protocol")
         durable = body.get("durable", True)
         if not isinstance(durable, bool):
-            raise ApiError(400, "invalid", "durable: true or false")
+            raise Refused(Kind.INVALID, "invalid", "durable: true or false")
         if "data" not in body:
-            raise ApiError(400, "invalid", "data: required")
+            raise Refused(Kind.INVALID, "invalid", "data: required")
         seq = await self.hub.publish(channel.name, type_, body["data"], durable=durable)
         self.send({"channel": channel.name, "seq": seq}, 202)
 

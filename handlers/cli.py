@@ -16,7 +16,7 @@ from config import ConfigError, load_settings
 from storage import accounts, mongo
 from storage import validate as v
 from storage.embedded import database_url
-from storage.errors import DomainError
+from storage.errors import Refused
 
 
 async def create_host(email: str, password: str, name: str) -> str:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         body = {"email": args.email, "password": password, "name": args.name}
         email, password, name = v.email(body), v.password(body), v.text(body, "name", max_len=100)
         user_id = asyncio.run(create_host(email, password, name))
-    except (DomainError, ConfigError) as exc:
+    except (Refused, ConfigError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
     print(f"created host {email} (id {user_id})")

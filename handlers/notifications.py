@@ -6,11 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from config import Settings
-from handlers.base import ApiError, JsonHandler
+from handlers.base import JsonHandler
 from handlers.bearer import api_key_name, bearer_claims
-from realtime.notify import SYNC_LIMIT, Notifier
-from realtime.notify_triggers import NotificationTriggers
-from realtime.tokens import Claims, TokenService
+from realtime.auth.tokens import Claims, TokenService
+from realtime.notifications.notifier import SYNC_LIMIT, Notifier
+from realtime.notifications.triggers import NotificationTriggers
+from storage.errors import Kind, Refused
 from storage.notifications import FILTERS, public
 from storage.preferences import CATEGORIES, METHODS
 
@@ -34,23 +35,23 @@ class NotificationHandler(JsonHandler):
             return None
         claims = await bearer_claims(self, self.tokens)
         if not claims.is_host:
-            raise ApiError(403, "forbidden", "only hosts and integrators may do this")
+            raise Refused(Kind.FORBIDDEN, "forbidden", "only hosts and integrators may do this")
         return claims
 
     async def webinar_of_host(self, webinar_id: str, claims: Claims | None) -> dict[str, Any]:
         webinar = await self.notifier.db.webinars.find_one({"_id": webinar_id})
         if webinar is None:
-            raise ApiError(404, "webinar_not_found", "no such webinar")
+            raise Refused(Kind.NOT_FOUND, "webinar_not_found", "no such webinar")
         owner = webinar.get("host_id", webinar.get("owner_id"))
         if claims is not None and owner is not None and owner != claims.user_id:
-            raise ApiError(403, "forbidden", "you do not host this webinar")
+            raise Refused(Kind.FORBIDDEN, "forbidden", "you do not host this webinar")
         return webinar
 
 
 def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str:
     value = body.get(name, "")
     if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        raise ApiError(422, "invalid", f"{name} must be a string of 1 to {limit} characters")
+        raise Refused(Kind.INVALID, "invalid", f"{name} must be a string of 1 to {limit} characters")
     return value
 
 
@@ -60,20 +61,20 @@ class InboxHandler(NotificationHandler):
         claims = await self.user()
         filter = self.get_query_argument("filter", "all")
         if filter not in FILTERS:
-            raise ApiError(422, "invalid", f"filter is one of {', '.join(FILTERS)}")
+            raise Refused(Kind.INVALID, "invalid", f"filter is one of {', '.join(FILTERS)}")
         try:
             limit = int(self.get_query_argument("limit", "20"))
         except ValueError:
             limit = 0
         if not 1 <= limit <= 100:
-            raise ApiError(422, "invalid", "limit is between 1 and 100")
+            raise Refused(Kind.INVALID, "invalid", "limit is between 1 and 100")
         cursor = self.get_query_argument("cursor", None)
         try:
             docs, next_cursor = await self.notifier.inbox.page(
                 claims.user_id, filter=filter, cursor=cursor, limit=limit
             )
         except ValueError:
-            raise ApiError(422, "invalid_cursor", "the cursor is not one this API returned") from None
+            raise Refused(Kind.INVALID, "invalid_cursor", "the cursor is not one this API returned") from None
         unread = await self.notifier.inbox.unread_count(claims.user_id)
         self.send({"items": [public(d) for d in docs], "next_cursor": next_cursor, "unread": unread})
 
@@ -83,19 +84,19 @@ class InboxHandler(NotificationHandler):
         body = self.json_body()
         category = body.get("category", "general")
         if category not in CATEGORIES:
-            raise ApiError(422, "invalid", f"category is one of {', '.join(CATEGORIES)}")
+            raise Refused(Kind.INVALID, "invalid", f"category is one of {', '.join(CATEGORIES)}")
         title = _text(body, "title", 200, required=True)
         text = _text(body, "body", 2000)
         url = _text(body, "url", 2000)
         key = self.request.headers.get("Idempotency-Key") or None
         if key is not None and len(key) > 200:
-            raise ApiError(422, "invalid", "Idempotency-Key is at most 200 characters")
+            raise Refused(Kind.INVALID, "invalid", "Idempotency-Key is at most 200 characters")
         user_ids, webinar_id = body.get("user_ids"), body.get("webinar_id")
         if (user_ids is None) == (webinar_id is None):
-            raise ApiError(422, "invalid", "send either user_ids or webinar_id")
+            raise Refused(Kind.INVALID, "invalid", "send either user_ids or webinar_id")
         if webinar_id is not None:
             if not isinstance(webinar_id, str):
-                raise ApiError(422, "invalid", "webinar_id must be a string")
+                raise Refused(Kind.INVALID, "invalid", "webinar_id must be a string")
             await self.webinar_of_host(webinar_id, claims)
             job_id = await self.notifier.enqueue_fanout(
                 category=category, title=title, body=text, url=url, webinar_id=webinar_id, key=key
@@ -103,13 +104,13 @@ class InboxHandler(NotificationHandler):
             self.send({"job_id": job_id}, 202)
             return
         if claims is not None:
-            raise ApiError(403, "forbidden", "only integrator API keys may address users directly")
+            raise Refused(Kind.FORBIDDEN, "forbidden", "only integrator API keys may address users directly")
         if not isinstance(user_ids, list) or not all(
             isinstance(u, str) and 0 < len(u) <= 128 for u in user_ids
         ):
-            raise ApiError(422, "invalid", "user_ids is a list of user ids")
+            raise Refused(Kind.INVALID, "invalid", "user_ids is a list of user ids")
         if not 0 < len(user_ids) <= MAX_RECIPIENTS:
-            raise ApiError(422, "invalid", f"user_ids is a list of 1 to {MAX_RECIPIENTS} user ids")
+            raise Refused(Kind.INVALID, "invalid", f"user_ids is a list of 1 to {MAX_RECIPIENTS} user ids")
         if len(user_ids) <= SYNC_LIMIT:
             created = await self.notifier.notify(user_ids, category, title, text, url, None, key)
             self.send({"created": created}, 201)
@@ -135,7 +136,7 @@ class ItemActionHandler(NotificationHandler):
         else:
             item = await self.notifier.archive(claims.user_id, item_id, action == "archive")
         if item is None:
-            raise ApiError(404, "notification_not_found", "no such notification")
+            raise Refused(Kind.NOT_FOUND, "notification_not_found", "no such notification")
         self.send({"item": item, "unread": await self.notifier.inbox.unread_count(claims.user_id)})
 
 
@@ -161,8 +162,8 @@ class PreferencesHandler(NotificationHandler):
             and all(k in METHODS and isinstance(v, bool) for k, v in m.items())
             for c, m in categories.items()
         ):
-            raise ApiError(
-                422, "invalid", "categories maps a category to {in_app: bool, push: bool} switches"
+            raise Refused(
+                Kind.INVALID, "invalid", "categories maps a category to {in_app: bool, push: bool} switches"
             )
         prefs = await self.notifier.preferences.update(claims.user_id, categories)
         self.send(prefs.public())
@@ -188,7 +189,7 @@ class RecordingHandler(NotificationHandler):
         claims = await self.integrator_or_host()
         url = _text(self.json_body(), "url", 2000, required=True)
         if not url.startswith(("https://", "http://")):
-            raise ApiError(422, "invalid", "url must be an http(s) URL")
+            raise Refused(Kind.INVALID, "invalid", "url must be an http(s) URL")
         webinar = await self.webinar_of_host(webinar_id, claims)
         await self.notifier.db.webinars.update_one({"_id": webinar_id}, {"$set": {"recording_url": url}})
         job_id = await self.triggers.on_recording(webinar, url)
@@ -200,7 +201,7 @@ class JobStatusHandler(NotificationHandler):
         await self.integrator_or_host()
         job = await self.notifier.jobs.get(job_id)
         if job is None or job["kind"] != "notify.fanout":
-            raise ApiError(404, "job_not_found", "no such job")
+            raise Refused(Kind.NOT_FOUND, "job_not_found", "no such job")
         self.send(
             {"id": job_id, "status": job["status"], "attempts": job["attempts"], "result": job.get("result")}
         )

@@ -7,9 +7,10 @@ from typing import Any
 
 import tornado.web
 
-from handlers.base import ApiError, JsonHandler
+from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
-from realtime.tokens import TokenService
+from realtime.auth.tokens import TokenService
+from storage.errors import Kind, Refused
 from storage.push_subscriptions import PushSubscriptions
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -35,9 +36,9 @@ def _endpoint(body: dict[str, Any]) -> str:
         or not endpoint.startswith("https://")
         and not endpoint.startswith("http://")
     ):
-        raise ApiError(422, "invalid", "endpoint must be the subscription's push service URL")
+        raise Refused(Kind.INVALID, "invalid", "endpoint must be the subscription's push service URL")
     if len(endpoint) > 2000:
-        raise ApiError(422, "invalid", "endpoint is too long")
+        raise Refused(Kind.INVALID, "invalid", "endpoint is too long")
     return endpoint
 
 
@@ -51,7 +52,7 @@ class SubscriptionsHandler(PushHandler):
         if not isinstance(keys, dict) or not all(
             isinstance(keys.get(k), str) and 0 < len(keys[k]) <= 200 for k in ("p256dh", "auth")
         ):
-            raise ApiError(422, "invalid", "keys must hold the p256dh and auth strings")
+            raise Refused(Kind.INVALID, "invalid", "keys must hold the p256dh and auth strings")
         sid = await self.subscriptions.add(claims.user_id, endpoint, keys["p256dh"], keys["auth"])
         self.send({"id": sid}, 201)
 
@@ -59,7 +60,7 @@ class SubscriptionsHandler(PushHandler):
         """Body ``{endpoint}``: forget the caller's subscription (the browser unsubscribed)."""
         claims = await bearer_claims(self, self.tokens)
         if not await self.subscriptions.remove(_endpoint(self.json_body()), claims.user_id):
-            raise ApiError(404, "subscription_not_found", "no such subscription of yours")
+            raise Refused(Kind.NOT_FOUND, "subscription_not_found", "no such subscription of yours")
         self.set_status(204)
         self.finish()
 

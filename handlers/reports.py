@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.api import ApiHandler
-from handlers.base import ApiError
+from storage.errors import Kind, Refused
 
 
 class AttendanceHandler(ApiHandler):
@@ -37,5 +37,5 @@ class TimelineHandler(ApiHandler):
         claims = await self.claims()
         raw = self.get_query_argument("since", "0")
         if not raw.isdigit() or len(raw) > 18:
-            raise ApiError(400, "invalid", "since: must be a non-negative integer")
+            raise Refused(Kind.INVALID, "invalid", "since: must be a non-negative integer")
         self.send(await self.call(self.deps.reports.timeline(claims, webinar_id, int(raw))))

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from handlers.api import ApiHandler
-from handlers.base import ApiError
-from storage.errors import DomainError
+from storage.errors import Kind, Refused
 
 
 class StateHandler(ApiHandler):
@@ -116,6 +115,5 @@ def _params(body: dict, **path: str) -> dict:
     """Merge path parameters into the body; a body may not override them."""
     clash = sorted(set(body) & set(path))
     if clash:
-        err = DomainError(400, "invalid", f"{clash[0]}: is given by the URL")
-        raise ApiError(err.status, err.code, err.message)
+        raise Refused(Kind.INVALID, "invalid", f"{clash[0]}: is given by the URL")
     return {**body, **path}

@@ -17,12 +17,13 @@ from typing import Any
 import tornado.iostream
 
 from config import Settings
-from handlers.base import ApiError, JsonHandler
+from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
-from realtime.channels import ChannelPolicy, parse_channel
-from realtime.hub import Hub
-from realtime.publication import Publication
-from realtime.tokens import Claims
+from realtime.auth.tokens import Claims
+from realtime.engine.channels import ChannelPolicy, parse_channel
+from realtime.engine.hub import Hub
+from realtime.engine.publication import Publication
+from storage.errors import Kind, Refused
 from storage.tickets import Tickets
 
 log = logging.getLogger("realtime.sse")
@@ -60,21 +61,23 @@ class EventStreamHandler(JsonHandler):
         ticket = self.get_query_argument("ticket", "")
         names = self.get_query_arguments("channel")
         if not names or len(names) > MAX_SSE_CHANNELS:
-            raise ApiError(400, "bad_channel", f"give 1 to {MAX_SSE_CHANNELS} 'channel' parameters")
+            raise Refused(Kind.INVALID, "bad_channel", f"give 1 to {MAX_SSE_CHANNELS} 'channel' parameters")
         channels = [parse_channel(n) for n in names]
         if any(c is None for c in channels):
-            raise ApiError(400, "bad_channel", "unknown or malformed channel name")
+            raise Refused(Kind.INVALID, "bad_channel", "unknown or malformed channel name")
         raw = await self.tickets.redeem(ticket)
         if raw is None:
-            raise ApiError(401, "ticket_invalid", "unknown, used or expired ticket; get a new one")
+            raise Refused(
+                Kind.UNAUTHORIZED, "ticket_invalid", "unknown, used or expired ticket; get a new one"
+            )
         claims = Claims(**raw)
         if claims.exp < time.time():
-            raise ApiError(401, "token_expired", "the token behind this ticket has expired")
+            raise Refused(Kind.UNAUTHORIZED, "token_expired", "the token behind this ticket has expired")
         for channel in channels:
             assert channel is not None
             refusal = await self.policy.can_subscribe(claims, channel)
             if refusal is not None:
-                raise ApiError(403, refusal, f"you may not subscribe to {channel.name}")
+                raise Refused(Kind.FORBIDDEN, refusal, f"you may not subscribe to {channel.name}")
         self.user_id = claims.user_id
         last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", "")
         since = parse_event_id(last_id) if last_id else {}

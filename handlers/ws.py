@@ -17,13 +17,14 @@ import tornado.websocket
 from config import Settings
 from handlers.base import request_id_of
 from handlers.origin import origin_allowed
-from realtime.channels import ChannelPolicy, parse_channel
-from realtime.hub import Hub
-from realtime.outbox import Outbox
-from realtime.presence import PresenceTracker
-from realtime.publication import Publication, encode, ws_text_frame
-from realtime.rpc import RpcContext, RpcError, RpcRegistry
-from realtime.tokens import Claims, TokenError, TokenService
+from realtime.auth.tokens import Claims, TokenService
+from realtime.engine.channels import ChannelPolicy, parse_channel
+from realtime.engine.hub import Hub
+from realtime.engine.outbox import Outbox
+from realtime.engine.presence import PresenceTracker
+from realtime.engine.publication import Publication, encode, ws_text_frame
+from realtime.engine.rpc import RpcContext, RpcRegistry
+from storage.errors import Refused
 
 log = logging.getLogger("realtime.ws")
 
@@ -239,7 +240,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
     async def _authenticate(self, token: Any, refresh: bool = False) -> None:
         try:
             claims = await self.tokens.authenticate(token)
-        except TokenError as exc:
+        except Refused as exc:
             self.error(exc.code, exc.message)
             if self.claims is None:
                 self.close(NOT_AUTHENTICATED, exc.code)
@@ -384,7 +385,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         context = RpcContext(self.claims, self.conn_id, self.request.remote_ip or "")
         try:
             result = await method(context, params)
-        except RpcError as exc:
+        except Refused as exc:
             self.send_json(
                 {"type": "rpc_error", "id": rid, "error": {"code": exc.code, "message": exc.message}}
             )

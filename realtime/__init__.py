@@ -1,1 +1,2 @@
-"""The real-time engine: channels, brokers (memory, Redis), presence, history and delivery."""
+"""Everything live: the engine (``engine``), authentication (``auth``), the webinar domain
+(``webinars``), notifications (``notifications``) and the background job worker (``jobs``)."""

@@ -19,7 +19,7 @@ from bson import ObjectId
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from storage.errors import DomainError
+from storage.errors import Kind, Refused
 from storage.mongo import Database
 
 hasher = PasswordHasher()
@@ -57,7 +57,7 @@ class Accounts:
         existing = await self.db.users.find_one({"email": email})
         if existing is not None:
             if existing["role"] == "host":
-                raise DomainError(409, "email_taken", "a host account with this email exists")
+                raise Refused(Kind.CONFLICT, "email_taken", "a host account with this email exists")
             await self.db.users.update_one(
                 {"_id": existing["_id"], "role": "attendee"},
                 {"$set": {"role": "host", "password_hash": pw_hash, "name": name}},
@@ -74,7 +74,7 @@ class Accounts:
         try:
             await self.db.users.insert_one(user)
         except DuplicateKeyError:
-            raise DomainError(409, "email_taken", "a host account with this email exists") from None
+            raise Refused(Kind.CONFLICT, "email_taken", "a host account with this email exists") from None
         return user
 
     async def authenticate(self, email: str, password: str) -> dict[str, Any]:
@@ -84,7 +84,7 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             user = None
         if user is None:
-            raise DomainError(401, "bad_credentials", "wrong email or password")
+            raise Refused(Kind.UNAUTHORIZED, "bad_credentials", "wrong email or password")
         return user
 
     async def get(self, user_id: str) -> dict[str, Any] | None:
@@ -134,10 +134,12 @@ class Accounts:
             old = await self.db.refresh_tokens.find_one({"_id": digest})
             if old is not None and old["used"] and not old["revoked"]:
                 await self.revoke_family(old["family"])
-                raise DomainError(401, "refresh_reused", "refresh token was already used; sign in again")
-            raise DomainError(401, "refresh_invalid", "refresh token is invalid or revoked")
+                raise Refused(
+                    Kind.UNAUTHORIZED, "refresh_reused", "refresh token was already used; sign in again"
+                )
+            raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "refresh token is invalid or revoked")
         if doc["expires_at"] <= now():
-            raise DomainError(401, "refresh_invalid", "refresh token has expired")
+            raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "refresh token has expired")
         new = await self.issue_refresh(doc["user_id"], ttl, doc["family"])
         return doc["user_id"], new
 

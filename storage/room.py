@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
 from storage.attendance import Attendance
-from storage.errors import DomainError, conflict, not_found
+from storage.errors import Kind, Refused, conflict, not_found
 from storage.mongo import Database
 from storage.polls import Polls
 
@@ -65,8 +65,8 @@ class Room:
                         {**key, "last_at": t, "expires_at": t + timedelta(seconds=slow_seconds + 60)}
                     )
                 except DuplicateKeyError:
-                    raise DomainError(
-                        429, "slow_mode", f"slow mode: one message every {slow_seconds} s"
+                    raise Refused(
+                        Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow_seconds} s"
                     ) from None
         # sliding window: the newest rate + 1 send times are kept; refused if the oldest is recent
         doc = await self.db.chat_windows.find_one_and_update(
@@ -80,7 +80,9 @@ class Room:
         )
         sent = doc["at"] if doc is not None else []
         if len(sent) > rate and sent[0] > t - timedelta(seconds=RATE_WINDOW):
-            raise DomainError(429, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds")
+            raise Refused(
+                Kind.RATE_LIMITED, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds"
+            )
 
     # chat --------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Checking untrusted request bodies before anything reaches a query.
 
 Each reader takes the body, a field name and its rules and returns a value of exactly the stated type,
-or raises ``DomainError(400, "invalid", "<field>: ...")``. A string field that arrives as an object
+or raises ``Refused(Kind.INVALID, "invalid", "<field>: ...")``. A string field that arrives as an object
 (``{"$gt": ""}``) is refused here, so no operator ever reaches MongoDB. A small hand-written module
 rather than a library: the rules are few and the error shape is ours.
 """

@@ -13,7 +13,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from storage.accounts import new_id, now
-from storage.errors import DomainError, conflict, not_found
+from storage.errors import Kind, Refused, conflict, not_found
 from storage.mongo import Database
 
 STATUSES = ("scheduled", "live", "ended", "cancelled")
@@ -144,7 +144,7 @@ class Webinars:
         status = current["status"]
         codes = {"live": "already_live", "ended": "webinar_ended", "cancelled": "webinar_cancelled"}
         code = codes.get(status, "not_live")
-        raise DomainError(409, code, f"cannot {action}: the webinar is {status}")
+        raise Refused(Kind.CONFLICT, code, f"cannot {action}: the webinar is {status}")
 
     async def take_seat(self, webinar_id: str) -> bool:
         """Atomically take one seat if any is left (capacity 0 means unlimited). Never over-fills."""

@@ -9,7 +9,7 @@ import pytest
 from tornado.httpclient import AsyncHTTPClient
 
 from config import load_settings
-from realtime.tokens import TokenService
+from realtime.auth.tokens import TokenService
 from tests.servers import AppProcess, RedisServer
 from tests.wsclient import WsClient
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from tornado.httpclient import AsyncHTTPClient
 
-from realtime.notify_triggers import REMINDER_JOB
-from realtime.tokens import TokenService
+from realtime.auth.tokens import TokenService
+from realtime.notifications.triggers import REMINDER_JOB
 from storage import mongo
 from storage.jobs import JobQueue
 from tests.servers import AppProcess

@@ -6,8 +6,8 @@ import urllib.request
 
 import pytest
 
-from realtime.broker_memory import MemoryBroker
-from realtime.broker_redis import RedisBroker
+from realtime.engine.broker_memory import MemoryBroker
+from realtime.engine.broker_redis import RedisBroker
 from server import make_broker
 from tests.servers import AppProcess
 
@@ -119,7 +119,7 @@ async def test_embedded_database_keeps_data_across_restart(tmp_path):
 
 @pytest.mark.gen_test(timeout=60)
 async def test_sigterm_closes_websockets_with_1001_and_exits_zero(mongo_server, test_id, tmp_path):
-    from realtime.tokens import TokenService
+    from realtime.auth.tokens import TokenService
     from tests.wsclient import WsClient
 
     app = AppProcess(

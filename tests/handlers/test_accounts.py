@@ -75,12 +75,12 @@ async def test_auth_refusals_and_validation(api):
     code, body = await api.call("GET", "/api/me", token="not.a.jwt")
     assert (code, body["error"]["code"]) == (401, "token_invalid")
     code, body = await api.call("POST", "/api/auth/login", {"email": {"$gt": ""}, "password": "x"})
-    assert (code, body["error"]["code"]) == (400, "invalid")
+    assert (code, body["error"]["code"]) == (422, "invalid")
     assert body["error"]["message"].startswith("email:")
     code, body = await api.call(
         "POST", "/api/auth/signup", {"email": "a@b.co", "password": "short", "name": "A"}
     )
-    assert (code, body["error"]["code"]) == (400, "invalid")
+    assert (code, body["error"]["code"]) == (422, "invalid")
 
 
 @pytest.mark.gen_test(timeout=60)

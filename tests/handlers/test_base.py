@@ -6,7 +6,8 @@ import logging
 import pytest
 import tornado.web
 
-from handlers.base import ApiError, JsonHandler, NotFoundHandler, log_request
+from handlers.base import JsonHandler, NotFoundHandler, log_request
+from storage.errors import Kind, Refused
 
 
 class Boom(JsonHandler):
@@ -17,7 +18,7 @@ class Boom(JsonHandler):
 class Refuse(JsonHandler):
     def post(self) -> None:
         body = self.json_body()
-        raise ApiError(409, "already_live", f"cannot go live twice ({len(body)} fields)")
+        raise Refused(Kind.CONFLICT, "already_live", f"cannot go live twice ({len(body)} fields)")
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ async def test_attendance_engagement_exports_and_timeline(api, base_url, service
     code, body = await api.call("GET", f"/api/webinars/{wid}/timeline?since={seqs[-2]}", token=guest)
     assert [m["type"] for m in body["timeline"]] == ["webinar.ended"]
     code, body = await api.call("GET", f"/api/webinars/{wid}/timeline?since=x", token=guest)
-    assert code == 400
+    assert code == 422
     # reports are for hosts
     for path in ("reports/attendance", "reports/engagement", "reports/questions.csv", "registrations.csv"):
         code, _ = await api.call("GET", f"/api/webinars/{wid}/{path}", token=guest, raw=True)

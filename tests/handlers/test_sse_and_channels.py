@@ -117,7 +117,7 @@ async def test_sse_tickets_are_single_use_and_checked(http_client, base_url, ser
     resp = await http_client.fetch(f"{base_url}/sse?ticket={other}&channel=user:u2", raise_error=False)
     assert resp.code == 403
     resp = await http_client.fetch(f"{base_url}/sse?ticket=x&channel=bogus", raise_error=False)
-    assert resp.code == 400
+    assert resp.code == 422
     with pytest.raises(HTTPClientError) as err:
         await http_client.fetch(base_url + "/api/realtime/tickets", method="POST", body="")
     assert err.value.code == 401
@@ -139,16 +139,16 @@ async def test_publish_api_with_api_key_and_host_token(http_client, base_url, se
         url, method="POST", body=body, headers=auth("wrong-key"), raise_error=False
     )
     assert resp.code == 401
-    for bad in (
-        '{"type": {"$gt": ""}, "data": 1}',
-        '{"type": "x"}',
-        "[]",
-        "{nope",
-        '{"type": "presence", "data": 1}',
-        '{"type": "x", "data": 1, "durable": "yes"}',
+    for bad, status in (
+        ('{"type": {"$gt": ""}, "data": 1}', 422),
+        ('{"type": "x"}', 422),
+        ("[]", 400),
+        ("{nope", 400),
+        ('{"type": "presence", "data": 1}', 422),
+        ('{"type": "x", "data": 1, "durable": "yes"}', 422),
     ):
         resp = await http_client.fetch(url, method="POST", body=bad, headers=auth(API_KEY), raise_error=False)
-        assert resp.code == 400, bad
+        assert resp.code == status, bad
         assert set(json.loads(resp.body)["error"]) >= {"code", "message"}
     resp = await http_client.fetch(base_url + "/api/channels/room:w1/history?since=1", headers=auth(attendee))
     history = json.loads(resp.body)
@@ -156,7 +156,7 @@ async def test_publish_api_with_api_key_and_host_token(http_client, base_url, se
     resp = await http_client.fetch(
         base_url + "/api/channels/room:w1/history?limit=0", headers=auth(attendee), raise_error=False
     )
-    assert resp.code == 400
+    assert resp.code == 422
 
 
 @pytest.mark.gen_test

@@ -1,5 +1,5 @@
 """Webinars and registrations over REST: CRUD, lifecycle, capacity under concurrency, approval queue,
-search and CSV, refusals (401/403/404/409) and bad input (400)."""
+search and CSV, refusals (401/403/404/409) and bad input (400 unreadable, 422 invalid)."""
 
 import asyncio
 
@@ -102,7 +102,7 @@ async def test_bad_input_and_unknown_ids(api):
         {"cohosts": ["nobody@example.com"]},
     ):
         code, body = await api.call("POST", "/api/webinars", {**base, **bad}, token)
-        assert (code, body["error"]["code"]) == (400, "invalid"), bad
+        assert (code, body["error"]["code"]) == (422, "invalid"), bad
     code, body = await api.call("POST", "/api/webinars", b"[1,2]", token)
     assert code == 400
     code, body = await api.call("GET", "/api/webinars/nonexistent0000")
@@ -115,7 +115,7 @@ async def test_bad_input_and_unknown_ids(api):
     code, body = await api.call(
         "POST", f"/api/webinars/{w['id']}/registrations", {"name": "A", "email": {"$ne": None}}
     )
-    assert (code, body["error"]["code"]) == (400, "invalid")
+    assert (code, body["error"]["code"]) == (422, "invalid")
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/registrations/nope/approve", token=token)
     assert code == 404
 

@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from realtime.worker import RetryLater, Worker
+from realtime.jobs.worker import RetryLater, Worker
 from storage import jobs as jobs_mod
 from storage import mongo
 from storage.jobs import JobQueue

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from storage.accounts import now
-from storage.errors import DomainError
+from storage.errors import Refused
 from storage.registrations import Registrations
 from storage.webinars import Webinars
 
@@ -27,13 +27,13 @@ async def test_concurrent_registrations_and_capacity_edits(services):
         try:
             await regs.register(w, f"u{i}", f"u{i}@example.com", f"U{i}")
             return True
-        except DomainError as exc:
+        except Refused as exc:
             assert exc.code == "webinar_full"
             return False
 
     results = await asyncio.gather(*[attempt(i) for i in range(20)])
     assert results.count(True) == 5
-    with pytest.raises(DomainError) as err:
+    with pytest.raises(Refused) as err:
         await store.update(w["_id"], {"capacity": 4})
     assert err.value.code == "capacity_below_registrations"
     await store.update(w["_id"], {"capacity": 7})

@@ -3,13 +3,13 @@
 import pytest
 
 from storage import validate as v
-from storage.errors import DomainError
+from storage.errors import Kind, Refused
 
 
 def refused(fn, *args, **kw):
-    with pytest.raises(DomainError) as err:
+    with pytest.raises(Refused) as err:
         fn(*args, **kw)
-    assert err.value.status == 400 and err.value.code == "invalid"
+    assert err.value.kind is Kind.INVALID and err.value.code == "invalid"
     return err.value.message
 
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from realtime.hub import Hub
-from realtime.publication import Publication
+from realtime.engine.hub import Hub
+from realtime.engine.publication import Publication
 from server import make_broker
 from storage.history import History
 from storage.mongo import open_client

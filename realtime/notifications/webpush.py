@@ -24,7 +24,7 @@ from pywebpush import WebPushException, webpush_async
 from storage.jobs import Job, JobQueue
 from storage.push_subscriptions import PushSubscriptions
 
-log = logging.getLogger("realtime.webpush")
+log = logging.getLogger("realtime.notifications.webpush")
 
 JOB_KIND = "push.send"
 MAX_ATTEMPTS = 5

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from realtime.tokens import Claims
+from realtime.auth.tokens import Claims
 
 KINDS = ("room", "backstage", "user")
 _NAME = re.compile(r"^(room|backstage|user):([A-Za-z0-9_.:@-]{1,128})$")

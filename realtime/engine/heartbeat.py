@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-log = logging.getLogger("realtime.heartbeat")
+log = logging.getLogger("realtime.engine.heartbeat")
 
 
 class Beating(Protocol):

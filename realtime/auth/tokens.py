@@ -18,17 +18,9 @@ from typing import Any
 import jwt
 
 from config import Settings
+from storage.errors import unauthorized
 
 LEEWAY_SECONDS = 30
-
-
-class TokenError(Exception):
-    """A token was refused; ``code`` is stable (``token_expired``, ``token_invalid``)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -97,24 +89,24 @@ class TokenService:
         place every REST handler, the WebSocket and the SSE ticket authenticate a caller."""
         claims = self.verify(token)
         if claims.is_host and self.is_revoked is not None and await self.is_revoked(claims.jti):
-            raise TokenError("token_revoked", "this token was revoked by logout")
+            raise unauthorized("token_revoked", "this token was revoked by logout")
         return claims
 
     def verify(self, token: str, *, scope: str = "access") -> Claims:
-        """Verify ``token`` (ours or an integrator's) and return its claims, or raise TokenError."""
+        """Verify ``token`` (ours or an integrator's) and return its claims, or raise ``Refused``"""
         if not isinstance(token, str) or not token or len(token) > 8192:
-            raise TokenError("token_invalid", "missing or oversized token")
+            raise unauthorized("token_invalid", "missing or oversized token")
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise TokenError("token_invalid", "malformed token") from None
+            raise unauthorized("token_invalid", "malformed token") from None
         kid = header.get("kid")
         if not isinstance(kid, str):
-            raise TokenError("token_invalid", "token has no key id (kid)")
+            raise unauthorized("token_invalid", "token has no key id (kid)")
         integrator = kid not in self.keys and kid in self.integrator_keys
         key = self.integrator_keys.get(kid) if integrator else self.keys.get(kid)
         if key is None:
-            raise TokenError("token_invalid", "unknown key id")
+            raise unauthorized("token_invalid", "unknown key id")
         issuer = self.settings.integrator_issuer if integrator else self.settings.jwt_issuer
         try:
             data = jwt.decode(
@@ -127,20 +119,20 @@ class TokenService:
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
             )
         except jwt.ExpiredSignatureError:
-            raise TokenError("token_expired", "token has expired") from None
+            raise unauthorized("token_expired", "token has expired") from None
         except jwt.PyJWTError as exc:
-            raise TokenError("token_invalid", f"token refused: {exc}") from None
+            raise unauthorized("token_invalid", f"token refused: {exc}") from None
         role = data.get("role", "attendee")
         if integrator and role != "attendee":
-            raise TokenError("token_invalid", "integrator tokens may only carry the attendee role")
+            raise unauthorized("token_invalid", "integrator tokens may only carry the attendee role")
         if role not in ("host", "attendee"):
-            raise TokenError("token_invalid", "unknown role")
+            raise unauthorized("token_invalid", "unknown role")
         token_scope = data.get("scope", "access")
         if token_scope != scope:
-            raise TokenError("token_invalid", f"a {token_scope} token cannot be used here")
+            raise unauthorized("token_invalid", f"a {token_scope} token cannot be used here")
         sub = data["sub"]
         if not isinstance(sub, str) or not 0 < len(sub) <= 128:
-            raise TokenError("token_invalid", "bad subject")
+            raise unauthorized("token_invalid", "bad subject")
         if integrator:
             sub = f"ext:{sub}"  # integrator user ids never collide with ours
         wid = data.get("wid")

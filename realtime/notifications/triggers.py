@@ -19,10 +19,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from realtime.notify import Notifier
+from realtime.notifications.notifier import Notifier
 from storage.jobs import Job, JobQueue
 
-log = logging.getLogger("realtime.notify")
+log = logging.getLogger("realtime.notifications.notifier")
 
 REMINDER_JOB = "reminder"
 NOT_REMINDED = ("cancelled", "ended", "live")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from realtime.channels import room
-from realtime.room_polls import public_poll
-from realtime.room_qa import public_question
-from realtime.tokens import Claims
-from realtime.webinars import Hub, WebinarService, read_history
+from realtime.auth.tokens import Claims
+from realtime.engine.channels import room
+from realtime.webinars.polls import public_poll
+from realtime.webinars.qa import public_question
+from realtime.webinars.service import Hub, WebinarService, read_history
 from storage.attendance import seconds_between
 from storage.registrations import to_csv
 from storage.room import Room

@@ -14,17 +14,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
-from realtime.channels import room
-from realtime.hub import Hub
-from realtime.presence import PresenceTracker
-from realtime.tokens import Claims, TokenService
+from realtime.auth.tokens import Claims, TokenService
+from realtime.engine.channels import room
+from realtime.engine.hub import Hub
+from realtime.engine.presence import PresenceTracker
 from storage import validate as v
 from storage.accounts import Accounts
-from storage.errors import DomainError, forbidden
+from storage.errors import Kind, Refused, forbidden
 from storage.registrations import Registrations, public_registration
 from storage.webinars import Webinars, public_webinar, role_in
 
-log = logging.getLogger("realtime.webinars")
+log = logging.getLogger("realtime.webinars.service")
 JOIN_TOKEN_MARGIN = timedelta(hours=6)
 STAFF = ("host", "cohost")
 
@@ -319,4 +319,4 @@ def require_live(p: Participant, action: str = "do that") -> None:
     if status == "live":
         return
     code = {"scheduled": "not_live", "ended": "webinar_ended", "cancelled": "webinar_cancelled"}[status]
-    raise DomainError(409, code, f"cannot {action}: the webinar is {status}")
+    raise Refused(Kind.CONFLICT, code, f"cannot {action}: the webinar is {status}")

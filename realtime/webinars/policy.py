@@ -11,13 +11,13 @@ import asyncio
 import collections
 from typing import Any
 
-from realtime.channels import Channel, ClaimsPolicy, room
-from realtime.room_polls import public_poll
-from realtime.room_qa import public_question
-from realtime.room_stage import public_announcement, public_hand
-from realtime.tokens import Claims
-from realtime.webinars import Hub, Participant, WebinarService, read_history
-from storage.errors import DomainError
+from realtime.auth.tokens import Claims
+from realtime.engine.channels import Channel, ClaimsPolicy, room
+from realtime.webinars.polls import public_poll
+from realtime.webinars.qa import public_question
+from realtime.webinars.service import Hub, Participant, WebinarService, read_history
+from realtime.webinars.stage import public_announcement, public_hand
+from storage.errors import Refused
 from storage.room import Room
 from storage.webinars import public_webinar
 
@@ -40,7 +40,7 @@ class WebinarPolicy:
         """The participant, a refusal code, or None when the channel is not a webinar's."""
         try:
             p = await self.webinars.participant(claims, channel.id)
-        except DomainError as exc:
+        except Refused as exc:
             return None if exc.code == "not_found" else exc.code
         if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
             return "banned"

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from config import Settings
-from realtime.channels import backstage, room
-from realtime.tokens import Claims
-from realtime.webinars import Hub, WebinarService, require_live
+from realtime.auth.tokens import Claims
+from realtime.engine.channels import backstage, room
+from realtime.webinars.service import Hub, WebinarService, require_live
 from storage import validate as v
-from storage.errors import DomainError, forbidden
+from storage.errors import Kind, Refused, forbidden
 from storage.room import Room
 from storage.webinars import iso
 
@@ -47,7 +47,7 @@ class ChatService:
             if mod.get("banned"):
                 raise forbidden("you are banned from this webinar")
             if mod.get("muted"):
-                raise DomainError(403, "muted", "a host has muted you in this chat")
+                raise Refused(Kind.FORBIDDEN, "muted", "a host has muted you in this chat")
             await self.room.check_chat_pace(
                 p.webinar_id, p.user_id, int(p.webinar["slow_mode_seconds"]), self.settings.chat_rate
             )
@@ -71,7 +71,7 @@ class ChatService:
         user_id = v.ident(params.get("user_id"), "user_id")
         action = v.choice(params, "action", ("mute", "unmute", "ban", "unban"))
         if user_id == p.webinar["owner_id"] or user_id in p.webinar["cohost_ids"]:
-            raise DomainError(409, "cannot_moderate_host", "hosts cannot be muted or banned")
+            raise Refused(Kind.CONFLICT, "cannot_moderate_host", "hosts cannot be muted or banned")
         flag = "muted" if action in ("mute", "unmute") else "banned"
         await self.room.set_moderation(p.webinar_id, user_id, **{flag: action in ("mute", "ban")})
         data = {"user_id": user_id, "action": action}

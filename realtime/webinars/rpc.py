@@ -1,34 +1,30 @@
 """Registers every live-room action as an RPC method; each calls the same service method as its
-REST twin. Params always carry ``webinar_id``; a DomainError becomes an RpcError with the same code
-and HTTP status, so the live protocol refuses exactly as REST does."""
+REST twin. Params always carry ``webinar_id``; a ``Refused`` reaches the caller as ``rpc_error`` with
+the same code, so the live protocol refuses exactly as REST does."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from realtime.room_chat import ChatService
-from realtime.room_polls import PollService
-from realtime.room_qa import QaService
-from realtime.room_stage import StageService
-from realtime.rpc import RpcContext, RpcError, RpcMethod, RpcRegistry
-from realtime.tokens import Claims
-from realtime.webinars import WebinarService
+from realtime.auth.tokens import Claims
+from realtime.engine.rpc import RpcContext, RpcMethod, RpcRegistry
+from realtime.webinars.chat import ChatService
+from realtime.webinars.polls import PollService
+from realtime.webinars.qa import QaService
+from realtime.webinars.service import WebinarService
+from realtime.webinars.stage import StageService
 from storage import validate as v
-from storage.errors import DomainError
 
 Action = Callable[[Claims, Any, dict[str, Any]], Awaitable[Any]]
 
 
 def method(action: Action, /, **fixed: Any) -> RpcMethod:
     async def call(ctx: RpcContext, params: dict[str, Any]) -> Any:
-        try:
-            body = dict(v.object_of(params))
-            webinar_id = body.pop("webinar_id", None)
-            body.update(fixed)
-            return await action(ctx.claims, webinar_id, body)
-        except DomainError as exc:
-            raise RpcError(exc.code, exc.message, exc.status) from None
+        body = dict(v.object_of(params))
+        webinar_id = body.pop("webinar_id", None)
+        body.update(fixed)
+        return await action(ctx.claims, webinar_id, body)
 
     return call
 

@@ -78,7 +78,7 @@ async def test_chat_send_delete_and_refusals(api, base_url, services):
     too_long = "x" * (services.settings.chat_max_chars + 1)
     assert (await guest_ws.rpc("chat.send", webinar_id=wid, text=too_long))["error"]["code"] == "invalid"
     code, body = await api.call("POST", f"/api/webinars/{wid}/chat", {"text": {"$gt": ""}}, guest)
-    assert (code, body["error"]["code"]) == (400, "invalid")
+    assert (code, body["error"]["code"]) == (422, "invalid")
     # only hosts delete
     reply = await guest_ws.rpc("chat.delete", webinar_id=wid, message_id=msg["data"]["id"])
     assert reply["error"]["code"] == "forbidden"
@@ -249,7 +249,7 @@ async def test_polls_single_multiple_results_and_states(api, base_url, services)
     code, _ = await api.call("POST", f"/api/webinars/{wid}/polls", poll, guest)
     assert code == 403
     code, body = await api.call("POST", f"/api/webinars/{wid}/polls", {**poll, "options": ["only"]}, token)
-    assert code == 400
+    assert code == 422
     pid = (await host_ws.rpc("poll.create", webinar_id=wid, **poll))["result"]["id"]
     reply = await guest_ws.rpc("poll.vote", webinar_id=wid, poll_id=pid, choices=["0"])
     assert reply["error"]["code"] == "poll_not_open"

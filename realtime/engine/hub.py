@@ -11,7 +11,7 @@ Delivery contract:
 - After a broker outage every live channel is repaired from history; a durable publish the broker
   refused is retried in the background, and is in history for recovery either way.
 - Ephemeral messages (``durable=False``) have no ``seq``, are not stored and may be dropped.
-- Each publication is encoded once (realtime/publication.py) and handed to every subscriber.
+- Each publication is encoded once (realtime/engine/publication.py) and handed to every subscriber.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-from realtime.broker import Broker, BrokerUnavailable
-from realtime.publication import Publication, encode
+from realtime.engine.broker import Broker, BrokerUnavailable
+from realtime.engine.publication import Publication, encode
 from storage.history import History
 
-log = logging.getLogger("realtime.hub")
+log = logging.getLogger("realtime.engine.hub")
 
 CONTROL = "$control"
 REPAIR_DELAYS = (0.05, 0.2, 1.0, 3.0)

@@ -18,7 +18,7 @@ from typing import Any
 
 from storage.jobs import Job, JobQueue
 
-log = logging.getLogger("realtime.worker")
+log = logging.getLogger("realtime.jobs.worker")
 
 JobHandler = Callable[[Job], Awaitable[dict[str, Any] | None]]
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from config import Settings
-from realtime.notify import FANOUT_JOB, Notifier, Publisher
-from realtime.notify_triggers import REMINDER_JOB, NotificationTriggers
-from realtime.webpush import JOB_KIND as PUSH_JOB
-from realtime.webpush import PushDelivery, PushSender, generate_vapid_key, load_vapid
-from realtime.worker import Worker
+from realtime.jobs.worker import Worker
+from realtime.notifications.notifier import FANOUT_JOB, Notifier, Publisher
+from realtime.notifications.triggers import REMINDER_JOB, NotificationTriggers
+from realtime.notifications.webpush import JOB_KIND as PUSH_JOB
+from realtime.notifications.webpush import PushDelivery, PushSender, generate_vapid_key, load_vapid
 from storage import jobs, notifications, push_subscriptions
 from storage.jobs import JobQueue
 from storage.mongo import Database

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from realtime.broker import MessageCallback, RecoverCallback
+from realtime.engine.broker import MessageCallback, RecoverCallback
 
 
 class MemoryBroker:

@@ -25,8 +25,8 @@ import secrets
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from realtime.channels import personal
-from realtime.webpush import PushDelivery
+from realtime.engine.channels import personal
+from realtime.notifications.webpush import PushDelivery
 from storage.jobs import Job, JobQueue
 from storage.mongo import Database
 from storage.notifications import Inbox, public
@@ -45,7 +45,7 @@ def _live(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
 
 
 class Publisher(Protocol):
-    """The real-time hub's publish API (realtime/hub.py)."""
+    """The real-time hub's publish API (realtime/engine/hub.py)."""
 
     async def publish(
         self, channel: str, type: str, data: dict[str, Any], *, durable: bool = True

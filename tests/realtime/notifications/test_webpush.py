@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from realtime.webpush import generate_vapid_key, load_vapid, public_key_of
+from realtime.notifications.webpush import generate_vapid_key, load_vapid, public_key_of
 from tests.pushservice import PushService
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime.channels import backstage, room
-from realtime.tokens import Claims
-from realtime.webinars import Hub, WebinarService, require_live
+from realtime.auth.tokens import Claims
+from realtime.engine.channels import backstage, room
+from realtime.webinars.service import Hub, WebinarService, require_live
 from storage import validate as v
-from storage.errors import DomainError, conflict
+from storage.errors import Kind, Refused, conflict
 from storage.room import Room
 from storage.webinars import iso
 
@@ -75,7 +75,7 @@ class PollService:
         p = await self.webinars.participant(claims, webinar_id)
         require_live(p, "vote")
         if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
-            raise DomainError(403, "forbidden", "you are banned from this webinar")
+            raise Refused(Kind.FORBIDDEN, "forbidden", "you are banned from this webinar")
         poll = await self.room.polls.get(p.webinar_id, v.ident(params.get("poll_id"), "poll_id"))
         if poll["status"] != "open":
             raise conflict("poll_not_open", f"the poll is {poll['status']}")

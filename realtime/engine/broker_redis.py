@@ -15,9 +15,9 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from realtime.broker import BrokerUnavailable, MessageCallback, RecoverCallback
+from realtime.engine.broker import BrokerUnavailable, MessageCallback, RecoverCallback
 
-log = logging.getLogger("realtime.broker_redis")
+log = logging.getLogger("realtime.engine.broker_redis")
 
 CONTROL = "$control"
 MAX_BACKOFF = 5.0

@@ -16,7 +16,7 @@ import secrets
 from collections import defaultdict
 from typing import Any, Protocol
 
-log = logging.getLogger("realtime.presence")
+log = logging.getLogger("realtime.engine.presence")
 
 MAX_NAMES_PER_UPDATE = 20
 FULL_ROUND_EVERY = 5

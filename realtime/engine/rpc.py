@@ -11,17 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from realtime.tokens import Claims
-
-
-class RpcError(Exception):
-    """A refused action: ``code`` is stable (``forbidden``, ``not_found``, ``conflict``, ...)."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status  # the HTTP status the REST twin of this action uses
+from realtime.auth.tokens import Claims
 
 
 @dataclass

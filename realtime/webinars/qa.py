@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from realtime.channels import backstage, room
-from realtime.tokens import Claims
-from realtime.webinars import Hub, Participant, WebinarService, require_live
+from realtime.auth.tokens import Claims
+from realtime.engine.channels import backstage, room
+from realtime.webinars.service import Hub, Participant, WebinarService, require_live
 from storage import validate as v
-from storage.errors import DomainError
+from storage.errors import Kind, Refused
 from storage.room import Room
 from storage.webinars import iso, public_webinar
 
@@ -110,4 +110,4 @@ class QaService:
 
     async def _not_banned(self, p: Participant) -> None:
         if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
-            raise DomainError(403, "forbidden", "you are banned from this webinar")
+            raise Refused(Kind.FORBIDDEN, "forbidden", "you are banned from this webinar")

@@ -14,11 +14,11 @@ import logging
 from typing import Any
 
 from config import Settings
-from realtime.channels import backstage, room
-from realtime.tokens import Claims
-from realtime.webinars import Hub, WebinarService, require_live
+from realtime.auth.tokens import Claims
+from realtime.engine.channels import backstage, room
+from realtime.webinars.service import Hub, WebinarService, require_live
 from storage import validate as v
-from storage.errors import DomainError
+from storage.errors import Kind, Refused
 from storage.room import Room
 from storage.webinars import iso, public_webinar
 
@@ -69,10 +69,10 @@ class StageService:
         if params.get("user_id") is not None:
             target = v.ident(params.get("user_id"), "user_id")
             if target != p.user_id and not p.staff:
-                raise DomainError(403, "forbidden", "only a host may lower someone else's hand")
+                raise Refused(Kind.FORBIDDEN, "forbidden", "only a host may lower someone else's hand")
         if action == "raise":
             if target != p.user_id:
-                raise DomainError(403, "forbidden", "you can only raise your own hand")
+                raise Refused(Kind.FORBIDDEN, "forbidden", "you can only raise your own hand")
             if await self.room.raise_hand(p.webinar_id, p.user_id, p.name):
                 await self.hub.publish(
                     backstage(p.webinar_id), "hand.raised", {"user_id": p.user_id, "name": p.name}

@@ -1,0 +1,1 @@
+"""Authentication: signing and verifying JWTs, the verified caller (``Claims``)."""

@@ -1,0 +1,1 @@
+"""The background job worker over the MongoDB job queue (storage/jobs.py)."""

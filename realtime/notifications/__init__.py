@@ -1,0 +1,2 @@
+"""Notifications: the inbox and live delivery, preferences, Web Push, and the triggers the webinar
+domain fires."""
