@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.realtime.test_notify_triggers import run_all
+from tests.realtime.notifications.test_triggers import run_all
 
 RECIPIENTS = 10_000
 
