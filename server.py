@@ -247,9 +247,14 @@ def make_app(services: Services) -> tornado.web.Application:
     ]
     if services.notifications is not None:
         n = services.notifications
-        routes += h_notifications.routes(
-            notifier=n.notifier, triggers=n.triggers, tokens=services.tokens, settings=s
-        )
+        if services.domain is not None:
+            routes += h_notifications.routes(
+                notifier=n.notifier,
+                triggers=n.triggers,
+                tokens=services.tokens,
+                settings=s,
+                webinars=services.domain.webinars,
+            )
         routes += h_push.routes(
             subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
         )

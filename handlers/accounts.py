@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from handlers.api import ApiHandler
-from storage import validate as v
+from realtime.schema import Body, Email, read, trimmed
 from storage.accounts import public_user
 from storage.errors import Kind, Refused
+
+
+class Signup(Body):
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
+    name: Annotated[str, trimmed(100)]
+
+
+class Login(Body):
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class RefreshBody(Body):
+    refresh_token: Annotated[str, trimmed(200)]
+
+
+class User(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    email: str | None
+    name: str
+    role: Literal["host", "attendee"]
+
+
+class Tokens(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    access_token: str = Field(description="JWT; send as Authorization: Bearer")
+    token_type: Literal["Bearer"]
+    expires_in: int = Field(description="seconds the access token is valid")
+    refresh_token: str = Field(description="opaque; rotated on every use")
+    user: User
 
 
 class _TokenIssuer(ApiHandler):
@@ -30,21 +64,15 @@ class SignupHandler(_TokenIssuer):
             raise Refused(
                 Kind.FORBIDDEN, "signup_closed", "sign-up is closed; ask an administrator for an account"
             )
-        body = self.body()
-        v_body = await self.call(_signup_fields(body))
-        user = await self.call(self.deps.accounts.create_host(*v_body))
+        new = read(Signup, self.body())
+        user = await self.call(self.deps.accounts.create_host(new.email, new.password, new.name))
         self.send(await self.tokens_for(user), 201)
-
-
-async def _signup_fields(body: dict[str, Any]) -> tuple[str, str, str]:
-    v.known_fields(body, {"email", "password", "name"})
-    return v.email(body), v.password(body), v.text(body, "name", max_len=100)
 
 
 class LoginHandler(_TokenIssuer):
     async def post(self) -> None:
-        body = self.body()
-        email, password = await self.call(_login_fields(body))
+        login = read(Login, self.body())
+        email, password = login.email, login.password
         key = f"login:{email}:{self.request.remote_ip}"
         if not await self.deps.accounts.hit(key, self.deps.settings.login_rate, 60):
             raise Refused(Kind.RATE_LIMITED, "rate_limited", "too many login attempts; wait a minute")
@@ -52,17 +80,9 @@ class LoginHandler(_TokenIssuer):
         self.send(await self.tokens_for(user))
 
 
-async def _login_fields(body: dict[str, Any]) -> tuple[str, str]:
-    v.known_fields(body, {"email", "password"})
-    password = body.get("password")
-    if not isinstance(password, str) or not 0 < len(password) <= 200:
-        raise v.invalid("password", "must be a string")
-    return v.email(body), password
-
-
 class RefreshHandler(_TokenIssuer):
     async def post(self) -> None:
-        token = await self.call(_refresh_field(self.body()))
+        token = read(RefreshBody, self.body()).refresh_token
         s = self.deps.settings
         user_id, refresh = await self.call(self.deps.accounts.rotate_refresh(token, s.refresh_token_ttl))
         user = await self.deps.accounts.get(user_id)
@@ -80,17 +100,12 @@ class RefreshHandler(_TokenIssuer):
         )
 
 
-async def _refresh_field(body: dict[str, Any]) -> str:
-    v.known_fields(body, {"refresh_token"})
-    return str(v.text(body, "refresh_token", max_len=200))
-
-
 class LogoutHandler(ApiHandler):
     async def post(self) -> None:
         claims = await self.claims()
         body = self.body()
         if body:
-            token = await self.call(_refresh_field(body))
+            token = read(RefreshBody, body).refresh_token
             await self.deps.accounts.revoke_refresh(token)
         await self.deps.accounts.revoke_access(claims.jti, claims.exp)
         # Live connections opened with this token end too, on every process.

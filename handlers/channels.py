@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypeVar
+
+from pydantic import AfterValidator, Field
 
 from config import Settings
 from handlers.base import JsonHandler
@@ -11,9 +13,44 @@ from realtime.auth.tokens import TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
+from realtime.schema import Body, Query, read
 from storage.errors import Kind, Refused
 
 MAX_TYPE_LEN = 40
+Q = TypeVar("Q", bound=Query)
+RESERVED = ("presence", "subscribed", "reset", "error", "rpc")
+
+
+def _not_reserved(type_: str) -> str:
+    if type_.startswith(RESERVED):
+        raise ValueError("reserved by the protocol")
+    return type_
+
+
+class Message(Body):
+    """``POST /api/channels/{channel}/messages``."""
+
+    type: Annotated[
+        str,
+        Field(min_length=1, max_length=MAX_TYPE_LEN, description=f"not starting with {', '.join(RESERVED)}"),
+        AfterValidator(_not_reserved),
+    ]
+    data: Any = Field(description="any JSON value; delivered as it is")
+    durable: bool = Field(True, description="false: not kept in history, no seq")
+
+
+def _count(lo: int, hi: int, default: int) -> Any:
+    return Field(default, ge=lo, le=hi, strict=False)
+
+
+class HistoryQuery(Query):
+    since: Annotated[int, _count(0, 2**62, 0)]
+    limit: Annotated[int, _count(1, 1000, 100)]
+
+
+class PresenceQuery(Query):
+    offset: Annotated[int, _count(0, 10**7, 0)]
+    limit: Annotated[int, _count(1, 500, 50)]
 
 
 class _ChannelHandler(JsonHandler):
@@ -45,17 +82,10 @@ class _ChannelHandler(JsonHandler):
         if refusal is not None:
             raise Refused(Kind.FORBIDDEN, refusal, f"you may not read {channel.name}")
 
-    def int_arg(self, name: str, default: int, lo: int, hi: int) -> int:
-        raw = self.get_query_argument(name, None)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise Refused(Kind.INVALID, "invalid", f"{name}: expected an integer") from None
-        if not lo <= value <= hi:
-            raise Refused(Kind.INVALID, "invalid", f"{name}: must be between {lo} and {hi}")
-        return value
+    def query(self, model: type[Q]) -> Q:
+        """The query string read by ``model`` (each parameter once; the last one wins)."""
+        args = {name: self.get_query_argument(name) for name in self.request.query_arguments}
+        return read(model, args)
 
 
 class PublishHandler(_ChannelHandler):
@@ -70,18 +100,8 @@ class PublishHandler(_ChannelHandler):
             backstage = Channel("backstage", channel.id)
             if await self.policy.can_subscribe(claims, backstage) is not None:
                 raise Refused(Kind.FORBIDDEN, "forbidden", "only hosts of this webinar may publish here")
-        body = self.json_body()
-        type_ = body.get("type")
-        if not isinstance(type_, str) or not 0 < len(type_) <= MAX_TYPE_LEN:
-            raise Refused(Kind.INVALID, "invalid", f"type: a string of 1 to {MAX_TYPE_LEN} characters")
-        if type_.startswith(("presence", "subscribed", "reset", "error", "rpc")):
-            raise Refused(Kind.INVALID, "invalid", "type: reserved by the protocol")
-        durable = body.get("durable", True)
-        if not isinstance(durable, bool):
-            raise Refused(Kind.INVALID, "invalid", "durable: true or false")
-        if "data" not in body:
-            raise Refused(Kind.INVALID, "invalid", "data: required")
-        seq = await self.hub.publish(channel.name, type_, body["data"], durable=durable)
+        message = read(Message, self.json_body())
+        seq = await self.hub.publish(channel.name, message.type, message.data, durable=message.durable)
         self.send({"channel": channel.name, "seq": seq}, 202)
 
 
@@ -91,8 +111,8 @@ class HistoryHandler(_ChannelHandler):
     async def get(self, name: str) -> None:
         channel = self.channel(name)
         await self.authorise_read(channel)
-        since = self.int_arg("since", 0, 0, 2**62)
-        limit = self.int_arg("limit", 100, 1, 1000)
+        query = self.query(HistoryQuery)
+        since, limit = query.since, query.limit
         entries = await self.hub.history.read(channel.name, after=since, limit=limit)
         messages: list[dict[str, Any]] = [
             {"type": e.type, "channel": e.channel, "data": e.data, "ts": e.ts, "seq": e.seq} for e in entries
@@ -112,7 +132,7 @@ class PresenceHandler(_ChannelHandler):
     async def get(self, name: str) -> None:
         channel = self.channel(name)
         await self.authorise_read(channel)
-        offset = self.int_arg("offset", 0, 0, 10**7)
-        limit = self.int_arg("limit", 50, 1, 500)
+        query = self.query(PresenceQuery)
+        offset, limit = query.offset, query.limit
         total, users = await self.presence.backend.roster(channel.name, offset, limit)
         self.send({"channel": channel.name, "count": total, "offset": offset, "users": users})

@@ -13,8 +13,9 @@ import os
 import sys
 
 from config import ConfigError, load_settings
+from handlers.accounts import Signup
+from realtime.schema import read
 from storage import accounts, mongo
-from storage import validate as v
 from storage.embedded import database_url
 from storage.errors import Refused
 
@@ -47,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         password = getpass.getpass("Password: ")
     try:
-        body = {"email": args.email, "password": password, "name": args.name}
-        email, password, name = v.email(body), v.password(body), v.text(body, "name", max_len=100)
-        user_id = asyncio.run(create_host(email, password, name))
+        new = read(Signup, {"email": args.email, "password": password, "name": args.name})
+        email = new.email
+        user_id = asyncio.run(create_host(new.email, new.password, new.name))
     except (Refused, ConfigError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1

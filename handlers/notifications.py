@@ -10,21 +10,36 @@ from handlers.base import JsonHandler
 from handlers.bearer import api_key_name, bearer_claims
 from realtime.auth.tokens import Claims, TokenService
 from realtime.notifications.notifier import SYNC_LIMIT, Notifier
+from realtime.notifications.schemas import (
+    IDEMPOTENCY_KEY,
+    InboxQuery,
+    NotificationSend,
+    PreferencesUpdate,
+    Recording,
+)
 from realtime.notifications.triggers import NotificationTriggers
+from realtime.schema import ident, read, value_of
+from realtime.webinars.service import WebinarService
 from storage.errors import Kind, Refused
-from storage.notifications import FILTERS, public
-from storage.preferences import CATEGORIES, METHODS
+from storage.notifications import public
 
-MAX_RECIPIENTS = 100_000
 ID = r"([A-Za-z0-9_-]{1,64})"  # inbox ids are ObjectIds; others answer 404
 WEBINAR_ID = r"([A-Za-z0-9_.:@-]{1,128})"
 
 
 class NotificationHandler(JsonHandler):
-    def initialize(self, notifier: Notifier, tokens: TokenService, settings: Settings, **_: Any) -> None:
+    def initialize(
+        self,
+        notifier: Notifier,
+        tokens: TokenService,
+        settings: Settings,
+        webinars: WebinarService,
+        **_: Any,
+    ) -> None:
         self.notifier = notifier
         self.tokens = tokens
         self.settings_ = settings
+        self.webinars = webinars
 
     async def user(self) -> Claims:
         return await bearer_claims(self, self.tokens)
@@ -38,40 +53,22 @@ class NotificationHandler(JsonHandler):
             raise Refused(Kind.FORBIDDEN, "forbidden", "only hosts and integrators may do this")
         return claims
 
-    async def webinar_of_host(self, webinar_id: str, claims: Claims | None) -> dict[str, Any]:
-        webinar = await self.notifier.db.webinars.find_one({"_id": webinar_id})
-        if webinar is None:
-            raise Refused(Kind.NOT_FOUND, "webinar_not_found", "no such webinar")
-        owner = webinar.get("host_id", webinar.get("owner_id"))
-        if claims is not None and owner is not None and owner != claims.user_id:
-            raise Refused(Kind.FORBIDDEN, "forbidden", "you do not host this webinar")
-        return webinar
-
-
-def _text(body: dict[str, Any], name: str, limit: int, *, required: bool = False) -> str:
-    value = body.get(name, "")
-    if not isinstance(value, str) or len(value) > limit or (required and not value.strip()):
-        raise Refused(Kind.INVALID, "invalid", f"{name} must be a string of 1 to {limit} characters")
-    return value
+    async def webinar_for(self, webinar_id: str, claims: Claims | None) -> dict[str, Any]:
+        """The webinar an integrator (any) or one of its hosts or co-hosts acts on: the domain's one
+        rule (``WebinarService.staff``) decides, so a host of another webinar gets 403."""
+        if claims is None:
+            return await self.webinars.webinars.get(ident(webinar_id, "webinar_id"))
+        return (await self.webinars.staff(claims, webinar_id)).webinar
 
 
 class InboxHandler(NotificationHandler):
     async def get(self) -> None:
         """The caller's inbox, newest first."""
         claims = await self.user()
-        filter = self.get_query_argument("filter", "all")
-        if filter not in FILTERS:
-            raise Refused(Kind.INVALID, "invalid", f"filter is one of {', '.join(FILTERS)}")
-        try:
-            limit = int(self.get_query_argument("limit", "20"))
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= 100:
-            raise Refused(Kind.INVALID, "invalid", "limit is between 1 and 100")
-        cursor = self.get_query_argument("cursor", None)
+        query = read(InboxQuery, {k: self.get_query_argument(k) for k in self.request.query_arguments})
         try:
             docs, next_cursor = await self.notifier.inbox.page(
-                claims.user_id, filter=filter, cursor=cursor, limit=limit
+                claims.user_id, filter=query.filter, cursor=query.cursor, limit=query.limit
             )
         except ValueError:
             raise Refused(Kind.INVALID, "invalid_cursor", "the cursor is not one this API returned") from None
@@ -81,44 +78,29 @@ class InboxHandler(NotificationHandler):
     async def post(self) -> None:
         """Integrator send: to ``user_ids`` (API key only) or every approved registrant of ``webinar_id``."""
         claims = await self.integrator_or_host()
-        body = self.json_body()
-        category = body.get("category", "general")
-        if category not in CATEGORIES:
-            raise Refused(Kind.INVALID, "invalid", f"category is one of {', '.join(CATEGORIES)}")
-        title = _text(body, "title", 200, required=True)
-        text = _text(body, "body", 2000)
-        url = _text(body, "url", 2000)
-        key = self.request.headers.get("Idempotency-Key") or None
-        if key is not None and len(key) > 200:
-            raise Refused(Kind.INVALID, "invalid", "Idempotency-Key is at most 200 characters")
-        user_ids, webinar_id = body.get("user_ids"), body.get("webinar_id")
-        if (user_ids is None) == (webinar_id is None):
-            raise Refused(Kind.INVALID, "invalid", "send either user_ids or webinar_id")
-        if webinar_id is not None:
-            if not isinstance(webinar_id, str):
-                raise Refused(Kind.INVALID, "invalid", "webinar_id must be a string")
-            await self.webinar_of_host(webinar_id, claims)
-            job_id = await self.notifier.enqueue_fanout(
-                category=category, title=title, body=text, url=url, webinar_id=webinar_id, key=key
-            )
+        send = read(NotificationSend, self.json_body())
+        key = self.idempotency_key()
+        fields = {"category": send.category, "title": send.title, "body": send.body, "url": send.url}
+        if send.webinar_id is not None:
+            await self.webinar_for(send.webinar_id, claims)
+            job_id = await self.notifier.enqueue_fanout(**fields, webinar_id=send.webinar_id, key=key)
             self.send({"job_id": job_id}, 202)
             return
         if claims is not None:
             raise Refused(Kind.FORBIDDEN, "forbidden", "only integrator API keys may address users directly")
-        if not isinstance(user_ids, list) or not all(
-            isinstance(u, str) and 0 < len(u) <= 128 for u in user_ids
-        ):
-            raise Refused(Kind.INVALID, "invalid", "user_ids is a list of user ids")
-        if not 0 < len(user_ids) <= MAX_RECIPIENTS:
-            raise Refused(Kind.INVALID, "invalid", f"user_ids is a list of 1 to {MAX_RECIPIENTS} user ids")
+        user_ids = send.user_ids or []
         if len(user_ids) <= SYNC_LIMIT:
-            created = await self.notifier.notify(user_ids, category, title, text, url, None, key)
+            created = await self.notifier.notify(
+                user_ids, send.category, send.title, send.body, send.url, None, key
+            )
             self.send({"created": created}, 201)
             return
-        job_id = await self.notifier.enqueue_fanout(
-            category=category, title=title, body=text, url=url, user_ids=user_ids, key=key
-        )
+        job_id = await self.notifier.enqueue_fanout(**fields, user_ids=user_ids, key=key)
         self.send({"job_id": job_id}, 202)
+
+    def idempotency_key(self) -> str | None:
+        key = self.request.headers.get("Idempotency-Key") or None
+        return None if key is None else value_of(IDEMPOTENCY_KEY, key, "Idempotency-Key")
 
 
 class UnreadCountHandler(NotificationHandler):
@@ -155,17 +137,8 @@ class PreferencesHandler(NotificationHandler):
     async def patch(self) -> None:
         """Body ``{"categories": {"reminder": {"push": false}, ...}}``; unnamed switches keep their value."""
         claims = await self.user()
-        categories = self.json_body().get("categories")
-        if not isinstance(categories, dict) or not all(
-            c in CATEGORIES
-            and isinstance(m, dict)
-            and all(k in METHODS and isinstance(v, bool) for k, v in m.items())
-            for c, m in categories.items()
-        ):
-            raise Refused(
-                Kind.INVALID, "invalid", "categories maps a category to {in_app: bool, push: bool} switches"
-            )
-        prefs = await self.notifier.preferences.update(claims.user_id, categories)
+        update = read(PreferencesUpdate, self.json_body())
+        prefs = await self.notifier.preferences.update(claims.user_id, dict(update.categories))
         self.send(prefs.public())
 
 
@@ -187,11 +160,9 @@ class RecordingHandler(NotificationHandler):
     async def post(self, webinar_id: str) -> None:
         """Store the recording URL on the webinar and notify its registrants (background job)."""
         claims = await self.integrator_or_host()
-        url = _text(self.json_body(), "url", 2000, required=True)
-        if not url.startswith(("https://", "http://")):
-            raise Refused(Kind.INVALID, "invalid", "url must be an http(s) URL")
-        webinar = await self.webinar_of_host(webinar_id, claims)
-        await self.notifier.db.webinars.update_one({"_id": webinar_id}, {"$set": {"recording_url": url}})
+        url = read(Recording, self.json_body()).url
+        webinar = await self.webinar_for(webinar_id, claims)
+        await self.webinars.webinars.set_recording(webinar["_id"], url)
         job_id = await self.triggers.on_recording(webinar, url)
         self.send({"recording_url": url, "job_id": job_id}, 202)
 
@@ -208,7 +179,7 @@ class JobStatusHandler(NotificationHandler):
 
 
 def routes(**deps: Any) -> list[tuple[str, type, dict[str, Any]]]:
-    """The notification routes; ``deps``: notifier, triggers, tokens, settings."""
+    """The notification routes; ``deps``: notifier, triggers, tokens, settings, webinars."""
     return [
         (r"/api/notifications", InboxHandler, deps),
         (r"/api/notifications/unread-count", UnreadCountHandler, deps),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from handlers.api import ApiHandler
-from storage.errors import Kind, Refused
+from realtime.schema import read
+from realtime.webinars.schemas import TimelineQuery
 
 
 class AttendanceHandler(ApiHandler):
@@ -35,7 +36,5 @@ class ExportHandler(ApiHandler):
 class TimelineHandler(ApiHandler):
     async def get(self, webinar_id: str) -> None:
         claims = await self.claims()
-        raw = self.get_query_argument("since", "0")
-        if not raw.isdigit() or len(raw) > 18:
-            raise Refused(Kind.INVALID, "invalid", "since: must be a non-negative integer")
-        self.send(await self.call(self.deps.reports.timeline(claims, webinar_id, int(raw))))
+        query = read(TimelineQuery, {"since": self.get_query_argument("since", "0")})
+        self.send(await self.call(self.deps.reports.timeline(claims, webinar_id, query.since)))

@@ -127,6 +127,12 @@ class Webinars:
         assert doc is not None
         return doc
 
+    async def set_recording(self, webinar_id: str, url: str) -> None:
+        """Store the URL of the webinar's recording (any status: recordings come after the end)."""
+        result = await self.db.webinars.update_one({"_id": webinar_id}, {"$set": {"recording_url": url}})
+        if result.matched_count == 0:
+            raise not_found("webinar")
+
     async def transition(self, webinar_id: str, source: str, target: str) -> dict[str, Any]:
         stamp = {"live": "live_at", "ended": "ended_at", "cancelled": "cancelled_at"}[target]
         doc = await self.db.webinars.find_one_and_update(

@@ -11,8 +11,9 @@ from typing import Any
 from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.schema import read
+from realtime.webinars.schemas import ChatDelete, Moderation, SlowMode, chat_message
 from realtime.webinars.service import Hub, WebinarService, require_live
-from storage import validate as v
 from storage.errors import Kind, Refused, forbidden
 from storage.room import Room
 from storage.webinars import iso
@@ -38,8 +39,7 @@ class ChatService:
         self.hub = hub
 
     async def send(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        v.known_fields(params, {"text"})
-        text = v.text(params, "text", max_len=self.settings.chat_max_chars)
+        text = read(chat_message(self.settings.chat_max_chars), params).text
         p = await self.webinars.participant(claims, webinar_id)
         require_live(p, "chat")
         if not p.staff:
@@ -58,7 +58,7 @@ class ChatService:
 
     async def delete(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         p = await self.webinars.staff(claims, webinar_id)
-        message_id = v.ident(params.get("message_id"), "message_id")
+        message_id = read(ChatDelete, params).message_id
         await self.room.delete_chat(p.webinar_id, message_id)
         data = {"id": message_id}
         await self.hub.publish(room(p.webinar_id), "chat.deleted", data)
@@ -66,10 +66,9 @@ class ChatService:
 
     async def moderate(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         """Mute/unmute or ban/unban an attendee (``action``: mute, unmute, ban, unban)."""
-        v.known_fields(params, {"user_id", "action"})
+        body = read(Moderation, params)
         p = await self.webinars.staff(claims, webinar_id)
-        user_id = v.ident(params.get("user_id"), "user_id")
-        action = v.choice(params, "action", ("mute", "unmute", "ban", "unban"))
+        user_id, action = body.user_id, body.action
         if user_id == p.webinar["owner_id"] or user_id in p.webinar["cohost_ids"]:
             raise Refused(Kind.CONFLICT, "cannot_moderate_host", "hosts cannot be muted or banned")
         flag = "muted" if action in ("mute", "unmute") else "banned"
@@ -81,8 +80,7 @@ class ChatService:
         return data
 
     async def set_slow_mode(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        v.known_fields(params, {"seconds"})
-        seconds = v.integer(params, "seconds", lo=0, hi=3600)
+        seconds = read(SlowMode, params).seconds
         p = await self.webinars.staff(claims, webinar_id)
         doc = await self.webinars.webinars.update(p.webinar_id, {"slow_mode_seconds": seconds})
         data = {"slow_mode_seconds": doc["slow_mode_seconds"]}

@@ -8,9 +8,10 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.schema import read
+from realtime.webinars.schemas import NewPoll, PollControl, Vote
 from realtime.webinars.service import Hub, WebinarService, require_live
-from storage import validate as v
-from storage.errors import Kind, Refused, conflict
+from storage.errors import Kind, Refused, conflict, invalid
 from storage.room import Room
 from storage.webinars import iso
 
@@ -38,22 +39,18 @@ class PollService:
         self.hub = hub
 
     async def create(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        v.known_fields(params, {"question", "options", "multiple"})
-        question = v.text(params, "question", max_len=500)
-        options = v.text_list(params, "options", min_items=2, max_items=10, max_len=200, required=True)
-        multiple = v.boolean(params, "multiple")
+        new = read(NewPoll, params)
         p = await self.webinars.staff(claims, webinar_id)
         if p.webinar["status"] in ("ended", "cancelled"):
             require_live(p, "prepare a poll")
-        poll = await self.room.polls.add(p.webinar_id, question, options, multiple)
+        poll = await self.room.polls.add(p.webinar_id, new.question, new.options, new.multiple)
         return public_poll(poll, results=True)
 
     async def control(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         """``open``, ``close``, ``show_results`` or ``hide_results``."""
-        v.known_fields(params, {"poll_id", "action"})
-        action = v.choice(params, "action", ("open", "close", "show_results", "hide_results"))
+        body = read(PollControl, params)
+        action, poll_id = body.action, body.poll_id
         p = await self.webinars.staff(claims, webinar_id)
-        poll_id = v.ident(params.get("poll_id"), "poll_id")
         wid = p.webinar_id
         if action == "open":
             require_live(p, "open a poll")
@@ -70,20 +67,20 @@ class PollService:
         return public_poll(poll, results=True)
 
     async def vote(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        v.known_fields(params, {"poll_id", "choices"})
-        choices = v.text_list(params, "choices", min_items=1, max_items=10, max_len=4, required=True)
+        vote = read(Vote, params)
+        choices = vote.choices
         p = await self.webinars.participant(claims, webinar_id)
         require_live(p, "vote")
         if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
             raise Refused(Kind.FORBIDDEN, "forbidden", "you are banned from this webinar")
-        poll = await self.room.polls.get(p.webinar_id, v.ident(params.get("poll_id"), "poll_id"))
+        poll = await self.room.polls.get(p.webinar_id, vote.poll_id)
         if poll["status"] != "open":
             raise conflict("poll_not_open", f"the poll is {poll['status']}")
         valid = {o["id"] for o in poll["options"]}
         if len(set(choices)) != len(choices) or not set(choices) <= valid:
-            raise v.invalid("choices", "must name distinct option ids of this poll")
+            raise invalid("choices", "must name distinct option ids of this poll")
         if len(choices) > 1 and not poll["multiple"]:
-            raise v.invalid("choices", "this poll takes a single choice")
+            raise invalid("choices", "this poll takes a single choice")
         poll = await self.room.polls.vote(p.webinar_id, poll["_id"], p.user_id, choices)
         items = [(backstage(p.webinar_id), "poll.results", public_poll(poll, results=True))]
         if poll["show_results"]:

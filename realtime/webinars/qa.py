@@ -11,8 +11,9 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.schema import read
+from realtime.webinars.schemas import NewQuestion, QuestionModeration, QuestionsQuery, Upvote
 from realtime.webinars.service import Hub, Participant, WebinarService, require_live
-from storage import validate as v
 from storage.errors import Kind, Refused
 from storage.room import Room
 from storage.webinars import iso, public_webinar
@@ -44,42 +45,40 @@ class QaService:
         self.hub = hub
 
     async def ask(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        v.known_fields(params, {"text", "anonymous"})
-        text = v.text(params, "text", max_len=1000)
-        anonymous = v.boolean(params, "anonymous")
+        body = read(NewQuestion, params)
         p = await self.webinars.participant(claims, webinar_id)
         if p.webinar["status"] not in ASK_STATES:
             require_live(p, "ask")
         await self._not_banned(p)
         approved = p.staff or not p.webinar["qa_moderation"]
-        q = await self.room.add_question(p.webinar_id, p.user_id, p.name, text, anonymous, approved)
+        q = await self.room.add_question(p.webinar_id, p.user_id, p.name, body.text, body.anonymous, approved)
         await self._publish(p, q, "qa.question")
         return public_question(q, staff=True)
 
     async def upvote(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        question_id = read(Upvote, params).question_id
         p = await self.webinars.participant(claims, webinar_id)
         if p.webinar["status"] not in ASK_STATES:
             require_live(p, "vote")
         await self._not_banned(p)
-        q = await self.room.upvote(p.webinar_id, v.ident(params.get("question_id"), "question_id"), p.user_id)
+        q = await self.room.upvote(p.webinar_id, question_id, p.user_id)
         await self._publish(p, q, "qa.updated")
         return public_question(q)
 
     async def moderate(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         """Host actions on one question: ``approve``, ``answer`` (``answer`` text optional: answered
         live), ``dismiss``, ``pin``, ``unpin``."""
-        v.known_fields(params, {"question_id", "action", "answer"})
-        action = v.choice(params, "action", ("approve", "answer", "dismiss", "pin", "unpin"))
-        answer = v.text(params, "answer", max_len=5000, required=False)
+        body = read(QuestionModeration, params)
+        action, answer, qid = body.action, body.answer, body.question_id
         p = await self.webinars.staff(claims, webinar_id)
-        qid = v.ident(params.get("question_id"), "question_id")
-        fields: dict[str, Any] = {
+        changes: dict[str, dict[str, Any]] = {
             "approve": {"approved": True},
             "answer": {"status": "answered", "answer": answer, "answered_live": answer is None},
             "dismiss": {"status": "dismissed", "pinned": False},
             "pin": {"pinned": True},
             "unpin": {"pinned": False},
-        }[action]
+        }
+        fields = changes[action]
         q = await self.room.update_question(p.webinar_id, qid, fields, unpin_others=action == "pin")
         await self._publish(p, q, "qa.question" if action == "approve" else "qa.updated")
         if action == "answer":
@@ -89,11 +88,10 @@ class QaService:
         return public_question(q, staff=True)
 
     async def list(self, claims: Claims, webinar_id: Any, sort: str | None) -> list[dict[str, Any]]:
-        if sort not in (None, "votes", "time"):
-            raise v.invalid("sort", "must be votes or time")
+        order = read(QuestionsQuery, {"sort": sort}).sort or "votes"
         p = await self.webinars.participant(claims, webinar_id)
         qs = await self.room.questions(
-            p.webinar_id, sort or "votes", approved_only=not p.staff, include_dismissed=p.staff
+            p.webinar_id, order, approved_only=not p.staff, include_dismissed=p.staff
         )
         return [public_question(q, staff=p.staff) for q in qs]
 

@@ -14,14 +14,18 @@ from realtime.webinars.polls import PollService
 from realtime.webinars.qa import QaService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import validate as v
+from storage.errors import invalid
 
 Action = Callable[[Claims, Any, dict[str, Any]], Awaitable[Any]]
 
 
 def method(action: Action, /, **fixed: Any) -> RpcMethod:
     async def call(ctx: RpcContext, params: dict[str, Any]) -> Any:
-        body = dict(v.object_of(params))
+        if params is None:
+            params = {}
+        elif not isinstance(params, dict):
+            raise invalid("params", "must be an object")
+        body = dict(params)
         webinar_id = body.pop("webinar_id", None)
         body.update(fixed)
         return await action(ctx.claims, webinar_id, body)

@@ -18,9 +18,10 @@ from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import room
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
-from storage import validate as v
+from realtime.schema import ident, read
+from realtime.webinars.schemas import NewRegistration, NewWebinar, RegistrantsQuery, WebinarChanges
 from storage.accounts import Accounts
-from storage.errors import Kind, Refused, forbidden
+from storage.errors import Kind, Refused, forbidden, invalid
 from storage.registrations import Registrations, public_registration
 from storage.webinars import Webinars, public_webinar, role_in
 
@@ -103,7 +104,7 @@ class WebinarService:
 
     async def participant(self, claims: Claims, webinar_id: Any) -> Participant:
         """The caller's role in the webinar: 404 unknown webinar, 403 when not admitted."""
-        webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
+        webinar = await self.webinars.get(ident(webinar_id, "webinar_id"))
         role = role_in(webinar, claims.user_id, claims.is_host)
         if role is not None:
             return Participant(claims.user_id, claims.name, role, webinar)
@@ -144,47 +145,14 @@ class WebinarService:
         return doc
 
     async def _fields(self, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
-        v.known_fields(
-            body,
-            {
-                "title",
-                "description",
-                "starts_at",
-                "timezone",
-                "duration_minutes",
-                "capacity",
-                "registration_mode",
-                "stream_url",
-                "cohosts",
-                "slow_mode_seconds",
-                "qa_moderation",
-            },
-        )
-        req = creating
-        raw = {
-            "title": v.text(body, "title", max_len=200, required=req),
-            "description": v.text(body, "description", max_len=10_000, min_len=0, required=False),
-            "starts_at": v.when(body, "starts_at", required=req),
-            "timezone": v.timezone(body, required=req),
-            "duration_minutes": v.integer(body, "duration_minutes", lo=1, hi=24 * 60, required=req),
-            "capacity": v.integer(body, "capacity", lo=0, hi=1_000_000, required=False),
-            "registration_mode": v.choice(body, "registration_mode", ("open", "approval"), required=False),
-            "stream_url": v.url(body, "stream_url"),
-            "slow_mode_seconds": v.integer(body, "slow_mode_seconds", lo=0, hi=3600, required=False),
-            "qa_moderation": v.boolean(body, "qa_moderation", default=None),
-        }
-        fields = {k: val for k, val in raw.items() if val is not None and val != ""}
-        if body.get("stream_url") == "":
-            fields["stream_url"] = ""
-        if body.get("description") == "":
-            fields["description"] = ""
-        cohosts = v.text_list(body, "cohosts", max_items=20, max_len=320)
-        if cohosts is not None:
-            emails = [v.email({"e": e}, "e") for e in cohosts]
+        changes = read(NewWebinar if creating else WebinarChanges, body)
+        fields = changes.model_dump(exclude_none=True, exclude={"cohosts"})
+        if changes.cohosts is not None:
+            emails = changes.cohosts
             hosts = await self.accounts.find_hosts(emails)
             missing = sorted(set(emails) - {h["email"] for h in hosts})
             if missing:
-                raise v.invalid("cohosts", f"{missing[0]} has no host account")
+                raise invalid("cohosts", f"{missing[0]} has no host account")
             fields["cohost_ids"] = [h["_id"] for h in hosts]
             fields["cohost_emails"] = emails
         return fields
@@ -221,12 +189,10 @@ class WebinarService:
 
     async def register(self, webinar_id: Any, body: dict[str, Any]) -> dict[str, Any]:
         """Anyone may register with name and email; returns the registration with ``join_url`` if approved."""
-        v.known_fields(body, {"name", "email"})
-        name = v.text(body, "name", max_len=100)
-        email = v.email(body)
-        webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
-        user = await self.accounts.attendee(email, name)
-        reg = await self.registrations.register(webinar, user["_id"], email, name)
+        new = read(NewRegistration, body)
+        webinar = await self.webinars.get(ident(webinar_id, "webinar_id"))
+        user = await self.accounts.attendee(new.email, new.name)
+        reg = await self.registrations.register(webinar, user["_id"], new.email, new.name)
         out = self.render_registration(webinar, reg)
         await self.hooks.fire("on_registration", public_webinar(webinar), out, reg["status"])
         return out
@@ -257,7 +223,7 @@ class WebinarService:
     ) -> dict[str, Any]:
         p = await self.staff(claims, webinar_id)
         reg = await self.registrations.decide(
-            p.webinar_id, v.ident(registration_id, "registration_id"), approve
+            p.webinar_id, ident(registration_id, "registration_id"), approve
         )
         out = self.render_registration(p.webinar, reg)
         await self.hooks.fire("on_registration", public_webinar(p.webinar), out, reg["status"])
@@ -267,8 +233,8 @@ class WebinarService:
         self, claims: Claims, webinar_id: Any, registration_id: Any
     ) -> dict[str, Any]:
         """The registrant (with their join token) or a host cancels; the seat is given back."""
-        webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
-        reg = await self.registrations.get(webinar["_id"], v.ident(registration_id, "registration_id"))
+        webinar = await self.webinars.get(ident(webinar_id, "webinar_id"))
+        reg = await self.registrations.get(webinar["_id"], ident(registration_id, "registration_id"))
         own = reg["user_id"] == claims.user_id and claims.role == "attendee"
         if not own and role_in(webinar, claims.user_id, claims.is_host) is None:
             raise forbidden("only the registrant or a host may cancel this registration")
@@ -306,11 +272,8 @@ class WebinarService:
         self, claims: Claims, webinar_id: Any, q: str | None, status: str | None
     ) -> list[dict[str, Any]]:
         p = await self.staff(claims, webinar_id)
-        if q is not None and len(q) > 200:
-            raise v.invalid("q", "is longer than 200 characters")
-        if status is not None and status not in ("approved", "pending", "rejected", "cancelled"):
-            raise v.invalid("status", "must be one of approved, pending, rejected, cancelled")
-        return await self.registrations.search(p.webinar_id, q, status)
+        query = read(RegistrantsQuery, {"q": q, "status": status})
+        return await self.registrations.search(p.webinar_id, query.q, query.status)
 
 
 def require_live(p: Participant, action: str = "do that") -> None:

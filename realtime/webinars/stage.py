@@ -16,8 +16,9 @@ from typing import Any
 from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.schema import read
+from realtime.webinars.schemas import Hand, NewAnnouncement, reaction
 from realtime.webinars.service import Hub, WebinarService, require_live
-from storage import validate as v
 from storage.errors import Kind, Refused
 from storage.room import Room
 from storage.webinars import iso, public_webinar
@@ -44,9 +45,8 @@ class StageService:
 
     async def announce(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         """Banner to ``room:<id>`` (default) or ``backstage:<id>``; room ones also fire on_announcement."""
-        v.known_fields(params, {"text", "audience"})
-        text = v.text(params, "text", max_len=2000)
-        audience = v.choice(params, "audience", ("room", "backstage"), default="room")
+        body = read(NewAnnouncement, params)
+        text, audience = body.text, body.audience
         p = await self.webinars.staff(claims, webinar_id)
         if p.webinar["status"] in ("ended", "cancelled"):
             require_live(p, "announce")
@@ -61,13 +61,13 @@ class StageService:
 
     async def hand(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         """``raise``/``lower`` your own hand; a host may ``lower`` anyone's (``user_id``)."""
-        v.known_fields(params, {"action", "user_id"})
-        action = v.choice(params, "action", ("raise", "lower"))
+        body = read(Hand, params)
+        action = body.action
         p = await self.webinars.participant(claims, webinar_id)
         require_live(p, "raise a hand")
         target = p.user_id
-        if params.get("user_id") is not None:
-            target = v.ident(params.get("user_id"), "user_id")
+        if body.user_id is not None:
+            target = body.user_id
             if target != p.user_id and not p.staff:
                 raise Refused(Kind.FORBIDDEN, "forbidden", "only a host may lower someone else's hand")
         if action == "raise":
@@ -88,8 +88,7 @@ class StageService:
     # reactions ---------------------------------------------------------------------------------
 
     async def react(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        v.known_fields(params, {"emoji"})
-        emoji = v.choice(params, "emoji", tuple(self.settings.reactions))
+        emoji = read(reaction(tuple(self.settings.reactions)), params).emoji
         p = await self.webinars.participant(claims, webinar_id)
         require_live(p, "react")
         self._counts.setdefault(p.webinar_id, collections.Counter())[emoji] += 1

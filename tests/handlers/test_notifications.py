@@ -126,7 +126,7 @@ async def test_integrator_api_auth_idempotency_and_validation(api):
     assert code == 403
     assert (await api.send(["a"], category="spam"))[0] == 422
     assert (await api.send([], title="t"))[0] == 422
-    code, out = await api.send(["a", "b"], headers=None)
+    code, out = await api.send(["a", "b"])
     assert (code, out) == (201, {"created": 2})
     hdr = {"Idempotency-Key": "order-42"}
     key_body = {"user_ids": ["a"], "title": "once"}

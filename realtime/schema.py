@@ -1,0 +1,218 @@
+"""Request bodies, written once: the strict pydantic base, the field types every domain shares, and
+the one adapter from a ``ValidationError`` to the product's ``Refused``.
+
+A model here is both the server's validation and the OpenAPI document's schema (handlers/openapi.py
+reads ``model_json_schema()``), so a limit is stated in one place. Strict: no coercion (``"1"`` is not
+an integer, ``"true"`` not a boolean), unknown fields are refused, and a string field that arrives as
+an object (``{"$gt": ""}``) is refused, so no operator ever reaches MongoDB. The engine does not use
+this module: it carries envelopes, not product bodies.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+)
+
+from storage.errors import Kind, Refused, invalid
+
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+ID_PATTERN = r"^[A-Za-z0-9_.:@-]{1,128}$"
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+
+
+class Body(BaseModel):
+    """A request body (or RPC params): strict, closed, and read with :func:`read`."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Query(BaseModel):
+    """Query-string parameters: every value arrives as a string, so integers are parsed from one
+    (the only coercion anywhere); unknown parameters are ignored, as browsers and proxies add some."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+
+def read(model: type[M], data: Any) -> M:
+    """``data`` validated by ``model``, or ``Refused(INVALID, "invalid", "<field>: <message>")`` naming
+    the first field that breaks its rules."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise refusal(exc) from None
+
+
+def refusal(exc: ValidationError) -> Refused:
+    """The one translation from pydantic's error list to the product's error: the first error, its
+    location as a path (``options[1]``, ``keys.auth``), and a short human sentence."""
+    error = exc.errors(include_url=False)[0]
+    if not error["loc"]:  # a rule across fields names its field in the message
+        return Refused(Kind.INVALID, "invalid", _message(error))
+    return invalid(field_path(error["loc"]), _message(error))
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if part == "[key]":
+            continue
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    messages = {
+        "missing": "is required",
+        "extra_forbidden": "unknown field",
+        "string_type": "must be a string",
+        "int_type": "must be an integer",
+        "int_parsing": "must be an integer",
+        "int_from_float": "must be an integer",
+        "bool_type": "must be true or false",
+        "list_type": "must be a list",
+        "dict_type": "must be an object",
+        "model_type": "must be an object",
+        "model_attributes_type": "must be an object",
+    }
+    if kind in messages:
+        return messages[kind]
+    if kind == "string_too_short":
+        n = ctx["min_length"]
+        return "must not be empty" if n == 1 else f"needs at least {n} characters"
+    if kind == "string_too_long":
+        return f"is longer than {ctx['max_length']} characters"
+    if kind == "string_pattern_mismatch":
+        return "is not a valid id" if ctx.get("pattern") == ID_PATTERN else "has an invalid format"
+    if kind in ("greater_than_equal", "greater_than"):
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
+    if kind in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    if kind in ("too_short", "too_long"):
+        n = ctx["min_length" if kind == "too_short" else "max_length"]
+        return f"needs at {'least' if kind == 'too_short' else 'most'} {n} item{'' if n == 1 else 's'}"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}"
+    if kind == "value_error":
+        return str(ctx["error"])
+    return str(error["msg"]).lower()
+
+
+# The shared field types -------------------------------------------------------------------------
+
+
+def trimmed(max_len: int, min_len: int = 1) -> StringConstraints:
+    """For ``Annotated[str, trimmed(n)]``: trimmed, then ``min_len`` to ``max_len`` characters."""
+    return StringConstraints(strip_whitespace=True, min_length=min_len, max_length=max_len)
+
+
+def not_blank(value: str) -> str:
+    """For a string kept as sent (not trimmed) that must hold more than white space."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _email(value: str) -> str:
+    if not EMAIL.match(value):
+        raise ValueError("is not an email address")
+    return value.lower()
+
+
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=320),
+    AfterValidator(_email),
+    Field(json_schema_extra={"format": "email"}),
+]
+"""An email address, trimmed and lower-cased."""
+
+
+def _instant(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    raw = value.strip()
+    if len(raw) > 40:
+        raise ValueError("is longer than 40 characters")
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("is not an ISO 8601 date-time") from None
+    if parsed.tzinfo is None:
+        raise ValueError("needs a time zone offset, e.g. 2030-01-31T18:00:00+01:00")
+    return parsed.astimezone(UTC)
+
+
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_instant),
+    Field(description="ISO 8601 date-time with an offset, e.g. 2030-01-31T18:00:00+01:00"),
+]
+"""An ISO 8601 date-time with an explicit offset, returned in UTC."""
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not an IANA time zone such as Europe/Berlin") from None
+    return value
+
+
+TimeZone = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
+    AfterValidator(_zone),
+    Field(description="IANA time zone, e.g. Europe/Berlin"),
+]
+
+
+def http_url(value: str) -> str:
+    """``value`` when it is an absolute http(s) URL with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+HttpUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(http_url),
+    Field(json_schema_extra={"format": "uri", "pattern": "^https?://"}),
+]
+"""An absolute http(s) URL with a host, at most 2,000 characters."""
+
+Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+"""A record id (from a path or params); anything else is refused before it reaches a query."""
+
+ID: TypeAdapter[str] = TypeAdapter(Id)
+
+
+def value_of(adapter: TypeAdapter[T], value: Any, field: str) -> T:
+    """One value (a path segment, a header) read by ``adapter``, or ``invalid`` naming ``field``."""
+    try:
+        return adapter.validate_python(value, strict=True)
+    except ValidationError as exc:
+        raise invalid(field, _message(exc.errors(include_url=False)[0])) from None
+
+
+def ident(value: Any, field: str = "id") -> str:
+    """``value`` as an :data:`Id`, or ``invalid`` naming ``field``."""
+    return value_of(ID, value, field)

@@ -1,0 +1,316 @@
+"""The webinar domain's request bodies and views, written once.
+
+REST and the live RPC share the service methods, so the bodies are validated here in the domain
+(``read(Model, params)``) and the OpenAPI document (handlers/openapi.py) takes its schemas from the
+same classes. Views describe the responses for the document; the ``public_*`` functions render them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+
+from realtime.schema import Body, Email, Id, Instant, Query, TimeZone, http_url, trimmed
+
+RegistrationMode = Literal["open", "approval"]
+RegistrationStatus = Literal["approved", "pending", "rejected", "cancelled"]
+
+
+def _url_or_empty(value: str) -> str:
+    return http_url(value) if value else value
+
+
+StreamUrl = Annotated[
+    str,
+    trimmed(2000, min_len=0),
+    AfterValidator(_url_or_empty),
+    Field(
+        description="HLS (.m3u8) or embeddable player URL; empty clears it",
+        json_schema_extra={"pattern": "^$|^https?://"},
+    ),
+]
+
+
+class WebinarChanges(Body):
+    """``PATCH /api/webinars/{id}``: any subset of the fields; null means "leave as it is"."""
+
+    title: Annotated[str, trimmed(200)] | None = None
+    description: Annotated[str, trimmed(10_000, min_len=0)] | None = None
+    starts_at: Instant | None = None
+    timezone: TimeZone | None = None
+    duration_minutes: Annotated[int, Field(ge=1, le=24 * 60)] | None = None
+    capacity: Annotated[int, Field(ge=0, le=1_000_000, description="0: unlimited")] | None = None
+    registration_mode: RegistrationMode | None = None
+    stream_url: StreamUrl | None = None
+    cohosts: Annotated[list[Email], Field(max_length=20, description="host accounts' emails")] | None = None
+    slow_mode_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
+    qa_moderation: bool | None = Field(None, description="questions need a host's approval")
+
+
+class NewWebinar(WebinarChanges):
+    """``POST /api/webinars``."""
+
+    title: Annotated[str, trimmed(200)]
+    starts_at: Instant
+    timezone: TimeZone
+    duration_minutes: Annotated[int, Field(ge=1, le=24 * 60)]
+
+
+class NewRegistration(Body):
+    name: Annotated[str, trimmed(100)]
+    email: Email
+
+
+class ChatText(Body):
+    text: str
+
+
+@cache
+def chat_message(max_chars: int) -> type[ChatText]:
+    """``chat.send``: ``text`` of at most ``CHAT_MAX_CHARS``, a setting, hence a model per limit."""
+    return create_model("ChatInput", __base__=ChatText, text=(Annotated[str, trimmed(max_chars)], ...))
+
+
+class ChatDelete(Body):
+    message_id: Id
+
+
+class Moderation(Body):
+    user_id: Id
+    action: Literal["mute", "unmute", "ban", "unban"]
+
+
+class SlowMode(Body):
+    seconds: Annotated[int, Field(ge=0, le=3600, description="0 turns slow mode off")]
+
+
+class NewQuestion(Body):
+    text: Annotated[str, trimmed(1000)]
+    anonymous: bool = False
+
+
+class Upvote(Body):
+    question_id: Id
+
+
+class QuestionModeration(Body):
+    """A host's action on one question; ``answer`` only with ``answer`` (absent: answered live)."""
+
+    question_id: Id
+    action: Literal["approve", "answer", "dismiss", "pin", "unpin"]
+    answer: Annotated[str, trimmed(5000)] | None = None
+
+
+class NewPoll(Body):
+    question: Annotated[str, trimmed(500)]
+    options: Annotated[list[Annotated[str, trimmed(200)]], Field(min_length=2, max_length=10)]
+    multiple: bool = False
+
+
+class PollControl(Body):
+    poll_id: Id
+    action: Literal["open", "close", "show_results", "hide_results"]
+
+
+class Vote(Body):
+    poll_id: Id
+    choices: Annotated[
+        list[Annotated[str, trimmed(4)]], Field(min_length=1, max_length=10, description="option ids")
+    ]
+
+
+class NewAnnouncement(Body):
+    text: Annotated[str, trimmed(2000)]
+    audience: Literal["room", "backstage"] = "room"
+
+
+class Hand(Body):
+    action: Literal["raise", "lower"]
+    user_id: Id | None = Field(None, description="whose hand a host lowers; default: your own")
+
+
+class ReactionEmoji(Body):
+    emoji: str
+
+
+@cache
+def reaction(emojis: tuple[str, ...]) -> type[ReactionEmoji]:
+    """``reaction.send``: one of the configured ``REACTIONS``, a setting, hence a model per list."""
+    choice = Literal[emojis]  # type: ignore[valid-type]
+    return create_model("ReactionInput", __base__=ReactionEmoji, emoji=(choice, ...))
+
+
+class RegistrantsQuery(Query):
+    q: Annotated[str, Field(max_length=200, description="matches name or email")] | None = None
+    status: RegistrationStatus | None = None
+
+
+class QuestionsQuery(Query):
+    sort: Literal["votes", "time"] | None = None
+
+
+class TimelineQuery(Query):
+    since: Annotated[int, Field(ge=0, le=10**18 - 1, strict=False)] = 0
+
+
+# Views: the response shapes, for the document ---------------------------------------------------
+
+
+class View(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Webinar(View):
+    """A webinar; anyone's view (``GET /api/webinars/{id}``, room events) omits owner and co-hosts."""
+
+    id: str
+    title: str
+    description: str
+    starts_at: datetime
+    timezone: str
+    duration_minutes: int
+    capacity: int
+    seats_taken: int
+    registration_mode: RegistrationMode
+    stream_url: str
+    status: Literal["scheduled", "live", "ended", "cancelled"]
+    owner_id: str | None = None
+    cohosts: list[str] | None = None
+    slow_mode_seconds: int
+    qa_moderation: bool
+    live_at: datetime | None
+    ended_at: datetime | None
+
+
+class Webinars(View):
+    webinars: list[Webinar]
+
+
+class Registration(View):
+    id: str
+    webinar_id: str
+    user_id: str
+    name: str
+    email: str
+    status: RegistrationStatus
+    created_at: datetime | None
+    join_url: str | None = Field(None, description="personal link, the token in the fragment")
+
+
+class RegistrationList(View):
+    registrations: list[Registration]
+
+
+class ChatMessage(View):
+    id: str
+    user_id: str
+    name: str
+    text: str
+    created_at: datetime | None
+    seq: int | None = None
+
+
+class Deleted(View):
+    id: str
+
+
+class ModerationDone(View):
+    user_id: str
+    action: Literal["mute", "unmute", "ban", "unban"]
+
+
+class SlowModeSet(View):
+    slow_mode_seconds: int
+
+
+class Question(View):
+    id: str
+    text: str
+    anonymous: bool
+    name: str
+    user_id: str | None
+    votes: int
+    status: Literal["open", "answered", "dismissed"]
+    answer: str | None
+    pinned: bool
+    approved: bool
+    created_at: datetime | None
+
+
+class Questions(View):
+    questions: list[Question]
+
+
+class PollOption(View):
+    id: str
+    text: str
+
+
+class Poll(View):
+    id: str
+    question: str
+    options: list[PollOption]
+    multiple: bool
+    status: Literal["draft", "open", "closed"]
+    show_results: bool
+    created_at: datetime | None
+    counts: dict[str, int] | None = None
+    voters: int | None = None
+
+
+class Polls(View):
+    polls: list[Poll]
+
+
+class VoteCast(View):
+    poll_id: str
+    choices: list[str]
+
+
+class Announcement(View):
+    id: str
+    text: str
+    audience: Literal["room", "backstage"]
+    created_at: datetime | None
+
+
+class HandState(View):
+    user_id: str
+    raised: bool
+
+
+class RaisedHand(View):
+    user_id: str
+    name: str
+    raised_at: datetime | None
+
+
+class Hands(View):
+    hands: list[RaisedHand]
+
+
+class ReactionSent(View):
+    emoji: str
+
+
+class Snapshot(BaseModel):
+    """The late-joiner snapshot (docs/webinar-events.md): webinar, role, open polls, pinned question,
+    announcement, counts and recent history."""
+
+    model_config = ConfigDict(extra="allow")
+    webinar: Webinar
+    role: Literal["host", "cohost", "attendee"]
+
+
+class Timeline(View):
+    timeline: list[dict[str, Any]]
+    complete: bool
+
+
+class Report(BaseModel):
+    """A report object (attendance rows, engagement counts)."""
+
+    model_config = ConfigDict(extra="allow")
