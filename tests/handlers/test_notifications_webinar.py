@@ -2,6 +2,7 @@
 answered question, reschedule and cancel, over the real REST API."""
 
 import asyncio
+import secrets
 import time
 
 import pytest
@@ -121,3 +122,29 @@ async def test_announcement_notifies_only_registrants_not_in_the_room(api, servi
     assert job is not None and job["payload"]["user_ids"] == [away["user_id"]]
     assert [i["category"] for i in await inbox(api, join_token(here))] == ["live", "registration"]
     bob.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_cohost_acts_like_the_host_on_notification_routes_and_another_host_cannot(api, services):
+    """Who may act on a webinar is the domain's one rule (hosts and co-hosts), not a second one."""
+    cohost_email = f"co-{secrets.token_hex(3)}@example.com"
+    cohost = (await api.host(cohost_email))["access_token"]
+    stranger = (await api.host())["access_token"]  # hosts a webinar of their own, not this one
+    host = (await api.host())["access_token"]
+    w = await api.webinar(host, cohosts=[cohost_email])
+    await api.webinar(stranger)
+    await api.register(w["id"], name="Ada")
+    recording = {"url": "https://cdn.example.com/cohost.mp4"}
+    send = {"webinar_id": w["id"], "title": "Slides are up"}
+
+    code, out = await api.call("POST", f"/api/webinars/{w['id']}/recording", recording, cohost)
+    assert code == 202, out
+    assert (await services.db.webinars.find_one({"_id": w["id"]}))["recording_url"] == recording["url"]
+    code, out = await api.call("POST", "/api/notifications", send, cohost)
+    assert code == 202 and "job_id" in out, out
+
+    for path, body in ((f"/api/webinars/{w['id']}/recording", recording), ("/api/notifications", send)):
+        code, out = await api.call("POST", path, body, stranger)
+        assert (code, out["error"]["code"]) == (403, "forbidden"), path
+    code, out = await api.call("POST", "/api/webinars/nosuchwebinar/recording", recording, cohost)
+    assert (code, out["error"]["code"]) == (404, "not_found")
