@@ -21,7 +21,7 @@ from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from handlers import accounts as h_accounts
 from handlers import notifications as h_notifications
-from handlers import openapi_doc
+from handlers import openapi
 from handlers import pages as h_pages
 from handlers import push as h_push
 from handlers import reports as h_reports
@@ -271,9 +271,9 @@ def make_app(services: Services) -> tornado.web.Application:
 
 
 def api_routes(deps: ApiDeps) -> list[Any]:
-    """The webinar REST API (described in handlers/openapi.py)."""
+    """The webinar REST API (the OpenAPI document: handlers/operations.py and handlers/openapi.py)."""
     d = {"deps": deps}
-    doc = {"document": openapi_doc.document()}
+    doc = {"document": openapi.document(deps.settings)}
     w = r"/api/webinars/([A-Za-z0-9_-]{1,64})"
     i = r"([A-Za-z0-9_-]{1,64})"
     return [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from config import Settings
 from handlers.base import JsonHandler
@@ -37,6 +37,32 @@ class Message(Body):
     ]
     data: Any = Field(description="any JSON value; delivered as it is")
     durable: bool = Field(True, description="false: not kept in history, no seq")
+
+
+class Published(BaseModel):
+    channel: str
+    seq: int | None = Field(description="the message's place in the channel; null when not durable")
+
+
+class ChannelMessage(BaseModel):
+    type: str
+    channel: str
+    data: Any
+    ts: int = Field(description="milliseconds since the epoch")
+    seq: int
+
+
+class ChannelHistory(BaseModel):
+    channel: str
+    messages: list[ChannelMessage]
+    next: int | None = Field(description="the since of the next page; null at the end")
+
+
+class ChannelPresence(BaseModel):
+    channel: str
+    count: int
+    offset: int
+    users: list[dict[str, Any]]
 
 
 def _count(lo: int, hi: int, default: int) -> Any:

@@ -1,13 +1,214 @@
-"""Serves the OpenAPI document at /api/openapi.json and a readable page at /api/docs."""
+"""The OpenAPI 3.1 document, built from the route table (handlers/operations.py) and the request and
+response models, and served at /api/openapi.json with a readable page at /api/docs.
+
+Nothing here repeats a limit: each schema is the model's ``model_json_schema``, so the document is as
+strict as the server's validation. Statuses come from the one kind-to-status map (handlers/base.py).
+"""
 
 from __future__ import annotations
 
 import html
+import re
+from http import HTTPStatus
 from typing import Any
 
 import tornado.web
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from handlers.base import JsonHandler
+from config import Settings
+from handlers.base import STATUS, JsonHandler
+from handlers.operations import PARAMETERS, WHO, Op, Response, operations
+from storage.errors import Kind
+
+REF = "#/components/schemas/{model}"
+
+# The stable codes each operation may answer, by kind; the status follows from the kind.
+CODES: dict[str, Kind] = {
+    "invalid_json": Kind.MALFORMED,
+    **dict.fromkeys(("invalid", "invalid_cursor", "bad_channel"), Kind.INVALID),
+    "unsupported_media_type": Kind.UNSUPPORTED,
+    **dict.fromkeys(
+        ("unauthorized", "token_invalid", "token_expired", "token_revoked", "bad_credentials")
+        + ("refresh_invalid", "refresh_reused"),
+        Kind.UNAUTHORIZED,
+    ),
+    **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned"), Kind.FORBIDDEN),
+    **dict.fromkeys(
+        ("not_found", "notification_not_found", "job_not_found", "subscription_not_found"), Kind.NOT_FOUND
+    ),
+    **dict.fromkeys(
+        ("email_taken", "already_live", "not_live", "webinar_ended", "webinar_cancelled", "webinar_full")
+        + ("already_registered", "not_pending", "not_active", "already_voted", "poll_not_open")
+        + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
+        + ("capacity_below_registrations", "concurrent_registration"),
+        Kind.CONFLICT,
+    ),
+    **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
+}
+TOKEN_CODES = ("unauthorized", "token_invalid", "token_expired", "token_revoked")
+BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid")
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "stable and machine-readable"},
+                "message": {"type": "string", "description": "for people"},
+            },
+            "additionalProperties": True,
+        }
+    },
+}
+
+
+class _NoFieldTitles(GenerateJsonSchema):
+    """Field titles ("Duration Minutes") only repeat the property names."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
+
+
+def document(settings: Settings) -> dict[str, Any]:
+    ops = operations(settings)
+    schemas = _schemas(ops)
+    paths: dict[str, Any] = {}
+    for op in ops:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Webinar server API",
+            "version": "1.0.0",
+            "description": "Hosts schedule webinars, attendees register and take part live. Live actions "
+            "are also RPC methods over /ws (docs/webinar-events.md); notifications in docs/notifications.md.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": {"Error": ERROR, **schemas},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def _models(ops: list[Op]) -> list[type[BaseModel]]:
+    found: dict[type[BaseModel], None] = {}
+    for op in ops:
+        if op.body is not None:
+            found[op.body] = None
+        for response in op.ok.values():
+            for model in response if isinstance(response, tuple) else (response,):
+                if isinstance(model, type):
+                    found[model] = None
+    return list(found)
+
+
+def _schemas(ops: list[Op]) -> dict[str, Any]:
+    _, top = models_json_schema(
+        [(m, "validation") for m in _models(ops)], ref_template=REF, schema_generator=_NoFieldTitles
+    )
+    return dict(top.get("$defs", {}))
+
+
+def _ref(model: type[BaseModel]) -> dict[str, Any]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _operation(op: Op) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "summary": op.summary,
+        "operationId": re.sub(r"\W+", "_", f"{op.method}_{op.path}").strip("_"),
+        "tags": [op.path.split("/")[2]],
+        "responses": {
+            str(status): _described(status, _success(response)) for status, response in op.ok.items()
+        },
+    }
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": PARAMETERS[name]}
+        for name in re.findall(r"\{(\w+)\}", op.path)
+    ]
+    if op.query is not None:
+        parameters += _query_parameters(op.query)
+    parameters += [{"name": k, "in": "header", "required": False, **v} for k, v in op.headers.items()]
+    if parameters:
+        out["parameters"] = parameters
+    if op.auth != "none":
+        out["security"] = [{"bearer": []}]
+        out["description"] = WHO[op.auth]
+    if op.body is not None:
+        out["requestBody"] = {
+            "required": op.body_required,
+            "content": {"application/json": {"schema": _ref(op.body)}},
+        }
+    out["responses"].update(_errors(op))
+    return out
+
+
+def _success(response: Response) -> dict[str, Any]:
+    if response is None:
+        return {"description": "Done (no body)"}
+    if response in ("csv", "html"):
+        return {
+            "description": response.upper(),
+            "content": {f"text/{response}": {"schema": {"type": "string"}}},
+        }
+    if response == "json":
+        return {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    if isinstance(response, tuple):
+        schema: dict[str, Any] = {"anyOf": [_ref(m) for m in response]}
+    else:
+        assert isinstance(response, type)
+        schema = _ref(response)
+    return {"description": "OK", "content": {"application/json": {"schema": schema}}}
+
+
+def _described(status: int, success: dict[str, Any]) -> dict[str, Any]:
+    return {**success, "description": HTTPStatus(status).phrase}
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(schema_generator=_NoFieldTitles)
+    required = set(schema.get("required", []))
+    out = []
+    for name, prop in schema["properties"].items():
+        prop = dict(prop)
+        # "absent" is how a query says null: document the value's own schema
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if branches:
+            prop.update(branches[0])
+        if prop.get("default", 0) is None:
+            del prop["default"]
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required, "schema": prop}
+        if "description" in prop:
+            param["description"] = prop.pop("description")
+        out.append(param)
+    return out
+
+
+def _errors(op: Op) -> dict[str, Any]:
+    codes: list[str] = []
+    if op.body is not None:
+        codes += BODY_CODES
+    if op.query is not None or op.headers:
+        codes.append("invalid")
+    if op.auth != "none":
+        codes += TOKEN_CODES
+    codes += op.errors
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(codes):
+        by_status.setdefault(STATUS[CODES[code]], []).append(code)
+    return {
+        str(status): {
+            "description": ", ".join(f"`{c}`" for c in found),
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status, found in sorted(by_status.items())
+    }
 
 
 class OpenApiHandler(JsonHandler):
@@ -33,8 +234,9 @@ class DocsHandler(tornado.web.RequestHandler):
                 )
                 body_name = body.get("$ref", "").rsplit("/", 1)[-1]
                 who = op.get("description", "Public")
+                statuses = ", ".join(op["responses"])
                 cells = [f"<code>{method.upper()}</code>", f"<code>{html.escape(path)}</code>"]
-                cells += [html.escape(op["summary"]), html.escape(who), html.escape(body_name)]
+                cells += [html.escape(op["summary"]), html.escape(who), html.escape(body_name), statuses]
                 rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         info = self.document["info"]
         self.set_header("Content-Type", "text/html; charset=utf-8")
@@ -45,7 +247,7 @@ class DocsHandler(tornado.web.RequestHandler):
             f"</style></head><body><h1>{html.escape(info['title'])}</h1><p>{html.escape(info['description'])}</p>"
             '<p>Machine-readable: <a href="/api/openapi.json">/api/openapi.json</a> (OpenAPI 3.1). '
             "Authenticate with <code>Authorization: Bearer &lt;token&gt;</code>.</p>"
-            "<table><tr><th>Method</th><th>Path</th><th>What</th><th>Who</th><th>Body</th></tr>"
+            "<table><tr><th>Method</th><th>Path</th><th>What</th><th>Who</th><th>Body</th><th>Statuses</th></tr>"
             + "".join(rows)
             + "</table></body></html>"
         )

@@ -96,12 +96,17 @@ class Upvote(Body):
     question_id: Id
 
 
-class QuestionModeration(Body):
-    """A host's action on one question; ``answer`` only with ``answer`` (absent: answered live)."""
+class AnswerText(Body):
+    """The REST body of a question action: ``answer`` only with ``answer`` (absent: answered live)."""
+
+    answer: Annotated[str, trimmed(5000)] | None = None
+
+
+class QuestionModeration(AnswerText):
+    """A host's action on one question (``qa.approve`` ... over RPC; REST puts both ids in the path)."""
 
     question_id: Id
     action: Literal["approve", "answer", "dismiss", "pin", "unpin"]
-    answer: Annotated[str, trimmed(5000)] | None = None
 
 
 class NewPoll(Body):
@@ -115,11 +120,16 @@ class PollControl(Body):
     action: Literal["open", "close", "show_results", "hide_results"]
 
 
-class Vote(Body):
-    poll_id: Id
+class Choices(Body):
+    """The REST body of a vote (the poll is in the path)."""
+
     choices: Annotated[
         list[Annotated[str, trimmed(4)]], Field(min_length=1, max_length=10, description="option ids")
     ]
+
+
+class Vote(Choices):
+    poll_id: Id
 
 
 class NewAnnouncement(Body):
@@ -143,8 +153,11 @@ def reaction(emojis: tuple[str, ...]) -> type[ReactionEmoji]:
     return create_model("ReactionInput", __base__=ReactionEmoji, emoji=(choice, ...))
 
 
-class RegistrantsQuery(Query):
+class SearchQuery(Query):
     q: Annotated[str, Field(max_length=200, description="matches name or email")] | None = None
+
+
+class RegistrantsQuery(SearchQuery):
     status: RegistrationStatus | None = None
 
 

@@ -64,7 +64,9 @@ def test_email_instant_zone_url():
     assert read(Sample, {"url": "https://x.example/a.m3u8"}).url == "https://x.example/a.m3u8"
     # a webinar's stream URL may be emptied
     assert read(WebinarChanges, {"stream_url": ""}).stream_url == ""
-    assert refused(WebinarChanges, {"stream_url": "javascript:alert(1)"}) == "stream_url: must be an http(s) URL"
+    assert (
+        refused(WebinarChanges, {"stream_url": "javascript:alert(1)"}) == "stream_url: must be an http(s) URL"
+    )
 
 
 def test_lists_nested_objects_and_ids_name_the_path():

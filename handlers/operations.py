@@ -1,0 +1,211 @@
+"""Every /api operation in one table: what it does, who may call it, its request and response models
+and the error codes it can answer. handlers/openapi.py builds the OpenAPI document from this table
+and the models; a test compares the table with the routes the app serves, so neither can drift.
+
+Errors every operation of a kind shares are added by the builder, not repeated here: a request body
+gives 400 ``invalid_json``, 415 and 422 ``invalid``; a query model gives 422 ``invalid``; any
+authentication gives the 401 token codes. ``errors`` lists the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from config import Settings
+from handlers import accounts as a
+from handlers import channels as c
+from realtime.notifications import schemas as n
+from realtime.webinars import schemas as w
+
+Auth = Literal["none", "bearer", "host", "attendee", "integrator", "publisher", "reader"]
+Response = type[BaseModel] | tuple[type[BaseModel], ...] | Literal["csv", "html", "json"] | None
+
+WHO: dict[str, str] = {
+    "bearer": "Needs a token.",
+    "host": "Needs a host or co-host token (for a webinar: one of its hosts).",
+    "attendee": "Any admitted participant's token; host-only actions answer 403.",
+    "integrator": "An integrator API key, or a host token (for a webinar: one of its hosts or co-hosts).",
+    "publisher": "An integrator API key, or the token of a host of the channel's webinar.",
+    "reader": "An integrator API key, or a token the channel policy admits.",
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    summary: str
+    auth: Auth
+    body: type[BaseModel] | None = None
+    ok: dict[int, Response] = field(default_factory=lambda: {200: None})
+    errors: tuple[str, ...] = ()
+    query: type[BaseModel] | None = None
+    body_required: bool = True
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+WEBINAR_STATE = ("not_live", "webinar_ended", "webinar_cancelled")
+ROOM = ("forbidden", "not_found")
+LIVE = (*ROOM, *WEBINAR_STATE)
+IDEMPOTENCY = {
+    "Idempotency-Key": {
+        "schema": n.IDEMPOTENCY_KEY.json_schema(),
+        "description": "the same key never notifies a user twice",
+    }
+}
+
+
+def operations(settings: Settings) -> list[Op]:
+    """The table; ``settings`` for the limits that are settings (chat length, the reactions)."""
+    chat = w.chat_message(settings.chat_max_chars)
+    react = w.reaction(tuple(settings.reactions))
+    W = "/api/webinars/{webinar_id}"
+    return [
+        Op("get", "/api/openapi.json", "This document (OpenAPI 3.1)", "none", ok={200: "json"}),
+        Op("get", "/api/docs", "This document as a readable page", "none", ok={200: "html"}),
+        # accounts
+        Op("post", "/api/auth/signup", "Create a host account (if SIGNUP_OPEN)", "none", a.Signup,
+           {201: a.Tokens}, ("signup_closed", "email_taken")),
+        Op("post", "/api/auth/login", "Log in with email and password (rate limited)", "none", a.Login,
+           {200: a.Tokens}, ("bad_credentials", "rate_limited")),
+        Op("post", "/api/auth/refresh", "Rotate a refresh token", "none", a.RefreshBody, {200: a.Tokens},
+           ("refresh_invalid", "refresh_reused")),
+        Op("post", "/api/auth/logout", "Revoke this access token and the refresh token's family",
+           "bearer", a.RefreshBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
+        Op("get", "/api/me", "The caller", "bearer", ok={200: a.User}),
+        # webinars and registrations
+        Op("get", "/api/webinars", "Webinars I host or co-host", "host", ok={200: w.Webinars},
+           errors=("forbidden",)),
+        Op("post", "/api/webinars", "Schedule a webinar", "host", w.NewWebinar, {201: w.Webinar},
+           ("forbidden",)),
+        Op("get", W, "A webinar's public page", "none", ok={200: w.Webinar}, errors=("not_found",)),
+        Op("patch", W, "Edit or reschedule (the owner)", "host", w.WebinarChanges, {200: w.Webinar},
+           (*ROOM, "webinar_ended", "webinar_cancelled", "capacity_below_registrations",
+            "concurrent_registration")),
+        Op("post", W + "/live", "Go live (moves the lobby in)", "host", ok={200: w.Webinar},
+           errors=(*ROOM, "already_live", "webinar_ended", "webinar_cancelled")),
+        Op("post", W + "/end", "End the webinar", "host", ok={200: w.Webinar}, errors=LIVE),
+        Op("post", W + "/cancel", "Cancel a scheduled webinar (the owner)", "host", ok={200: w.Webinar},
+           errors=(*ROOM, "already_live", "webinar_ended", "webinar_cancelled")),
+        Op("post", W + "/registrations", "Register with name and email", "none", w.NewRegistration,
+           {201: w.Registration},
+           ("not_found", "webinar_full", "already_registered", "webinar_ended", "webinar_cancelled")),
+        Op("get", W + "/registrations", "Registrants", "host", ok={200: w.RegistrationList}, errors=ROOM,
+           query=w.RegistrantsQuery),
+        Op("get", W + "/registrations.csv", "Registrants as CSV", "host", ok={200: "csv"}, errors=ROOM,
+           query=w.SearchQuery),
+        Op("delete", W + "/registrations/{registration_id}", "Cancel a registration (the registrant or a "
+           "host)", "attendee", ok={200: w.Registration}, errors=(*ROOM, "not_active")),
+        Op("post", W + "/registrations/{registration_id}/{decision}", "Approve or reject a pending "
+           "registration", "host", ok={200: w.Registration}, errors=(*ROOM, "not_pending", "webinar_full")),
+        # the live room (each also an RPC method over /ws: docs/webinar-events.md)
+        Op("get", W + "/state", "The room snapshot a late joiner receives", "attendee",
+           ok={200: w.Snapshot}, errors=ROOM),
+        Op("post", W + "/chat", "Send a chat message", "attendee", chat, {201: w.ChatMessage},
+           (*LIVE, "muted", "slow_mode", "rate_limited")),
+        Op("delete", W + "/chat/{message_id}", "Delete a chat message", "host", ok={200: w.Deleted},
+           errors=ROOM),
+        Op("post", W + "/moderation", "Mute, unmute, ban or unban an attendee", "host", w.Moderation,
+           {200: w.ModerationDone}, (*ROOM, "cannot_moderate_host")),
+        Op("put", W + "/slow-mode", "Set slow mode (seconds, 0 off)", "host", w.SlowMode,
+           {200: w.SlowModeSet}, (*ROOM, "webinar_ended", "webinar_cancelled")),
+        Op("get", W + "/questions", "Questions", "attendee", ok={200: w.Questions}, errors=ROOM,
+           query=w.QuestionsQuery),
+        Op("post", W + "/questions", "Ask (optionally anonymous)", "attendee", w.NewQuestion,
+           {201: w.Question}, LIVE),
+        Op("post", W + "/questions/{question_id}/{question_action}", "Upvote (anyone, once) or "
+           "approve/answer/dismiss/pin/unpin (hosts); answer takes an optional body", "attendee",
+           w.AnswerText, {200: w.Question}, (*LIVE, "already_voted"), body_required=False),
+        Op("get", W + "/polls", "Polls (results when shown, always for hosts)", "attendee",
+           ok={200: w.Polls}, errors=ROOM),
+        Op("post", W + "/polls", "Prepare a poll", "host", w.NewPoll, {201: w.Poll},
+           (*ROOM, "webinar_ended", "webinar_cancelled")),
+        Op("post", W + "/polls/{poll_id}/{poll_action}", "Vote (body: choices) or open/close/"
+           "show_results/hide_results (hosts)", "attendee", w.Choices, {200: (w.VoteCast, w.Poll)},
+           (*LIVE, "already_voted", "poll_not_open", "poll_draft", "poll_open", "poll_closed"),
+           body_required=False),
+        Op("post", W + "/reactions", "Send a reaction emoji", "attendee", react, {202: w.ReactionSent},
+           LIVE),
+        Op("get", W + "/hands", "The raised-hand queue", "host", ok={200: w.Hands}, errors=ROOM),
+        Op("post", W + "/hands", "Raise or lower a hand", "attendee", w.Hand, {200: w.HandState}, LIVE),
+        Op("post", W + "/announcements", "Broadcast a banner (room or backstage)", "host",
+           w.NewAnnouncement, {201: w.Announcement}, (*ROOM, "webinar_ended", "webinar_cancelled")),
+        # reports
+        Op("get", W + "/reports/attendance", "Attendance per registrant", "host", ok={200: w.Report},
+           errors=ROOM),
+        Op("get", W + "/reports/attendance.csv", "Attendance as CSV", "host", ok={200: "csv"},
+           errors=ROOM),
+        Op("get", W + "/reports/engagement", "Engagement counts", "host", ok={200: w.Report},
+           errors=ROOM),
+        Op("get", W + "/reports/{export}.csv", "Q&A or poll results as CSV", "host", ok={200: "csv"},
+           errors=ROOM),
+        Op("get", W + "/timeline", "The room's durable timeline after since", "attendee",
+           ok={200: w.Timeline}, errors=ROOM, query=w.TimelineQuery),
+        # notifications (docs/notifications.md)
+        Op("get", "/api/notifications", "The caller's inbox, newest first", "bearer",
+           ok={200: n.NotificationPage}, errors=("invalid_cursor",), query=n.InboxQuery),
+        Op("post", "/api/notifications", "Integrator send to users or a webinar's registrants",
+           "integrator", n.NotificationSend, {201: n.Created, 202: n.JobQueued}, ROOM, headers=IDEMPOTENCY),
+        Op("get", "/api/notifications/unread-count", "Unread count", "bearer", ok={200: n.Unread}),
+        Op("post", "/api/notifications/read-all", "Mark every item read", "bearer", ok={200: n.ReadAll}),
+        Op("get", "/api/notifications/preferences", "Preferences", "bearer", ok={200: n.Preferences}),
+        Op("patch", "/api/notifications/preferences", "Switch categories per delivery method", "bearer",
+           n.PreferencesUpdate, {200: n.Preferences}),
+        Op("put", "/api/notifications/mutes/{muted_webinar_id}", "Mute a webinar", "bearer",
+           ok={200: n.Preferences}),
+        Op("delete", "/api/notifications/mutes/{muted_webinar_id}", "Unmute a webinar", "bearer",
+           ok={200: n.Preferences}),
+        Op("post", "/api/notifications/{notification_id}/{notification_action}", "Mark read/unread, "
+           "archive/unarchive; publishes notification.unread to every tab", "bearer",
+           ok={200: n.ItemChanged}, errors=("notification_not_found",)),
+        Op("post", W + "/recording", "Store the recording URL and notify the registrants", "integrator",
+           n.Recording, {202: n.RecordingQueued}, ROOM),
+        Op("get", "/api/notification-jobs/{job_id}", "A fan-out job's status", "integrator",
+           ok={200: n.JobStatus}, errors=("forbidden", "job_not_found")),
+        Op("get", "/api/push/vapid-public-key", "The VAPID applicationServerKey", "none",
+           ok={200: n.VapidKey}),
+        Op("post", "/api/push/subscriptions", "Store a browser's push subscription", "bearer",
+           n.PushSubscription, {201: n.SubscriptionCreated}),
+        Op("delete", "/api/push/subscriptions", "Forget a push subscription", "bearer", n.PushEndpoint,
+           {204: None}, ("subscription_not_found",)),
+        # real time over REST (docs/protocol.md)
+        Op("post", "/api/realtime/tickets", "Trade the bearer token for a single-use SSE ticket", "bearer",
+           ok={201: Ticket}),
+        Op("post", "/api/channels/{channel}/messages", "Publish to a channel", "publisher", c.Message,
+           {202: c.Published}, ("bad_channel", "forbidden")),
+        Op("get", "/api/channels/{channel}/history", "A channel's durable messages after since",
+           "reader", ok={200: c.ChannelHistory}, errors=("bad_channel", "forbidden", "banned"),
+           query=c.HistoryQuery),
+        Op("get", "/api/channels/{channel}/presence", "Who is in a channel now (a page of the roster)",
+           "reader", ok={200: c.ChannelPresence}, errors=("bad_channel", "forbidden", "banned"),
+           query=c.PresenceQuery),
+    ]  # fmt: skip
+
+
+class Ticket(BaseModel):
+    ticket: str
+    expires_in: int = Field(description="seconds; the ticket opens one /sse stream")
+
+
+ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+
+PARAMETERS: dict[str, dict[str, Any]] = {
+    "webinar_id": ID,
+    "registration_id": ID,
+    "message_id": ID,
+    "question_id": ID,
+    "poll_id": ID,
+    "notification_id": ID,
+    "job_id": ID,
+    "muted_webinar_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"},
+    "channel": {"type": "string", "pattern": "^[A-Za-z0-9_.:@%-]{1,160}$", "examples": ["room:w1"]},
+    "decision": {"enum": ["approve", "reject"]},
+    "question_action": {"enum": ["upvote", "approve", "answer", "dismiss", "pin", "unpin"]},
+    "poll_action": {"enum": ["vote", "open", "close", "show_results", "hide_results"]},
+    "notification_action": {"enum": ["read", "unread", "archive", "unarchive"]},
+    "export": {"enum": ["questions", "polls"]},
+}
+"""Path parameters, as the route table in server.py matches them."""
