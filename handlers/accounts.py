@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from handlers.api import ApiHandler
-from realtime.schema import Body, Email, read, trimmed
+from realtime.schema import Body, Email, View, read, trimmed
 from storage.accounts import public_user
 from storage.errors import Kind, Refused
 
@@ -27,16 +27,14 @@ class RefreshBody(Body):
     refresh_token: Annotated[str, trimmed(200)]
 
 
-class User(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class User(View):
     id: str
     email: str | None
     name: str
     role: Literal["host", "attendee"]
 
 
-class Tokens(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Tokens(View):
     access_token: str = Field(description="JWT; send as Authorization: Bearer")
     token_type: Literal["Bearer"]
     expires_in: int = Field(description="seconds the access token is valid")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, Field
 
 from config import Settings
 from handlers.base import JsonHandler
@@ -13,7 +13,7 @@ from realtime.auth.tokens import TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
-from realtime.schema import Body, Query, read
+from realtime.schema import Body, Query, View, read
 from storage.errors import Kind, Refused
 
 MAX_TYPE_LEN = 40
@@ -39,12 +39,12 @@ class Message(Body):
     durable: bool = Field(True, description="false: not kept in history, no seq")
 
 
-class Published(BaseModel):
+class Published(View):
     channel: str
     seq: int | None = Field(description="the message's place in the channel; null when not durable")
 
 
-class ChannelMessage(BaseModel):
+class ChannelMessage(View):
     type: str
     channel: str
     data: Any
@@ -52,13 +52,13 @@ class ChannelMessage(BaseModel):
     seq: int
 
 
-class ChannelHistory(BaseModel):
+class ChannelHistory(View):
     channel: str
     messages: list[ChannelMessage]
     next: int | None = Field(description="the since of the next page; null at the end")
 
 
-class ChannelPresence(BaseModel):
+class ChannelPresence(View):
     channel: str
     count: int
     offset: int

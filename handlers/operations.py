@@ -18,6 +18,7 @@ from config import Settings
 from handlers import accounts as a
 from handlers import channels as c
 from realtime.notifications import schemas as n
+from realtime.schema import View
 from realtime.webinars import schemas as w
 
 Auth = Literal["none", "bearer", "host", "attendee", "integrator", "publisher", "reader"]
@@ -185,7 +186,7 @@ def operations(settings: Settings) -> list[Op]:
     ]  # fmt: skip
 
 
-class Ticket(BaseModel):
+class Ticket(View):
     ticket: str
     expires_in: int = Field(description="seconds; the ticket opens one /sse stream")
 

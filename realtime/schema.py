@@ -49,6 +49,13 @@ class Query(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+class View(BaseModel):
+    """A response shape, for the document: closed, so a test comparing real responses with the
+    document notices a field added to a response and not to its view."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 def read(model: type[M], data: Any) -> M:
     """``data`` validated by ``model``, or ``Refused(INVALID, "invalid", "<field>: <message>")`` naming
     the first field that breaks its rules."""

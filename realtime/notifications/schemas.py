@@ -10,7 +10,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
@@ -19,7 +18,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from realtime.schema import Body, HttpUrl, Id, Query, not_blank
+from realtime.schema import Body, HttpUrl, Id, Query, View, not_blank
 from storage.notifications import FILTERS
 from storage.preferences import CATEGORIES
 
@@ -97,10 +96,6 @@ class PushSubscription(PushEndpoint):
 
 
 # Views: the response shapes, for the document ---------------------------------------------------
-
-
-class View(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Notification(View):

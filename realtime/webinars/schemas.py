@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
-from realtime.schema import Body, Email, Id, Instant, Query, TimeZone, http_url, trimmed
+from realtime.schema import Body, Email, Id, Instant, Query, TimeZone, View, http_url, trimmed
 
 RegistrationMode = Literal["open", "approval"]
 RegistrationStatus = Literal["approved", "pending", "rejected", "cancelled"]
@@ -170,10 +170,6 @@ class TimelineQuery(Query):
 
 
 # Views: the response shapes, for the document ---------------------------------------------------
-
-
-class View(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Webinar(View):
