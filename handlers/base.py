@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from typing import Any
+from typing import Any, TypeVar
 
 import tornado.web
 
+from realtime.schema import Query, read
 from storage.errors import Kind, Refused
+
+Q = TypeVar("Q", bound=Query)
 
 log = logging.getLogger("handlers")
 access_log = logging.getLogger("access")
@@ -107,6 +110,10 @@ class JsonHandler(tornado.web.RequestHandler):
         if not isinstance(body, dict):
             raise Refused(Kind.MALFORMED, "invalid_json", "the request body must be a JSON object")
         return body
+
+    def query(self, model: type[Q]) -> Q:
+        """The query string read by ``model`` (a parameter given twice: the last one counts)."""
+        return read(model, {name: self.get_query_argument(name) for name in self.request.query_arguments})
 
     def send(self, data: Any, status: int = 200) -> None:
         self.set_status(status)

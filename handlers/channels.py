@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -17,7 +17,6 @@ from realtime.schema import Body, Query, View, read
 from storage.errors import Kind, Refused
 
 MAX_TYPE_LEN = 40
-Q = TypeVar("Q", bound=Query)
 RESERVED = ("presence", "subscribed", "reset", "error", "rpc")
 
 
@@ -107,11 +106,6 @@ class _ChannelHandler(JsonHandler):
         refusal = await self.policy.can_subscribe(claims, channel)
         if refusal is not None:
             raise Refused(Kind.FORBIDDEN, refusal, f"you may not read {channel.name}")
-
-    def query(self, model: type[Q]) -> Q:
-        """The query string read by ``model`` (each parameter once; the last one wins)."""
-        args = {name: self.get_query_argument(name) for name in self.request.query_arguments}
-        return read(model, args)
 
 
 class PublishHandler(_ChannelHandler):

@@ -65,7 +65,7 @@ class InboxHandler(NotificationHandler):
     async def get(self) -> None:
         """The caller's inbox, newest first."""
         claims = await self.user()
-        query = read(InboxQuery, {k: self.get_query_argument(k) for k in self.request.query_arguments})
+        query = self.query(InboxQuery)
         try:
             docs, next_cursor = await self.notifier.inbox.page(
                 claims.user_id, filter=query.filter, cursor=query.cursor, limit=query.limit

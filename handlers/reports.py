@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from handlers.api import ApiHandler
-from realtime.schema import read
 from realtime.webinars.schemas import TimelineQuery
 
 
@@ -36,5 +35,5 @@ class ExportHandler(ApiHandler):
 class TimelineHandler(ApiHandler):
     async def get(self, webinar_id: str) -> None:
         claims = await self.claims()
-        query = read(TimelineQuery, {"since": self.get_query_argument("since", "0")})
+        query = self.query(TimelineQuery)
         self.send(await self.call(self.deps.reports.timeline(claims, webinar_id, query.since)))

@@ -30,9 +30,7 @@ Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 class InboxQuery(Query):
     filter: Literal[FILTERS] = "all"  # type: ignore[valid-type]
     limit: Annotated[int, Field(ge=1, le=100, strict=False)] = 20
-    cursor: (
-        Annotated[str, Field(max_length=200, description="the next_cursor of the previous page")] | None
-    ) = None
+    cursor: Annotated[str, Field(description="the next_cursor of the previous page")] | None = None
 
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
