@@ -41,12 +41,7 @@ class Registration:
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> Registration:
         return cls(
-            str(doc["_id"]),
-            str(doc["webinar_id"]),
-            str(doc["user_id"]),
-            str(doc["name"]),
-            str(doc["email"]),
-            str(doc["status"]),
+            str(doc["_id"]), *(str(doc[k]) for k in ("webinar_id", "user_id", "name", "email", "status"))
         )
 
 
