@@ -132,7 +132,13 @@ def open_webinar_domain(services: Services) -> ApiDeps:
     webinar_store = webinars.Webinars(db)
     room_store = room.Room(db)
     service = WebinarService(
-        s, webinar_store, registrations.Registrations(db, webinar_store), accounts_store, services.tokens, hub
+        s,
+        webinar_store,
+        registrations.Registrations(db, webinar_store),
+        accounts_store,
+        services.tokens,
+        hub,
+        room_store.moderation,
     )
     service.presence = services.presence
     chat = ChatService(s, service, room_store, hub)

@@ -21,6 +21,7 @@ from typing import Any
 
 from realtime.notifications.notifier import Notifier
 from storage.jobs import Job, JobQueue
+from storage.webinars import Webinars
 
 log = logging.getLogger("realtime.notifications.notifier")
 
@@ -59,7 +60,7 @@ class NotificationTriggers:
     ) -> None:
         self.notifier = notifier
         self.jobs = jobs
-        self.db = notifier.db
+        self.webinars = Webinars(notifier.db)
         self.offsets = reminder_offsets
         self.base_url = base_url.rstrip("/")
         # Set by the wiring when the webinar domain is present: user ids of approved registrants
@@ -213,7 +214,7 @@ class NotificationTriggers:
 
     async def run_reminder(self, job: Job) -> dict[str, Any]:
         p = job.payload
-        webinar = await self.db.webinars.find_one({"_id": p["webinar_id"]})
+        webinar = await self.webinars.find(p["webinar_id"])
         if webinar is None:
             return {"skipped": "webinar gone"}
         if webinar.get("status") in NOT_REMINDED or _epoch(webinar["starts_at"]) != p["starts_at"]:
