@@ -33,8 +33,8 @@ class Registrations:
         self.webinars = webinars
 
     async def register(self, webinar: dict[str, Any], user_id: str, email: str, name: str) -> dict[str, Any]:
-        if webinar["status"] in ("ended", "cancelled"):
-            raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
+        """A new registration (``approved`` with a seat in open mode, else ``pending``), or a cancelled
+        one revived; 409 ``webinar_full`` or ``already_registered``."""
         wid = webinar["_id"]
         approved = webinar["registration_mode"] == "open"
         if approved and not await self.webinars.take_seat(wid):

@@ -21,7 +21,7 @@ from realtime.engine.presence import PresenceTracker
 from realtime.webinars.views import public_registration, public_webinar
 from storage import validate as v
 from storage.accounts import Accounts
-from storage.errors import Kind, Refused, forbidden
+from storage.errors import Kind, Refused, conflict, forbidden
 from storage.moderation import Moderation
 from storage.registrations import Registrations
 from storage.webinars import Webinars
@@ -257,6 +257,8 @@ class WebinarService:
         email = v.email(body)
         webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
         user = await self.accounts.attendee(email, name)
+        if webinar["status"] in ("ended", "cancelled"):
+            raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
         reg = await self.registrations.register(webinar, user["_id"], email, name)
         out = self.render_registration(webinar, reg)
         await self.hooks.fire("on_registration", public_webinar(webinar), out, reg["status"])

@@ -53,6 +53,10 @@ async def test_create_edit_reschedule_cancel(api, services):
     assert code == 200 and cancelled["status"] == "cancelled"
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/live", token=token)
     assert (code, body["error"]["code"]) == (409, "webinar_cancelled")
+    code, body = await api.call(
+        "POST", f"/api/webinars/{w['id']}/registrations", {"name": "Late", "email": "late@example.com"}
+    )
+    assert (code, body["error"]["code"]) == (409, "webinar_cancelled")
     assert fired == [("rescheduled", w["id"]), ("cancelled", w["id"])]
 
 
@@ -79,6 +83,9 @@ async def test_lifecycle_and_wrong_state(api, services):
     code, body = await api.call("PATCH", f"/api/webinars/{w['id']}", {"title": "Too late"}, token)
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/cancel", token=token)
+    assert (code, body["error"]["code"]) == (409, "webinar_ended")
+    late = {"name": "Late", "email": "late@example.com"}
+    code, body = await api.call("POST", f"/api/webinars/{w['id']}/registrations", late)
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
     assert lives == ["live"]
     history = await services.hub.history.read(f"room:{w['id']}")
