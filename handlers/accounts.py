@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from handlers.api import ApiHandler
+from realtime.auth.views import public_user
 from realtime.schema import Body, Email, View, read, trimmed
-from storage.accounts import public_user
 from storage.errors import Kind, Refused
 
 

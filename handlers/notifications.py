@@ -18,10 +18,10 @@ from realtime.notifications.schemas import (
     Recording,
 )
 from realtime.notifications.triggers import NotificationTriggers
+from realtime.notifications.views import public
 from realtime.schema import ident, read, value_of
 from realtime.webinars.service import WebinarService
 from storage.errors import Kind, Refused
-from storage.notifications import public
 
 ID = r"([A-Za-z0-9_-]{1,64})"  # inbox ids are ObjectIds; others answer 404
 WEBINAR_ID = r"([A-Za-z0-9_.:@-]{1,128})"

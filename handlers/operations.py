@@ -50,7 +50,7 @@ class Op:
 
 WEBINAR_STATE = ("not_live", "webinar_ended", "webinar_cancelled")
 ROOM = ("forbidden", "not_found")
-LIVE = (*ROOM, *WEBINAR_STATE)
+LIVE = (*ROOM, "banned", *WEBINAR_STATE)  # taking part: banned attendees are refused
 IDEMPOTENCY = {
     "Idempotency-Key": {
         "schema": n.IDEMPOTENCY_KEY.json_schema(),
