@@ -198,6 +198,8 @@ def _errors(op: Op) -> dict[str, Any]:
         codes.append("invalid")
     if op.auth != "none":
         codes += TOKEN_CODES
+    if "{" in op.path:
+        codes.append("not_found")  # the router's answer to a path segment outside its pattern
     codes += op.errors
     by_status: dict[int, list[str]] = {}
     for code in dict.fromkeys(codes):

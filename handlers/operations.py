@@ -4,7 +4,8 @@ and the models; a test compares the table with the routes the app serves, so nei
 
 Errors every operation of a kind shares are added by the builder, not repeated here: a request body
 gives 400 ``invalid_json``, 415 and 422 ``invalid``; a query model gives 422 ``invalid``; any
-authentication gives the 401 token codes. ``errors`` lists the rest.
+authentication gives the 401 token codes; a path parameter gives 404 ``not_found`` (the router's
+answer to a segment outside its pattern). ``errors`` lists the rest.
 """
 
 from __future__ import annotations

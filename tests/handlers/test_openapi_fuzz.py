@@ -79,7 +79,14 @@ def test_fuzzed_requests_get_documented_answers_never_500(app, host, method, pat
     cases = st.one_of(*(operation.as_strategy(generation_mode=mode) for mode in modes))
 
     @given(case=cases)
-    @settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    # derandomize: the same cases on every run, so the suite never fails by chance
+    @settings(
+        max_examples=50,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
     def run(case):
         if "webinar_id" in (case.path_parameters or {}):
             case.path_parameters["webinar_id"] = webinar_id
