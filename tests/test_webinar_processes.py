@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.api import Api, join_token
-from tests.wsclient import WsClient
 from tests.servers import AppProcess, RedisServer
+from tests.wsclient import WsClient
 
 
 @pytest.fixture

@@ -100,21 +100,21 @@ class WsClient:
         if since is not None:
             msg["since"] = since
         await self.send(msg)
-        return await self.expect(lambda m: m.get("channel") == channel and m["type"] in ("subscribed", "error"))
+        return await self.expect(
+            lambda m: m.get("channel") == channel and m["type"] in ("subscribed", "error")
+        )
 
     async def messages(
         self, channel: str, n: int, type_: str | None = None, timeout: float = TIMEOUT
     ) -> list[dict[str, Any]]:
         """The next ``n`` durable messages on ``channel`` (optionally of one type)."""
+
+        def durable(m: dict[str, Any]) -> bool:
+            return m.get("channel") == channel and "seq" in m and (type_ is None or m["type"] == type_)
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        return [
-            await self.expect(
-                lambda m: m.get("channel") == channel and "seq" in m and (type_ is None or m["type"] == type_),
-                deadline - loop.time(),
-            )
-            for _ in range(n)
-        ]
+        return [await self.expect(durable, deadline - loop.time()) for _ in range(n)]
 
     async def rpc(self, method: str, **params: Any) -> dict[str, Any]:
         """``{"result": ...}`` or ``{"error": {"code", "message"}}``."""

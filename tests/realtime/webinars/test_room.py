@@ -335,7 +335,8 @@ async def test_reactions_hands_and_announcements(api, base_url, services):
         token,
     )
     assert code == 201
-    assert (await host_ws.expect("announcement", channel=f"backstage:{wid}"))["data"]["text"] == "Backstage: 5 min"
+    backstage = await host_ws.expect("announcement", channel=f"backstage:{wid}")
+    assert backstage["data"]["text"] == "Backstage: 5 min"
     assert "result" in await host_ws.rpc("announcement.send", webinar_id=wid, text="Slides are up")
     banner = await guest_ws.expect("announcement", channel=f"room:{wid}")
     assert banner["data"]["text"] == "Slides are up"
