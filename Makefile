@@ -29,13 +29,14 @@ browser-deps:
 test: $(STAMP) browser-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: treating as failure" >&2; exit 1; fi; \
-	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy \
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports \
 		|| { echo "lint or type check failed" >&2; [ $$status -ne 0 ] || status=1; }; \
 	exit $$status
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

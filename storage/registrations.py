@@ -21,8 +21,6 @@ from storage.errors import conflict, not_found
 from storage.mongo import Database
 from storage.webinars import Webinars, iso
 
-STATUSES = ("approved", "pending", "rejected", "cancelled")
-
 
 async def create_indexes(db: Database) -> None:
     await db.registrations.create_index([("webinar_id", ASCENDING), ("email", ASCENDING)], unique=True)

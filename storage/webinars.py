@@ -16,8 +16,6 @@ from storage.accounts import new_id, now
 from storage.errors import Kind, Refused, conflict, not_found
 from storage.mongo import Database
 
-STATUSES = ("scheduled", "live", "ended", "cancelled")
-
 
 async def create_indexes(db: Database) -> None:
     await db.webinars.create_index([("owner_id", ASCENDING), ("starts_at", DESCENDING)])

@@ -11,11 +11,12 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.webinars.records import Question, Webinar
 from realtime.webinars.service import Hub, Participant, WebinarService, require_live
 from storage import validate as v
 from storage.errors import Kind, Refused
 from storage.room import Room
-from storage.webinars import iso, public_webinar
+from storage.webinars import iso
 
 ASK_STATES = ("scheduled", "live")
 
@@ -83,9 +84,7 @@ class QaService:
         q = await self.room.update_question(p.webinar_id, qid, fields, unpin_others=action == "pin")
         await self._publish(p, q, "qa.question" if action == "approve" else "qa.updated")
         if action == "answer":
-            await self.webinars.hooks.fire(
-                "on_question_answered", public_webinar(p.webinar), public_question(q, staff=True)
-            )
+            await self.webinars.events.question_answered(Webinar.from_doc(p.webinar), Question.from_doc(q))
         return public_question(q, staff=True)
 
     async def list(self, claims: Claims, webinar_id: Any, sort: str | None) -> list[dict[str, Any]]:

@@ -16,11 +16,12 @@ from typing import Any
 from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.webinars.records import Announcement, Webinar
 from realtime.webinars.service import Hub, WebinarService, require_live
 from storage import validate as v
 from storage.errors import Kind, Refused
 from storage.room import Room
-from storage.webinars import iso, public_webinar
+from storage.webinars import iso
 
 log = logging.getLogger("realtime.stage")
 
@@ -43,7 +44,7 @@ class StageService:
         self._task: asyncio.Task[None] | None = None
 
     async def announce(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        """Banner to ``room:<id>`` (default) or ``backstage:<id>``; room ones also fire on_announcement."""
+        """Banner to ``room:<id>`` (default) or ``backstage:<id>``; a room one is an ``announcement_made``."""
         v.known_fields(params, {"text", "audience"})
         text = v.text(params, "text", max_len=2000)
         audience = v.choice(params, "audience", ("room", "backstage"), default="room")
@@ -54,8 +55,8 @@ class StageService:
         channel = room(p.webinar_id) if audience == "room" else backstage(p.webinar_id)
         await self.hub.publish(channel, "announcement", public_announcement(a))
         if audience == "room":
-            await self.webinars.hooks.fire(
-                "on_announcement", public_webinar(p.webinar), public_announcement(a)
+            await self.webinars.events.announcement_made(
+                Webinar.from_doc(p.webinar), Announcement.from_doc(a)
             )
         return public_announcement(a)
 

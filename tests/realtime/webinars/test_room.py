@@ -169,13 +169,7 @@ async def test_ban_kicks_and_holds_across_reconnects(api, base_url, services):
 
 
 @pytest.mark.gen_test
-async def test_questions_anonymous_upvote_answer_pin_dismiss(api, base_url, services):
-    answered = []
-
-    async def on_answered(webinar, question):
-        answered.append(question["answer"])
-
-    services.domain.webinars.hooks.on_question_answered.append(on_answered)
+async def test_questions_anonymous_upvote_answer_pin_dismiss(api, base_url, services, webinar_events):
     token, guest, wid, host_ws, guest_ws, _ = await setup_room(api, base_url)
     await guest_ws.subscribe(f"room:{wid}")
     await host_ws.subscribe(f"backstage:{wid}")
@@ -207,7 +201,15 @@ async def test_questions_anonymous_upvote_answer_pin_dismiss(api, base_url, serv
     assert reply["result"]["status"] == "answered"
     updated = await guest_ws.expect(lambda m: m["type"] == "qa.updated" and m["data"]["status"] == "answered")
     assert updated["data"]["answer"] == "Yes, in May."
-    assert answered == ["Yes, in May."]
+    # listeners hear of the answer with the author, even of an anonymous question (whom to notify)
+    [(webinar, question)] = webinar_events.of("question_answered")
+    assert (webinar.id, question.id, question.answer, question.text) == (
+        wid,
+        qid,
+        "Yes, in May.",
+        "Will it ship?",
+    )
+    assert question.anonymous and question.user_id == services.tokens.verify(guest).user_id
     code, body = await api.call("POST", f"/api/webinars/{wid}/questions/{q2['id']}/pin", token=token)
     assert body["pinned"] is True
     code, state = await api.call("GET", f"/api/webinars/{wid}/state", token=guest)
@@ -292,13 +294,7 @@ async def test_polls_single_multiple_results_and_states(api, base_url, services)
 
 
 @pytest.mark.gen_test
-async def test_reactions_hands_and_announcements(api, base_url, services):
-    announced = []
-
-    async def on_announcement(webinar, announcement):
-        announced.append(announcement["text"])
-
-    services.domain.webinars.hooks.on_announcement.append(on_announcement)
+async def test_reactions_hands_and_announcements(api, base_url, services, webinar_events):
     token, guest, wid, host_ws, guest_ws, _ = await setup_room(api, base_url)
     await guest_ws.subscribe(f"room:{wid}")
     await host_ws.subscribe(f"backstage:{wid}")
@@ -341,11 +337,12 @@ async def test_reactions_hands_and_announcements(api, base_url, services):
     banner = await guest_ws.expect("announcement", channel=f"room:{wid}")
     assert banner["data"]["text"] == "Slides are up"
     assert not [m for m in guest_ws.inbox if m["type"] == "announcement"]
-    assert announced == ["Slides are up"]
+    assert [(a.text, a.audience) for _, a in webinar_events.of("announcement_made")] == [
+        ("Slides are up", "room")
+    ]
     # whom the notification service should reach: registrants not in the room now
-    await api.register(wid, name="Absent", email="absent@example.com")
-    absent = await services.domain.webinars.registrants_not_in_room(wid)
-    assert [r["email"] for r in absent] == ["absent@example.com"]
+    absent = await api.register(wid, name="Absent", email="absent@example.com")
+    assert await services.notifications.triggers.audience.absent_registrants(wid) == [absent["user_id"]]
     await close_all(services, host_ws, guest_ws)
 
 
