@@ -68,7 +68,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
 
     def open(self) -> None:
         assert self.ws_connection is not None
-        stream = self.ws_connection.stream  # type: ignore[attr-defined]
+        stream = self.ws_connection.stream
         assert stream is not None
         self.outbox = Outbox(stream, self.settings_.ws_outbox_bytes, self._on_overflow, self._on_write_error)
         self.session.open(self.outbox.send)  # the hub's hot path calls the outbox directly
