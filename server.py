@@ -142,7 +142,14 @@ def open_webinar_domain(
     """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
     room_store = room.Room(db)
     service = WebinarService(
-        settings, webinar_store, registration_store, accounts_store, tokens, hub, events=events
+        settings,
+        webinar_store,
+        registration_store,
+        accounts_store,
+        tokens,
+        hub,
+        room_store.moderation,
+        events=events,
     )
     chat = ChatService(settings, service, room_store, hub)
     qa = QaService(service, room_store, hub)

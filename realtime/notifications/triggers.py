@@ -23,6 +23,7 @@ from realtime.notifications.notifier import Notifier
 from realtime.webinars.audience import RoomAudience
 from realtime.webinars.records import Announcement, Question, Registration, Webinar
 from storage.jobs import Job, JobQueue
+from storage.webinars import Webinars
 
 log = logging.getLogger("realtime.notifications.notifier")
 
@@ -57,7 +58,7 @@ class NotificationTriggers:
         self.notifier = notifier
         self.jobs = jobs
         self.audience = audience  # announcements reach the registrants in the room live
-        self.db = notifier.db
+        self.webinars = Webinars(notifier.db)
         self.offsets = reminder_offsets
         self.base_url = base_url.rstrip("/")
 
@@ -209,7 +210,7 @@ class NotificationTriggers:
 
     async def run_reminder(self, job: Job) -> dict[str, Any]:
         p = job.payload
-        webinar = await self.db.webinars.find_one({"_id": p["webinar_id"]})
+        webinar = await self.webinars.find(p["webinar_id"])
         if webinar is None:
             return {"skipped": "webinar gone"}
         if webinar.get("status") in NOT_REMINDED or _epoch(webinar["starts_at"]) != p["starts_at"]:

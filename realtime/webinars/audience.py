@@ -22,8 +22,7 @@ class RoomAudience:
         """User ids of the approved registrants not in ``room:<id>`` now, by presence (which forgets a
         crashed process's users after ``PRESENCE_TTL``)."""
         present = await self.present(webinar_id)
-        regs = await self.registrations.approved(webinar_id)
-        return [str(r["user_id"]) for r in regs if r.get("user_id") and r["user_id"] not in present]
+        return [u for u in await self.registrations.approved_user_ids(webinar_id) if u not in present]
 
     async def present(self, webinar_id: str) -> set[str]:
         """User ids in ``room:<id>`` now, on every process."""

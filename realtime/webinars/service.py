@@ -19,11 +19,13 @@ from realtime.engine.channels import room
 from realtime.engine.hub import Hub
 from realtime.webinars.events import Listeners, WebinarEvents
 from realtime.webinars.records import Registration, Webinar
+from realtime.webinars.views import public_registration, public_webinar
 from storage import validate as v
 from storage.accounts import Accounts
-from storage.errors import Kind, Refused, forbidden
-from storage.registrations import Registrations, public_registration
-from storage.webinars import Webinars, public_webinar, role_in
+from storage.errors import Kind, Refused, conflict, forbidden
+from storage.moderation import Moderation
+from storage.registrations import Registrations
+from storage.webinars import Webinars
 
 JOIN_TOKEN_MARGIN = timedelta(hours=6)
 STAFF = ("host", "cohost")
@@ -35,14 +37,28 @@ async def read_history(hub: Hub, channel: str, since: int = 0, limit: int = 1000
     return [{"type": e.type, "channel": e.channel, "data": e.data, "ts": e.ts, "seq": e.seq} for e in entries]
 
 
+def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | None:
+    """``host`` (owner), ``cohost`` (co-host/panelist) or None; attendees are decided by registration."""
+    if not is_host_account:
+        return None
+    if w["owner_id"] == user_id:
+        return "host"
+    if user_id in w["cohost_ids"]:
+        return "cohost"
+    return None
+
+
 @dataclass(frozen=True)
 class Participant:
-    """A caller admitted to one webinar, with their role there: ``host``, ``cohost`` or ``attendee``."""
+    """A caller admitted to one webinar, with their role there: ``host``, ``cohost`` or ``attendee``,
+    and a host's moderation of them (``banned``, ``muted``; never set for staff)."""
 
     user_id: str
     name: str
     role: str
     webinar: dict[str, Any]
+    banned: bool = False
+    muted: bool = False
 
     @property
     def staff(self) -> bool:
@@ -62,6 +78,7 @@ class WebinarService:
         accounts: Accounts,
         tokens: TokenService,
         hub: Hub,
+        moderation: Moderation,
         *,
         events: Iterable[WebinarEvents],
     ) -> None:
@@ -72,22 +89,36 @@ class WebinarService:
         self.tokens = tokens
         self.hub = hub
         self.events = Listeners(events)
+        self.moderation = moderation
 
     # access --------------------------------------------------------------------------------------
 
     async def participant(self, claims: Claims, webinar_id: Any) -> Participant:
-        """The caller's role in the webinar: 404 unknown webinar, 403 when not admitted."""
+        """The caller's role in the webinar (404 unknown webinar, 403 when not admitted): who may read
+        it. Taking part needs :meth:`active_participant`."""
         webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
         role = role_in(webinar, claims.user_id, claims.is_host)
         if role is not None:
             return Participant(claims.user_id, claims.name, role, webinar)
+        name: str | None = None
         if claims.role == "attendee" and claims.webinar in (None, webinar["_id"]):
             if claims.user_id.startswith("ext:") and claims.webinar == webinar["_id"]:
-                return Participant(claims.user_id, claims.name, "attendee", webinar)  # integrator-admitted
-            reg = await self.registrations.of_user(webinar["_id"], claims.user_id)
-            if reg is not None:
-                return Participant(claims.user_id, reg["name"], "attendee", webinar)
-        raise forbidden("you are not admitted to this webinar")
+                name = claims.name  # integrator-admitted
+            else:
+                reg = await self.registrations.of_user(webinar["_id"], claims.user_id)
+                name = reg["name"] if reg is not None else None
+        if name is None:
+            raise forbidden("you are not admitted to this webinar")
+        flags = await self.moderation.flags(webinar["_id"], claims.user_id)
+        return Participant(claims.user_id, name, "attendee", webinar, flags["banned"], flags["muted"])
+
+    async def active_participant(self, claims: Claims, webinar_id: Any) -> Participant:
+        """A participant who may take part (subscribe to the room, chat, ask, upvote, vote, react,
+        raise a hand): the one rule for bans, answering 403 ``banned`` on every transport."""
+        p = await self.participant(claims, webinar_id)
+        if p.banned:
+            raise Refused(Kind.FORBIDDEN, "banned", "you are banned from this webinar")
+        return p
 
     async def staff(self, claims: Claims, webinar_id: Any) -> Participant:
         p = await self.participant(claims, webinar_id)
@@ -200,6 +231,8 @@ class WebinarService:
         email = v.email(body)
         webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
         user = await self.accounts.attendee(email, name)
+        if webinar["status"] in ("ended", "cancelled"):
+            raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
         reg = await self.registrations.register(webinar, user["_id"], email, name)
         out = self.render_registration(webinar, reg)
         await self.events.registration_received(Webinar.from_doc(webinar), Registration.from_doc(reg))

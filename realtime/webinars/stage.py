@@ -18,20 +18,12 @@ from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
 from realtime.webinars.records import Announcement, Webinar
 from realtime.webinars.service import Hub, WebinarService, require_live
+from realtime.webinars.views import public_announcement, public_hand
 from storage import validate as v
 from storage.errors import Kind, Refused
 from storage.room import Room
-from storage.webinars import iso
 
 log = logging.getLogger("realtime.stage")
-
-
-def public_announcement(a: dict[str, Any]) -> dict[str, Any]:
-    return {"id": a["_id"], "text": a["text"], "audience": a["audience"], "created_at": iso(a["created_at"])}
-
-
-def public_hand(h: dict[str, Any]) -> dict[str, Any]:
-    return {"user_id": h["user_id"], "name": h["name"], "raised_at": iso(h["raised_at"])}
 
 
 class StageService:
@@ -64,7 +56,7 @@ class StageService:
         """``raise``/``lower`` your own hand; a host may ``lower`` anyone's (``user_id``)."""
         v.known_fields(params, {"action", "user_id"})
         action = v.choice(params, "action", ("raise", "lower"))
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         require_live(p, "raise a hand")
         target = p.user_id
         if params.get("user_id") is not None:
@@ -91,7 +83,7 @@ class StageService:
     async def react(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         v.known_fields(params, {"emoji"})
         emoji = v.choice(params, "emoji", tuple(self.settings.reactions))
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         require_live(p, "react")
         self._counts.setdefault(p.webinar_id, collections.Counter())[emoji] += 1
         return {"emoji": emoji}
@@ -101,11 +93,7 @@ class StageService:
         counts, self._counts = self._counts, {}
         for webinar_id, counter in counts.items():
             # the engagement total is persisted once per interval too, never once per tap
-            await self.room.db.engagement.update_one(
-                {"_id": f"{webinar_id}:reactions"},
-                {"$inc": {"n": sum(counter.values())}, "$set": {"webinar_id": webinar_id}},
-                upsert=True,
-            )
+            await self.room.add_reactions(webinar_id, sum(counter.values()))
             data = {"counts": dict(counter), "interval": self.settings.presence_interval}
             await self.hub.publish(room(webinar_id), "reactions", data, durable=False)
 

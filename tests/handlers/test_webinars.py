@@ -44,6 +44,10 @@ async def test_create_edit_reschedule_cancel(api, services, webinar_events):
     assert code == 200 and cancelled["status"] == "cancelled"
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/live", token=token)
     assert (code, body["error"]["code"]) == (409, "webinar_cancelled")
+    code, body = await api.call(
+        "POST", f"/api/webinars/{w['id']}/registrations", {"name": "Late", "email": "late@example.com"}
+    )
+    assert (code, body["error"]["code"]) == (409, "webinar_cancelled")
     fired = [(event, webinar.id, webinar.status) for event, webinar in webinar_events.seen]
     assert fired == [
         ("webinar_rescheduled", w["id"], "scheduled"),
@@ -70,6 +74,9 @@ async def test_lifecycle_and_wrong_state(api, services, webinar_events):
     code, body = await api.call("PATCH", f"/api/webinars/{w['id']}", {"title": "Too late"}, token)
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/cancel", token=token)
+    assert (code, body["error"]["code"]) == (409, "webinar_ended")
+    late = {"name": "Late", "email": "late@example.com"}
+    code, body = await api.call("POST", f"/api/webinars/{w['id']}/registrations", late)
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
     assert [webinar.status for (webinar,) in webinar_events.of("webinar_live")] == ["live"]
     history = await services.hub.history.read(f"room:{w['id']}")
