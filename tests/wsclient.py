@@ -138,17 +138,22 @@ class WsClient:
         self.conn.close()
 
 
-async def close_all(services: Any, *clients: WsClient) -> None:
-    """Close ``clients`` and wait until the server has finished leaving their channels (the leave
+async def settled(services: Any) -> None:
+    """Wait until every closed live session (WebSocket or SSE) has left its channels (the leave
     writes attendance), so no server task outlives the test's loop."""
-    for client in clients:
-        client.close()
 
-    async def settled() -> None:
+    async def poll() -> None:
         # The server offers no event for "this connection finished leaving"; poll that state.
         while services.hub.connections or any(  # noqa: ASYNC110
             t.get_coro().__qualname__ == "Session._cleanup" for t in asyncio.all_tasks()
         ):
             await asyncio.sleep(0.01)
 
-    await asyncio.wait_for(settled(), TIMEOUT)
+    await asyncio.wait_for(poll(), TIMEOUT)
+
+
+async def close_all(services: Any, *clients: WsClient) -> None:
+    """Close ``clients`` and wait until the server has :func:`settled`."""
+    for client in clients:
+        client.close()
+    await settled(services)

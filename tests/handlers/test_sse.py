@@ -3,7 +3,6 @@ end it; it writes through the bounded outbox, framed for HTTP/1.1 and HTTP/1.0 a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 
@@ -12,7 +11,7 @@ import pytest
 from tests.api import Api
 from tests.slowreader import overrun
 from tests.sseclient import EventStream, ticket_for
-from tests.wsclient import WsClient
+from tests.wsclient import WsClient, settled
 
 API_KEY = "integrator-key-0123456789abcdef0123456789"
 OUTBOX = 64 * 1024
@@ -34,18 +33,6 @@ async def stream(http_client, base_url, token, channels, **kw) -> EventStream:
     )
     assert reader.status == 200, reader.error
     return reader
-
-
-async def settled(services) -> None:
-    """Every closed session has left its channels (the hub offers no event for it; poll)."""
-
-    async def poll() -> None:
-        while services.hub.connections or any(  # noqa: ASYNC110
-            t.get_coro().__qualname__ == "Session._cleanup" for t in asyncio.all_tasks()
-        ):
-            await asyncio.sleep(0.01)
-
-    await asyncio.wait_for(poll(), 10)
 
 
 @pytest.mark.parametrize("version", ["1.1", "1.0"])
