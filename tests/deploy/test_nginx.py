@@ -52,20 +52,11 @@ def local_copy(tmp_path: Path, listen_port: int, app_ports: list[int], text: str
     return path
 
 
-def nginx_args(tmp_path: Path, conf: Path, *extra: str) -> list[str]:
+def nginx_args(tmp_path: Path, conf: Path, *extra: str, directives: str = "") -> list[str]:
+    """nginx on ``conf`` with its prefix and pid file in ``tmp_path`` (one -g: nginx keeps the last)."""
     assert NGINX is not None
-    return [
-        NGINX,
-        "-p",
-        str(tmp_path),
-        "-c",
-        str(conf),
-        "-e",
-        "stderr",
-        "-g",
-        f"pid {tmp_path}/nginx.pid;",
-        *extra,
-    ]
+    main = f"pid {tmp_path}/nginx.pid; {directives}"
+    return [NGINX, "-p", str(tmp_path), "-c", str(conf), "-e", "stderr", "-g", main, *extra]
 
 
 def nginx_test(tmp_path: Path, conf: Path) -> subprocess.CompletedProcess[str]:
@@ -118,7 +109,7 @@ def balanced(mongo_server, test_id, tmp_path) -> Iterator[tuple[AppProcess, str]
     port = free_port()
     log = (tmp_path / "nginx.log").open("w")
     nginx = subprocess.Popen(
-        nginx_args(tmp_path, local_copy(tmp_path, port, [app.port, app.port]), "-g", "daemon off;"),
+        nginx_args(tmp_path, local_copy(tmp_path, port, [app.port, app.port]), directives="daemon off;"),
         stdout=log,
         stderr=subprocess.STDOUT,
     )
