@@ -12,10 +12,12 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterable
 from typing import Any
 
 import tornado.httpserver
 import tornado.web
+from pymongo import AsyncMongoClient
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
@@ -38,17 +40,20 @@ from realtime.auth.tokens import TokenService
 from realtime.engine.broker import Broker
 from realtime.engine.broker_memory import MemoryBroker
 from realtime.engine.broker_redis import RedisBroker
-from realtime.engine.channels import ChannelPolicy, ClaimsPolicy
+from realtime.engine.channels import ChannelPolicy
 from realtime.engine.heartbeat import Heartbeat
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceBackend, PresenceTracker
 from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
 from realtime.engine.rpc import RpcRegistry
+from realtime.engine.session import SessionDeps
 from realtime.notifications import services as notification_services
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.webinars import rpc as room_rpc
+from realtime.webinars.audience import RoomAudience
 from realtime.webinars.chat import ChatService
+from realtime.webinars.events import WebinarEvents
 from realtime.webinars.policy import WebinarPolicy
 from realtime.webinars.polls import PollService
 from realtime.webinars.qa import QaService
@@ -78,31 +83,28 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
 
 @dataclasses.dataclass
 class Services:
-    """Everything a running server holds open; built by :func:`open_services` inside the loop."""
+    """Everything a running server holds open; built whole by :func:`open_services` inside the loop."""
 
     settings: Settings
-    client: Any
+    client: AsyncMongoClient[dict[str, Any]]
     db: mongo.Database
     broker: Broker
     hub: Hub
     presence: PresenceTracker
+    heartbeat: Heartbeat
     tokens: TokenService
     tickets: tickets.Tickets
+    notifications: NotificationServices
+    domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
     policy: ChannelPolicy
-    notifications: NotificationServices | None = None
     embedded: EmbeddedMongo | None = None
-    heartbeat: Heartbeat | None = None
     draining: bool = False
-    domain: ApiDeps | None = None  # the webinar domain; hooks at domain.webinars.hooks
 
     async def close(self) -> None:
-        if self.notifications is not None:
-            await self.notifications.close()
-        if self.domain is not None:
-            await self.domain.stage.close()
-        if self.heartbeat is not None:
-            await self.heartbeat.close()
+        await self.notifications.close()
+        await self.domain.stage.close()
+        await self.heartbeat.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
         await self.hub.close()
@@ -125,59 +127,55 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
 ]
 
 
-def open_webinar_domain(services: Services) -> ApiDeps:
-    """Build the webinar services, register their RPC methods and install their ChannelPolicy."""
-    s, db, hub = services.settings, services.db, services.hub
-    accounts_store = accounts.Accounts(db)
-    webinar_store = webinars.Webinars(db)
+def open_webinar_domain(
+    settings: Settings,
+    db: mongo.Database,
+    hub: Hub,
+    tokens: TokenService,
+    rpc: RpcRegistry,
+    *,
+    accounts_store: accounts.Accounts,
+    webinar_store: webinars.Webinars,
+    registration_store: registrations.Registrations,
+    events: Iterable[WebinarEvents],
+) -> ApiDeps:
+    """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
     room_store = room.Room(db)
     service = WebinarService(
-        s, webinar_store, registrations.Registrations(db, webinar_store), accounts_store, services.tokens, hub
+        settings,
+        webinar_store,
+        registration_store,
+        accounts_store,
+        tokens,
+        hub,
+        room_store.moderation,
+        events=events,
     )
-    service.presence = services.presence
-    chat = ChatService(s, service, room_store, hub)
+    chat = ChatService(settings, service, room_store, hub)
     qa = QaService(service, room_store, hub)
     poll_service = PollService(service, room_store, hub)
-    stage = StageService(s, service, room_store, hub)
-    policy = WebinarPolicy(service, room_store, hub)
-    room_rpc.register(services.rpc, service, chat, qa, poll_service, stage)
-    services.policy = policy
-    services.tokens.is_revoked = accounts_store.access_revoked
-    stage.start()
+    stage = StageService(settings, service, room_store, hub)
+    room_rpc.register(rpc, service, chat, qa, poll_service, stage)
     return ApiDeps(
-        settings=s,
-        tokens=services.tokens,
+        settings=settings,
+        tokens=tokens,
         accounts=accounts_store,
         webinars=service,
         chat=chat,
         qa=qa,
         polls=poll_service,
         stage=stage,
-        policy=policy,
+        policy=WebinarPolicy(service, room_store, hub),
         reports=ReportService(service, room_store, hub),
     )
 
 
-NOTIFICATION_HOOKS = (
-    "on_registration",
-    "on_registration_cancelled",
-    "on_live",
-    "on_rescheduled",
-    "on_cancelled",
-    "on_announcement",
-    "on_question_answered",
-)
+async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents] = ()) -> Services:
+    """Open the database and build everything in dependency order, then start the background tasks.
 
-
-def connect_notification_hooks(domain: ApiDeps, notifications: NotificationServices) -> None:
-    """The webinar actions notify: each webinar hook calls the trigger of the same name."""
-    for name in NOTIFICATION_HOOKS:
-        getattr(domain.webinars.hooks, name).append(getattr(notifications.triggers, name))
-
-    notifications.triggers.absent_registrants = domain.webinars.absent_user_ids
-
-
-async def open_services(settings: Settings) -> Services:
+    The webinar events go to the notification triggers, then to ``listeners`` (extra observers).
+    If start-up fails, the database client and the embedded database are closed again.
+    """
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
     client = mongo.open_client(url)
     try:
@@ -185,11 +183,28 @@ async def open_services(settings: Settings) -> Services:
         await mongo.ensure_indexes(db, INDEX_CREATORS)
         broker = make_broker(settings)
         hub = Hub(broker, history.History(db, settings.history_size))
+        presence_backend = make_presence(settings, broker)
         presence = PresenceTracker(
-            make_presence(settings, broker),
-            hub.publish,
-            ttl=settings.presence_ttl,
-            interval=settings.presence_interval,
+            presence_backend, hub.publish, ttl=settings.presence_ttl, interval=settings.presence_interval
+        )
+        accounts_store = accounts.Accounts(db)
+        webinar_store = webinars.Webinars(db)
+        registration_store = registrations.Registrations(db, webinar_store)
+        tokens = TokenService(settings, is_revoked=accounts_store.access_revoked)
+        notifications = await open_notifications(
+            db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
+        )
+        rpc = RpcRegistry()
+        domain = open_webinar_domain(
+            settings,
+            db,
+            hub,
+            tokens,
+            rpc,
+            accounts_store=accounts_store,
+            webinar_store=webinar_store,
+            registration_store=registration_store,
+            events=[notifications.triggers, *listeners],
         )
         services = Services(
             settings=settings,
@@ -198,20 +213,20 @@ async def open_services(settings: Settings) -> Services:
             broker=broker,
             hub=hub,
             presence=presence,
-            tokens=TokenService(settings),
+            heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
+            tokens=tokens,
             tickets=tickets.Tickets(db),
-            rpc=RpcRegistry(),
-            policy=ClaimsPolicy(),
+            notifications=notifications,
+            domain=domain,
+            rpc=rpc,
+            policy=domain.policy,
             embedded=embedded,
         )
         await hub.start()
         presence.start()
-        services.heartbeat = Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout)
         services.heartbeat.start()
-        services.notifications = await open_notifications(db, settings, hub, start_worker=False)
-        services.domain = open_webinar_domain(services)
-        connect_notification_hooks(services.domain, services.notifications)
-        services.notifications.worker.start()  # last: nothing to stop if start-up fails before
+        domain.stage.start()
+        notifications.worker.start()  # last: nothing to stop if start-up fails before
     except BaseException:
         await client.close()
         if embedded is not None:
@@ -230,31 +245,26 @@ def make_app(services: Services) -> tornado.web.Application:
         "policy": services.policy,
         "presence": services.presence,
     }
+    live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
-        (r"/ws", RealtimeSocket, {**realtime, "rpc": services.rpc}),
-        (
-            r"/sse",
-            EventStreamHandler,
-            {"settings": s, "hub": services.hub, "policy": services.policy, "tickets": services.tickets},
-        ),
+        (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
+        (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
         (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
         (channel + r"/messages", PublishHandler, realtime),
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
     ]
-    if services.notifications is not None:
-        n = services.notifications
-        routes += h_notifications.routes(
-            notifier=n.notifier, triggers=n.triggers, tokens=services.tokens, settings=s
-        )
-        routes += h_push.routes(
-            subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
-        )
-    if services.domain is not None:
-        routes += api_routes(services.domain)
+    n = services.notifications
+    routes += h_notifications.routes(
+        notifier=n.notifier, triggers=n.triggers, tokens=services.tokens, settings=s
+    )
+    routes += h_push.routes(
+        subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
+    )
+    routes += api_routes(services.domain)
     routes += h_pages.routes()
     return tornado.web.Application(
         routes,

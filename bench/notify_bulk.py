@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.notify_bulk [--recipients 10000] [--redis]
 
 Starts its own MongoDB-wire server (SecantusDB) and, with ``--redis``, a Redis, seeds a webinar
-with N approved registrations, then times the real path: ``on_live`` queues a fan-out job, the
+with N approved registrations, then times the real path: going live queues a fan-out job, the
 worker claims it and notifies in chunks of 1,000 (one preferences query, one ``insert_many``, one
 unread aggregation, one ``publish_many`` and one push job per chunk). Prints one line of JSON.
 """
@@ -55,7 +55,6 @@ async def run(recipients: int, mongo_url: str, redis_url: str) -> dict[str, obje
         ]
         for start in range(0, len(regs), 5000):
             await db.registrations.insert_many(regs[start : start + 5000])
-        assert services.notifications is not None
         t0 = time.perf_counter()
         job_id = await services.notifications.notifier.enqueue_fanout(
             category="live",

@@ -1,22 +1,25 @@
 """The server's settings.
 
-Every setting has an environment variable name, a type, a default and a meaning (the README's
-configuration table is generated from ``FIELDS``). Values come from, in order of precedence: the
+Every setting is a typed field of :class:`Settings` declared with :func:`setting`, which records its
+environment variable name, default, parser and meaning (the README's configuration table is generated
+from ``FIELDS``, derived from those declarations). Values come from, in order of precedence: the
 environ mapping passed in, then an optional TOML file (``CONFIG_FILE``, default
 ``config/server.toml`` when it exists), then the default. Nothing reads ``os.environ`` at import time.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DEV_KEY = "dev-only-signing-key-change-me-0123456789"
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -153,6 +156,9 @@ def _offsets(raw: Any) -> tuple[int, ...]:
 
 @dataclasses.dataclass(frozen=True)
 class Field:
+    """One setting as the loader and the README see it: the attribute, its environment variable, the
+    default, the parser of a raw value (environment text or a TOML value) and its meaning."""
+
     name: str
     env: str
     default: Any
@@ -160,235 +166,175 @@ class Field:
     meaning: str
 
 
-F = Field
-FIELDS: tuple[Field, ...] = (
-    F(
-        "mode",
+def setting(env: str, default: T, parse: Callable[[Any], T], meaning: str) -> T:
+    """Declare one field of :class:`Settings`; the type checker sees the field as a ``T`` with a default."""
+    spec = Field("", env, default, parse, meaning)
+    if isinstance(default, dict):  # a dataclass default must not be shared mutable state
+        return dataclasses.field(default_factory=lambda: copy.copy(default), metadata={"setting": spec})
+    return dataclasses.field(default=default, metadata={"setting": spec})
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """Validated settings; build with :func:`load_settings`. The README table lists them in this order."""
+
+    mode: str = setting(
         "MODE",
         "development",
         _choice("development", "production"),
         "`production` refuses default or short signing keys and enables JSON logs by default.",
-    ),
-    F("host", "HOST", "127.0.0.1", str, "Interface to listen on."),
-    F("port", "PORT", 8888, _int(0, 65535), "TCP port to listen on (0 picks a free one)."),
-    F(
-        "public_url",
+    )
+    host: str = setting("HOST", "127.0.0.1", str, "Interface to listen on.")
+    port: int = setting("PORT", 8888, _int(0, 65535), "TCP port to listen on (0 picks a free one).")
+    public_url: str = setting(
         "PUBLIC_URL",
         "",
         _url("http", "https"),
         "Base URL users reach the server at, for links; default `http://HOST:PORT`.",
-    ),
-    F(
-        "mongodb_url",
+    )
+    mongodb_url: Secret = setting(
         "MONGODB_URL",
         Secret(""),
         _secret_url("mongodb", "mongodb+srv"),
         "MongoDB server. Empty: start the embedded MongoDB-wire server (SecantusDB) as a child.",
-    ),
-    F("mongodb_database", "MONGODB_DATABASE", "webinar", str, "Database name."),
-    F(
-        "redis_url",
+    )
+    mongodb_database: str = setting("MONGODB_DATABASE", "webinar", str, "Database name.")
+    redis_url: Secret = setting(
         "REDIS_URL",
         Secret(""),
         _secret_url("redis", "rediss", "unix"),
         "Redis for cross-process fan-out and presence. Empty: in-process broker (one process).",
-    ),
-    F("redis_prefix", "REDIS_PREFIX", "wb:", str, "Prefix of every Redis key and channel."),
-    F(
-        "data_dir",
-        "DATA_DIR",
-        "var/data",
-        str,
-        "Directory for the embedded database and other state.",
-    ),
-    F(
-        "jwt_keys",
+    )
+    redis_prefix: str = setting("REDIS_PREFIX", "wb:", str, "Prefix of every Redis key and channel.")
+    data_dir: str = setting(
+        "DATA_DIR", "var/data", str, "Directory for the embedded database and other state."
+    )
+    jwt_keys: dict[str, Secret] = setting(
         "JWT_KEYS",
         {"dev": Secret(DEFAULT_DEV_KEY)},
         _keys,
         "HMAC signing keys as `kid:secret,...`; the first signs, all verify (rotation).",
-    ),
-    F(
-        "jwt_algorithm",
+    )
+    jwt_algorithm: str = setting(
         "JWT_ALGORITHM",
         "HS256",
         lambda raw: _choice("hs256", "hs384", "hs512")(raw).upper(),
         "Algorithm for tokens this server signs; only this one is accepted.",
-    ),
-    F("jwt_issuer", "JWT_ISSUER", "webinar-server", str, "`iss` of tokens this server signs."),
-    F("jwt_audience", "JWT_AUDIENCE", "webinar", str, "`aud` required in every token."),
-    F(
-        "integrator_keys",
+    )
+    jwt_issuer: str = setting("JWT_ISSUER", "webinar-server", str, "`iss` of tokens this server signs.")
+    jwt_audience: str = setting("JWT_AUDIENCE", "webinar", str, "`aud` required in every token.")
+    integrator_keys: dict[str, Secret] = setting(
         "INTEGRATOR_KEYS",
         {},
         _keys,
         "Keys (`kid:secret,...`) integrators sign attendee tokens with; `iss` must be `INTEGRATOR_ISSUER`.",
-    ),
-    F(
-        "integrator_issuer",
-        "INTEGRATOR_ISSUER",
-        "integrator",
-        str,
-        "`iss` of integrator-minted tokens.",
-    ),
-    F(
-        "api_keys",
-        "API_KEYS",
-        {},
-        _keys,
-        "Integrator API keys as `name:key,...` for the publish API.",
-    ),
-    F(
-        "access_token_ttl",
-        "ACCESS_TOKEN_TTL",
-        900,
-        _int(30, 86400),
-        "Access token lifetime, seconds.",
-    ),
-    F(
-        "refresh_token_ttl",
-        "REFRESH_TOKEN_TTL",
-        30 * 86400,
-        _int(300, 365 * 86400),
-        "Refresh token lifetime, seconds.",
-    ),
-    F("signup_open", "SIGNUP_OPEN", True, _bool, "Whether anyone may create a host account."),
-    F(
-        "allowed_origins",
+    )
+    integrator_issuer: str = setting(
+        "INTEGRATOR_ISSUER", "integrator", str, "`iss` of integrator-minted tokens."
+    )
+    api_keys: dict[str, Secret] = setting(
+        "API_KEYS", {}, _keys, "Integrator API keys as `name:key,...` for the publish API."
+    )
+    access_token_ttl: int = setting(
+        "ACCESS_TOKEN_TTL", 900, _int(30, 86400), "Access token lifetime, seconds."
+    )
+    refresh_token_ttl: int = setting(
+        "REFRESH_TOKEN_TTL", 30 * 86400, _int(300, 365 * 86400), "Refresh token lifetime, seconds."
+    )
+    signup_open: bool = setting("SIGNUP_OPEN", True, _bool, "Whether anyone may create a host account.")
+    allowed_origins: tuple[str, ...] = setting(
         "ALLOWED_ORIGINS",
         (),
         _list,
         "Origins allowed to open WebSockets, comma-separated; the server's own origin is always allowed.",
-    ),
-    F("log_level", "LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Log level."),
-    F(
-        "log_format",
+    )
+    log_level: str = setting("LOG_LEVEL", "info", _choice("debug", "info", "warning", "error"), "Log level.")
+    log_format: str = setting(
         "LOG_FORMAT",
         "",
         _choice("", "text", "json"),
         "`text` or `json`; default `json` in production, `text` otherwise.",
-    ),
-    F(
-        "max_body_bytes",
-        "MAX_BODY_BYTES",
-        1 << 20,
-        _int(1024, 1 << 30),
-        "Largest HTTP request body.",
-    ),
-    F(
-        "ws_max_message_bytes",
+    )
+    max_body_bytes: int = setting(
+        "MAX_BODY_BYTES", 1 << 20, _int(1024, 1 << 30), "Largest HTTP request body."
+    )
+    ws_max_message_bytes: int = setting(
         "WS_MAX_MESSAGE_BYTES",
         64 * 1024,
         _int(256, 16 << 20),
         "Largest WebSocket frame a client may send; larger closes with 1009.",
-    ),
-    F(
-        "ws_outbox_bytes",
+    )
+    ws_outbox_bytes: int = setting(
         "WS_OUTBOX_BYTES",
         1 << 20,
         _int(4096, 1 << 30),
         "Bound of each connection's outgoing buffer; see docs/protocol.md for the policy when full.",
-    ),
-    F("ws_ping_interval", "WS_PING_INTERVAL", 25.0, _float(0.05, 3600), "Seconds between pings."),
-    F(
-        "ws_ping_timeout",
+    )
+    ws_ping_interval: float = setting("WS_PING_INTERVAL", 25.0, _float(0.05, 3600), "Seconds between pings.")
+    ws_ping_timeout: float = setting(
         "WS_PING_TIMEOUT",
         20.0,
         _float(0.05, 3600),
         "Seconds without a pong before a connection is closed as dead.",
-    ),
-    F(
-        "history_size",
+    )
+    history_size: int = setting(
         "HISTORY_SIZE",
         1000,
         _int(10, 1_000_000),
-        (
-            "Durable messages a reconnecting client can recover per channel (more missed: reset); "
-            "personal channels keep this many, rooms keep their whole timeline."
-        ),
-    ),
-    F(
-        "presence_ttl",
+        "Durable messages a reconnecting client can recover per channel (more missed: reset); "
+        "personal channels keep this many, rooms keep their whole timeline.",
+    )
+    presence_ttl: float = setting(
         "PRESENCE_TTL",
         30.0,
         _float(0.5, 3600),
         "Seconds after which a crashed process's presence entries expire.",
-    ),
-    F(
-        "presence_interval",
+    )
+    presence_interval: float = setting(
         "PRESENCE_INTERVAL",
         1.0,
         _float(0.05, 60),
         "Seconds between coalesced presence and reaction broadcasts.",
-    ),
-    F("chat_rate", "CHAT_RATE", 5, _int(1, 1000), "Chat messages per 10 s per user (rate limit)."),
-    F("chat_max_chars", "CHAT_MAX_CHARS", 500, _int(1, 100_000), "Longest chat message."),
-    F(
-        "reactions",
+    )
+    chat_rate: int = setting("CHAT_RATE", 5, _int(1, 1000), "Chat messages per 10 s per user (rate limit).")
+    chat_max_chars: int = setting("CHAT_MAX_CHARS", 500, _int(1, 100_000), "Longest chat message.")
+    reactions: tuple[str, ...] = setting(
         "REACTIONS",
         ("👍", "👏", "❤️", "😂", "😮", "🎉"),
         _list,
         "The fixed set of reaction emoji attendees may send, comma-separated.",
-    ),
-    F(
-        "slow_mode_default",
+    )
+    slow_mode_default: int = setting(
         "SLOW_MODE",
         0,
         _int(0, 3600),
         "Slow mode of new webinars: seconds between an attendee's chat messages (0: off).",
-    ),
-    F(
-        "login_rate",
-        "LOGIN_RATE",
-        10,
-        _int(1, 10_000),
-        "Login attempts per minute per email and IP.",
-    ),
-    F(
-        "reminder_offsets",
-        "REMINDER_OFFSETS",
-        (1440, 15),
-        _offsets,
-        "Minutes before a webinar's start to remind registrants.",
-    ),
-    F(
-        "vapid_private_key",
+    )
+    login_rate: int = setting(
+        "LOGIN_RATE", 10, _int(1, 10_000), "Login attempts per minute per email and IP."
+    )
+    reminder_offsets: tuple[int, ...] = setting(
+        "REMINDER_OFFSETS", (1440, 15), _offsets, "Minutes before a webinar's start to remind registrants."
+    )
+    vapid_private_key: Secret = setting(
         "VAPID_PRIVATE_KEY",
         Secret(""),
         lambda raw: Secret(str(raw).strip()),
         "VAPID private key (PEM or base64url). Empty: one is generated once and kept in MongoDB.",
-    ),
-    F("vapid_subject", "VAPID_SUBJECT", "mailto:admin@localhost", str, "VAPID `sub` claim."),
-    F(
-        "worker_poll_interval",
-        "WORKER_POLL_INTERVAL",
-        1.0,
-        _float(0.01, 60),
-        "Seconds between background job polls.",
-    ),
-    F(
-        "job_lease_seconds",
+    )
+    vapid_subject: str = setting("VAPID_SUBJECT", "mailto:admin@localhost", str, "VAPID `sub` claim.")
+    worker_poll_interval: float = setting(
+        "WORKER_POLL_INTERVAL", 1.0, _float(0.01, 60), "Seconds between background job polls."
+    )
+    job_lease_seconds: float = setting(
         "JOB_LEASE_SECONDS",
         30.0,
         _float(0.5, 3600),
         "A background job's lease; a job whose process died runs again after it expires.",
-    ),
-    F(
-        "push_concurrency",
-        "PUSH_CONCURRENCY",
-        16,
-        _int(1, 1000),
-        "Web Push requests in flight per process.",
-    ),
-)
-
-
-def _settings_cls() -> type:
-    return dataclasses.make_dataclass("_SettingsBase", [(f.name, Any) for f in FIELDS], frozen=True)
-
-
-class Settings(_settings_cls()):  # type: ignore[misc]
-    """Validated settings; build with :func:`load_settings`."""
+    )
+    push_concurrency: int = setting(
+        "PUSH_CONCURRENCY", 16, _int(1, 1000), "Web Push requests in flight per process."
+    )
 
     @property
     def production(self) -> bool:
@@ -416,6 +362,11 @@ class Settings(_settings_cls()):  # type: ignore[misc]
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+FIELDS: tuple[Field, ...] = tuple(
+    dataclasses.replace(f.metadata["setting"], name=f.name) for f in dataclasses.fields(Settings)
+)
 
 
 def load_settings(environ: Mapping[str, str], *, toml_path: str | Path | None = None) -> Settings:

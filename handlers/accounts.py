@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.api import ApiHandler
+from realtime.auth.views import public_user
 from storage import validate as v
-from storage.accounts import public_user
 from storage.errors import Kind, Refused
 
 

@@ -6,6 +6,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
 from realtime.auth.tokens import Claims, TokenService
@@ -25,7 +26,7 @@ T = TypeVar("T")
 class ApiDeps:
     """What the API handlers need; built once in server.open_services and passed via the route table."""
 
-    settings: Any
+    settings: Settings
     tokens: TokenService
     accounts: Accounts
     webinars: WebinarService

@@ -11,8 +11,9 @@ from handlers.bearer import api_key_name, bearer_claims
 from realtime.auth.tokens import Claims, TokenService
 from realtime.notifications.notifier import SYNC_LIMIT, Notifier
 from realtime.notifications.triggers import NotificationTriggers
+from realtime.notifications.views import public
 from storage.errors import Kind, Refused
-from storage.notifications import FILTERS, public
+from storage.notifications import FILTERS
 from storage.preferences import CATEGORIES, METHODS
 
 MAX_RECIPIENTS = 100_000

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from handlers.api import ApiHandler
-from storage.registrations import public_registration
-from storage.webinars import public_webinar
+from realtime.webinars.views import public_registration, public_webinar
 
 
 class WebinarsHandler(ApiHandler):

@@ -43,10 +43,6 @@ async def create_indexes(db: Database) -> None:
     await db.revoked_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
 
-def public_user(user: dict[str, Any]) -> dict[str, Any]:
-    return {"id": user["_id"], "email": user["email"], "name": user.get("name", ""), "role": user["role"]}
-
-
 class Accounts:
     def __init__(self, db: Database) -> None:
         self.db = db

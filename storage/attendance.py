@@ -52,6 +52,10 @@ class Attendance:
             .to_list(None)
         )
 
+    async def attendee_count(self, webinar_id: str) -> int:
+        """How many distinct users ever joined the webinar's room."""
+        return len(await self.db.attendance.distinct("user_id", {"webinar_id": webinar_id}))
+
 
 def seconds_between(start: datetime, end: datetime | None, fallback: datetime) -> float:
     return max(0.0, ((end or fallback) - start).total_seconds())

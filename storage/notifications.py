@@ -40,21 +40,6 @@ def object_id(value: str) -> ObjectId | None:
         return None
 
 
-def public(doc: dict[str, Any]) -> dict[str, Any]:
-    """The inbox item as the API and the live message show it."""
-    return {
-        "id": str(doc["_id"]),
-        "category": doc["category"],
-        "title": doc["title"],
-        "body": doc.get("body", ""),
-        "url": doc.get("url", ""),
-        "webinar_id": doc.get("webinar_id"),
-        "created_at": doc["created_at"].isoformat(),
-        "read": doc.get("read_at") is not None,
-        "archived": doc.get("archived_at") is not None,
-    }
-
-
 class Inbox:
     def __init__(self, db: Database) -> None:
         self.items = db.notifications

@@ -90,3 +90,7 @@ class Polls:
         return (
             await self.db.polls.find({"webinar_id": webinar_id}).sort("created_at", ASCENDING).to_list(1000)
         )
+
+    async def vote_count(self, webinar_id: str) -> int:
+        """Votes cast in all of the webinar's polls."""
+        return await self.db.poll_votes.count_documents({"webinar_id": webinar_id})

@@ -8,8 +8,6 @@ sign-ups for 10 seats leave exactly 10.
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from typing import Any
 
@@ -19,26 +17,12 @@ from pymongo.errors import DuplicateKeyError
 from storage.accounts import new_id, now
 from storage.errors import conflict, not_found
 from storage.mongo import Database
-from storage.webinars import Webinars, iso
-
-STATUSES = ("approved", "pending", "rejected", "cancelled")
+from storage.webinars import Webinars
 
 
 async def create_indexes(db: Database) -> None:
     await db.registrations.create_index([("webinar_id", ASCENDING), ("email", ASCENDING)], unique=True)
     await db.registrations.create_index([("webinar_id", ASCENDING), ("user_id", ASCENDING)])
-
-
-def public_registration(r: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": r["_id"],
-        "webinar_id": r["webinar_id"],
-        "user_id": r["user_id"],
-        "name": r["name"],
-        "email": r["email"],
-        "status": r["status"],
-        "created_at": iso(r["created_at"]),
-    }
 
 
 class Registrations:
@@ -47,8 +31,8 @@ class Registrations:
         self.webinars = webinars
 
     async def register(self, webinar: dict[str, Any], user_id: str, email: str, name: str) -> dict[str, Any]:
-        if webinar["status"] in ("ended", "cancelled"):
-            raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
+        """A new registration (``approved`` with a seat in open mode, else ``pending``), or a cancelled
+        one revived; 409 ``webinar_full`` or ``already_registered``."""
         wid = webinar["_id"]
         approved = webinar["registration_mode"] == "open"
         if approved and not await self.webinars.take_seat(wid):
@@ -140,18 +124,7 @@ class Registrations:
     async def approved(self, webinar_id: str) -> list[dict[str, Any]]:
         return await self.search(webinar_id, status="approved", limit=100_000)
 
-
-def to_csv(header: list[str], rows: list[list[Any]]) -> str:
-    """CSV text; cells starting with = + - @ are prefixed with ' so spreadsheets do not run them."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    for row in rows:
-        writer.writerow([_safe_cell(v) for v in row])
-    return out.getvalue()
-
-
-def _safe_cell(value: Any) -> Any:
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return "" if value is None else value
+    async def approved_user_ids(self, webinar_id: str) -> list[str]:
+        """User ids of the webinar's approved registrations (registrations without a user skipped)."""
+        cursor = self.db.registrations.find({"webinar_id": webinar_id, "status": "approved"}, {"user_id": 1})
+        return [doc["user_id"] async for doc in cursor if doc.get("user_id")]

@@ -1,14 +1,16 @@
-"""Durable state of a live room: chat, moderation, questions, hands, announcements (polls and
-attendance are in storage/polls.py and storage/attendance.py).
+"""Durable state of a live room: chat and its pace, questions, hands, announcements (polls and
+attendance are in storage/polls.py and storage/attendance.py, moderation flags in
+storage/moderation.py).
 
 Every document carries ``webinar_id``; ids are strings. Rules that must hold across processes (one
 vote per person, one upvote per person, bans, slow mode) are enforced by MongoDB (unique indexes and
-conditional updates), never by process memory.
+conditional updates), never by process memory. The rules themselves (how many messages, who may
+act) are the webinar domain's; this module offers the atomic operations they need.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -16,7 +18,8 @@ from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
 from storage.attendance import Attendance
-from storage.errors import Kind, Refused, conflict, not_found
+from storage.errors import conflict, not_found
+from storage.moderation import Moderation
 from storage.mongo import Database
 from storage.polls import Polls
 
@@ -28,61 +31,49 @@ async def create_indexes(db: Database) -> None:
     await db.chat_windows.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
 
-RATE_WINDOW = 10  # seconds; CHAT_RATE counts messages in this window
-
-
 class Room:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.polls = Polls(db)
         self.attendance = Attendance(db)
+        self.moderation = Moderation(db)
 
-    # moderation --------------------------------------------------------------------------------
+    # chat pace: atomic primitives; the rule (slow mode, N messages per window) is the chat domain's
 
-    async def moderation(self, webinar_id: str, user_id: str) -> dict[str, Any]:
-        doc = await self.db.moderation.find_one({"_id": f"{webinar_id}:{user_id}"})
-        return doc or {"muted": False, "banned": False}
-
-    async def set_moderation(self, webinar_id: str, user_id: str, **flags: bool) -> None:
-        await self.db.moderation.update_one(
-            {"_id": f"{webinar_id}:{user_id}"},
-            {"$set": {**flags, "webinar_id": webinar_id, "user_id": user_id, "at": now()}},
-            upsert=True,
-        )
-
-    async def check_chat_pace(self, webinar_id: str, user_id: str, slow_seconds: int, rate: int) -> None:
-        """429 ``slow_mode`` or ``rate_limited`` when this user may not send yet (shared by processes)."""
+    async def take_turn(self, webinar_id: str, user_id: str, gap: int) -> bool:
+        """Record a chat send now unless this user's previous recorded one is under ``gap`` seconds
+        old; True when recorded. One conditional update (or the first insert, racing on the unique
+        ``_id``), so of two processes sending at once exactly one records the turn."""
         t = now()
-        if slow_seconds:
-            key = {"_id": f"slow:{webinar_id}:{user_id}"}
-            allowed = await self.db.chat_windows.find_one_and_update(
-                {**key, "last_at": {"$lte": t - timedelta(seconds=slow_seconds)}},
-                {"$set": {"last_at": t, "expires_at": t + timedelta(seconds=slow_seconds + 60)}},
-            )
-            if allowed is None:
-                try:
-                    await self.db.chat_windows.insert_one(
-                        {**key, "last_at": t, "expires_at": t + timedelta(seconds=slow_seconds + 60)}
-                    )
-                except DuplicateKeyError:
-                    raise Refused(
-                        Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow_seconds} s"
-                    ) from None
-        # sliding window: the newest rate + 1 send times are kept; refused if the oldest is recent
+        key = {"_id": f"slow:{webinar_id}:{user_id}"}
+        expires = t + timedelta(seconds=gap + 60)
+        taken = await self.db.chat_windows.find_one_and_update(
+            {**key, "last_at": {"$lte": t - timedelta(seconds=gap)}},
+            {"$set": {"last_at": t, "expires_at": expires}},
+        )
+        if taken is not None:
+            return True
+        try:
+            await self.db.chat_windows.insert_one({**key, "last_at": t, "expires_at": expires})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def recent_sends(self, webinar_id: str, user_id: str, keep: int, ttl: float) -> list[datetime]:
+        """Record a chat send now and return the newest ``keep`` send times, oldest first, this one
+        last. One atomic ``$push`` with ``$slice``, so concurrent sends on every process all count and
+        the record stays small; it expires ``ttl`` seconds after the last send."""
+        t = now()
         doc = await self.db.chat_windows.find_one_and_update(
             {"_id": f"rate:{webinar_id}:{user_id}"},
             {
-                "$push": {"at": {"$each": [t], "$slice": -(rate + 1)}},
-                "$set": {"expires_at": t + timedelta(seconds=RATE_WINDOW)},
+                "$push": {"at": {"$each": [t], "$slice": -keep}},
+                "$set": {"expires_at": t + timedelta(seconds=ttl)},
             },
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
-        sent = doc["at"] if doc is not None else []
-        if len(sent) > rate and sent[0] > t - timedelta(seconds=RATE_WINDOW):
-            raise Refused(
-                Kind.RATE_LIMITED, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds"
-            )
+        return list(doc["at"]) if doc is not None else [t]
 
     # chat --------------------------------------------------------------------------------------
 
@@ -165,6 +156,14 @@ class Room:
             raise not_found("question")
         return doc
 
+    async def pinned_question(self, webinar_id: str) -> dict[str, Any] | None:
+        """The approved question pinned in the room, if any."""
+        return await self.db.questions.find_one({"webinar_id": webinar_id, "pinned": True, "approved": True})
+
+    async def pending_questions(self, webinar_id: str, limit: int = 500) -> list[dict[str, Any]]:
+        """Questions awaiting a host's approval (pre-approval mode)."""
+        return await self.db.questions.find({"webinar_id": webinar_id, "approved": False}).to_list(limit)
+
     async def questions(
         self,
         webinar_id: str,
@@ -233,5 +232,28 @@ class Room:
             {"webinar_id": webinar_id, "audience": audience, "active": True}
         )
 
-    async def count(self, collection: str, webinar_id: str, **query: Any) -> int:
-        return await self.db[collection].count_documents({"webinar_id": webinar_id, **query})
+    # counts and engagement --------------------------------------------------------------------
+
+    async def chat_count(self, webinar_id: str, *, include_deleted: bool = True) -> int:
+        query: dict[str, Any] = {"webinar_id": webinar_id}
+        if not include_deleted:
+            query["deleted"] = False
+        return await self.db.chat.count_documents(query)
+
+    async def question_count(self, webinar_id: str, *, approved_only: bool = False) -> int:
+        query: dict[str, Any] = {"webinar_id": webinar_id}
+        if approved_only:
+            query["approved"] = True
+        return await self.db.questions.count_documents(query)
+
+    async def add_reactions(self, webinar_id: str, n: int) -> None:
+        """Add ``n`` to the webinar's reaction total (one ``$inc``, shared by every process)."""
+        await self.db.engagement.update_one(
+            {"_id": f"{webinar_id}:reactions"},
+            {"$inc": {"n": n}, "$set": {"webinar_id": webinar_id}},
+            upsert=True,
+        )
+
+    async def reactions_total(self, webinar_id: str) -> int:
+        doc = await self.db.engagement.find_one({"_id": f"{webinar_id}:reactions"})
+        return int(doc["n"]) if doc else 0

@@ -1,4 +1,5 @@
-"""Webinars: the durable record, its lifecycle, and who holds which role in it.
+"""Webinars: the durable record and its lifecycle (who holds which role is the domain's rule:
+``realtime/webinars/service.py``).
 
 Lifecycle: ``scheduled`` -> ``live`` -> ``ended``; ``scheduled`` -> ``cancelled``. Every transition is
 one conditional update on the current status, so two hosts pressing "go live" at once produce one
@@ -7,7 +8,6 @@ one conditional update on the current status, so two hosts pressing "go live" at
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
@@ -16,54 +16,10 @@ from storage.accounts import new_id, now
 from storage.errors import Kind, Refused, conflict, not_found
 from storage.mongo import Database
 
-STATUSES = ("scheduled", "live", "ended", "cancelled")
-
 
 async def create_indexes(db: Database) -> None:
     await db.webinars.create_index([("owner_id", ASCENDING), ("starts_at", DESCENDING)])
     await db.webinars.create_index([("cohost_ids", ASCENDING)])
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def public_webinar(w: dict[str, Any], *, private: bool = True) -> dict[str, Any]:
-    """The webinar as the API shows it; ``private=False`` (anyone's view) omits the owner and the
-    co-hosts' emails."""
-    out = {
-        "id": w["_id"],
-        "title": w["title"],
-        "description": w["description"],
-        "starts_at": iso(w["starts_at"]),
-        "timezone": w["timezone"],
-        "duration_minutes": w["duration_minutes"],
-        "capacity": w["capacity"],
-        "seats_taken": w["seats_taken"],
-        "registration_mode": w["registration_mode"],
-        "stream_url": w["stream_url"],
-        "status": w["status"],
-        "owner_id": w["owner_id"],
-        "cohosts": w["cohost_emails"],
-        "slow_mode_seconds": w["slow_mode_seconds"],
-        "qa_moderation": w["qa_moderation"],
-        "live_at": iso(w.get("live_at")),
-        "ended_at": iso(w.get("ended_at")),
-    }
-    if not private:
-        del out["owner_id"], out["cohosts"]
-    return out
-
-
-def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | None:
-    """``host`` (owner), ``cohost`` (co-host/panelist) or None; attendees are decided by registration."""
-    if not is_host_account:
-        return None
-    if w["owner_id"] == user_id:
-        return "host"
-    if user_id in w["cohost_ids"]:
-        return "cohost"
-    return None
 
 
 class Webinars:
@@ -92,8 +48,12 @@ class Webinars:
         await self.db.webinars.insert_one(doc)
         return doc
 
+    async def find(self, webinar_id: str) -> dict[str, Any] | None:
+        return await self.db.webinars.find_one({"_id": webinar_id})
+
     async def get(self, webinar_id: str) -> dict[str, Any]:
-        doc = await self.db.webinars.find_one({"_id": webinar_id})
+        """The webinar; ``not_found`` when there is none."""
+        doc = await self.find(webinar_id)
         if doc is None:
             raise not_found("webinar")
         return doc

@@ -61,13 +61,52 @@ def services_env() -> dict[str, str]:
     return {}
 
 
+class EventLog:
+    """A listener of the webinar events (``WebinarEvents``) that keeps what it heard, in order, as
+    ``(event, *records)``."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[Any, ...]] = []
+
+    async def registration_received(self, webinar: Any, registration: Any) -> None:
+        self.seen.append(("registration_received", webinar, registration))
+
+    async def registration_decided(self, webinar: Any, registration: Any) -> None:
+        self.seen.append(("registration_decided", webinar, registration))
+
+    async def webinar_live(self, webinar: Any) -> None:
+        self.seen.append(("webinar_live", webinar))
+
+    async def webinar_rescheduled(self, webinar: Any) -> None:
+        self.seen.append(("webinar_rescheduled", webinar))
+
+    async def webinar_cancelled(self, webinar: Any) -> None:
+        self.seen.append(("webinar_cancelled", webinar))
+
+    async def announcement_made(self, webinar: Any, announcement: Any) -> None:
+        self.seen.append(("announcement_made", webinar, announcement))
+
+    async def question_answered(self, webinar: Any, question: Any) -> None:
+        self.seen.append(("question_answered", webinar, question))
+
+    def of(self, event: str) -> list[tuple[Any, ...]]:
+        """The records of every ``event`` heard, in order."""
+        return [entry[1:] for entry in self.seen if entry[0] == event]
+
+
 @pytest.fixture
-def services(io_loop, make_settings, services_env):
+def webinar_events() -> EventLog:
+    """What the webinar domain told its listeners during this test (``services`` listens with it)."""
+    return EventLog()
+
+
+@pytest.fixture
+def services(io_loop, make_settings, services_env, webinar_events):
     """Open services (memory broker) on this test's loop; close them after the test."""
     from server import open_services
 
     settings = make_settings(**services_env)
-    svc = io_loop.run_sync(lambda: open_services(settings))
+    svc = io_loop.run_sync(lambda: open_services(settings, listeners=[webinar_events]))
     yield svc
     io_loop.run_sync(svc.close)
 

@@ -100,3 +100,30 @@ def test_readme_documents_every_setting():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [f.env for f in FIELDS if f"`{f.env}`" not in readme]
     assert missing == [], f"README configuration table lacks {missing}; run python -m config.settings"
+
+
+def test_a_misspelled_setting_is_a_type_error(tmp_path):
+    """Every setting is typed: mypy rejects ``settings.prot`` and a setting used as the wrong type."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    snippet = (
+        "from config import Settings\n"
+        "def port(s: Settings) -> int:\n"
+        "    return s.prot\n"
+        "def host(s: Settings) -> int:\n"
+        "    return s.host\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file=", "--cache-dir", str(tmp_path), "-c", snippet],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    errors = [line for line in run.stdout.splitlines() if line.startswith("<string>:")]
+    assert len(errors) == 2, run.stdout + run.stderr
+    assert errors[0].startswith("<string>:3:") and '"Settings" has no attribute "prot"' in errors[0]
+    assert errors[1].startswith("<string>:5:") and '(got "str", expected "int")' in errors[1]

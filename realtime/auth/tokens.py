@@ -46,13 +46,15 @@ class Claims:
 
 
 class TokenService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, is_revoked: Callable[[str], Awaitable[bool]] | None = None
+    ) -> None:
         self.settings = settings
         self.algorithm = settings.jwt_algorithm
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
         self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
-        # Set by the accounts domain: whether a host token's ``jti`` was revoked by logout.
-        self.is_revoked: Callable[[str], Awaitable[bool]] | None = None
+        # Whether a host token's ``jti`` was revoked by logout (the accounts store); None: never.
+        self.is_revoked = is_revoked
 
     def issue(
         self,

@@ -26,11 +26,14 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from realtime.engine.channels import personal
+from realtime.notifications.views import public
 from realtime.notifications.webpush import PushDelivery
 from storage.jobs import Job, JobQueue
 from storage.mongo import Database
-from storage.notifications import Inbox, public
+from storage.notifications import Inbox
 from storage.preferences import CATEGORIES, PreferenceStore
+from storage.registrations import Registrations
+from storage.webinars import Webinars
 
 FANOUT_JOB = "notify.fanout"
 SYNC_LIMIT = 100  # larger integrator requests are queued as a background fan-out
@@ -68,6 +71,7 @@ class Notifier:
     ) -> None:
         self.db = db
         self.inbox = Inbox(db)
+        self.registrations = Registrations(db, Webinars(db))
         self.preferences = PreferenceStore(db)
         self.publisher = publisher
         self.jobs = jobs
@@ -194,8 +198,7 @@ class Notifier:
 
     async def registrant_ids(self, webinar_id: str) -> list[str]:
         """User ids of the webinar's approved registrations (registrations without a user skipped)."""
-        cursor = self.db.registrations.find({"webinar_id": webinar_id, "status": "approved"}, {"user_id": 1})
-        return [doc["user_id"] async for doc in cursor if doc.get("user_id")]
+        return await self.registrations.approved_user_ids(webinar_id)
 
     async def set_read(self, user_id: str, item_id: str, read: bool) -> dict[str, Any] | None:
         return await self._changed(user_id, await self.inbox.set_read(user_id, item_id, read))

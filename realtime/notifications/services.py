@@ -15,6 +15,7 @@ from realtime.notifications.notifier import FANOUT_JOB, Notifier, Publisher
 from realtime.notifications.triggers import REMINDER_JOB, NotificationTriggers
 from realtime.notifications.webpush import JOB_KIND as PUSH_JOB
 from realtime.notifications.webpush import PushDelivery, PushSender, generate_vapid_key, load_vapid
+from realtime.webinars.audience import RoomAudience
 from storage import jobs, notifications, push_subscriptions
 from storage.jobs import JobQueue
 from storage.mongo import Database
@@ -38,7 +39,12 @@ class NotificationServices:
 
 
 async def open_notifications(
-    db: Database, settings: Settings, publisher: Publisher, *, start_worker: bool = True
+    db: Database,
+    settings: Settings,
+    publisher: Publisher,
+    audience: RoomAudience,
+    *,
+    start_worker: bool = True,
 ) -> NotificationServices:
     queue = JobQueue(db)
     subscriptions = PushSubscriptions(db)
@@ -49,7 +55,7 @@ async def open_notifications(
     push = PushDelivery(subscriptions, sender, queue)
     notifier = Notifier(db, publisher, queue, push)
     triggers = NotificationTriggers(
-        notifier, queue, reminder_offsets=settings.reminder_offsets, base_url=settings.base_url
+        notifier, queue, audience, reminder_offsets=settings.reminder_offsets, base_url=settings.base_url
     )
     worker = Worker(
         queue, poll_interval=settings.worker_poll_interval, lease_seconds=settings.job_lease_seconds

@@ -1,8 +1,9 @@
 """What the webinar actions notify, and the reminders before a webinar starts.
 
-The webinar service calls these hooks after its own write succeeded. Each uses an idempotency key
-derived from the event (registration id, announcement id, start time...), so a hook called twice
-notifies once. Fan-outs to every registrant run as background jobs.
+``NotificationTriggers`` implements the webinar events (``realtime.webinars.events.WebinarEvents``),
+which the webinar services deliver after their own write succeeded. Each uses an idempotency key
+derived from the event (registration id, announcement id, start time...), so an event delivered
+twice notifies once. Fan-outs to every registrant run as background jobs.
 
 Reminders: one ``reminder`` job per webinar and offset (``REMINDER_OFFSETS`` minutes before the
 start), keyed by webinar, offset and start time. A reschedule cancels the queued reminders of the
@@ -16,11 +17,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from realtime.notifications.notifier import Notifier
+from realtime.webinars.audience import RoomAudience
+from realtime.webinars.records import Announcement, Question, Registration, Webinar
 from storage.jobs import Job, JobQueue
+from storage.webinars import Webinars
 
 log = logging.getLogger("realtime.notifications.notifier")
 
@@ -28,19 +31,8 @@ REMINDER_JOB = "reminder"
 NOT_REMINDED = ("cancelled", "ended", "live")
 
 
-def _id(doc: dict[str, Any]) -> str:
-    """Hooks get the public dicts (``id``); stored documents have ``_id``."""
-    return str(doc["_id"] if "_id" in doc else doc["id"])
-
-
-def _when(value: dt.datetime | str) -> dt.datetime:
-    """A webinar's ``starts_at``: an aware datetime, or the ISO text of the public dict."""
-    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
-    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
-
-
-def _epoch(when: dt.datetime | str) -> int:
-    return int(_when(when).timestamp())
+def _epoch(when: dt.datetime) -> int:
+    return int((when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)).timestamp())
 
 
 def _minutes(offset: int) -> str:
@@ -55,25 +47,35 @@ def _minutes(offset: int) -> str:
 
 class NotificationTriggers:
     def __init__(
-        self, notifier: Notifier, jobs: JobQueue, *, reminder_offsets: tuple[int, ...], base_url: str
+        self,
+        notifier: Notifier,
+        jobs: JobQueue,
+        audience: RoomAudience,
+        *,
+        reminder_offsets: tuple[int, ...],
+        base_url: str,
     ) -> None:
         self.notifier = notifier
         self.jobs = jobs
-        self.db = notifier.db
+        self.audience = audience  # announcements reach the registrants in the room live
+        self.webinars = Webinars(notifier.db)
         self.offsets = reminder_offsets
         self.base_url = base_url.rstrip("/")
-        # Set by the wiring when the webinar domain is present: user ids of approved registrants
-        # not in the room right now (announcements reach the others live).
-        self.absent_registrants: Callable[[str], Awaitable[list[str]]] | None = None
 
-    def url(self, webinar: dict[str, Any]) -> str:
-        return f"{self.base_url}/webinars/{_id(webinar)}"
+    def url(self, webinar_id: str) -> str:
+        return f"{self.base_url}/webinars/{webinar_id}"
 
-    async def on_registration(
-        self, webinar: dict[str, Any], registration: dict[str, Any], status: str
-    ) -> None:
-        user_id = registration.get("user_id")
-        title = webinar.get("title", "a webinar")
+    # the webinar events (WebinarEvents) ----------------------------------------------------------
+
+    async def registration_received(self, webinar: Webinar, registration: Registration) -> None:
+        await self._registration(webinar, registration)
+
+    async def registration_decided(self, webinar: Webinar, registration: Registration) -> None:
+        await self._registration(webinar, registration)
+
+    async def _registration(self, webinar: Webinar, registration: Registration) -> None:
+        """Tell the registrant where they stand; ``approved`` also queues the webinar's reminders."""
+        status, title = registration.status, webinar.title or "a webinar"
         if status == "approved":
             await self.schedule_reminders(webinar)
             heading, body = "Registration confirmed", f"You are registered for {title}."
@@ -84,94 +86,89 @@ class NotificationTriggers:
             )
         else:
             heading, body = "Registration update", f"Your registration for {title} is {status}."
-        if user_id:
+        if registration.user_id:
             await self.notifier.notify(
-                [user_id],
+                [registration.user_id],
                 "registration",
                 heading,
                 body,
-                self.url(webinar),
-                _id(webinar),
-                f"registration:{_id(registration)}:{status}",
+                self.url(webinar.id),
+                webinar.id,
+                f"registration:{registration.id}:{status}",
             )
 
-    async def on_live(self, webinar: dict[str, Any]) -> None:
+    async def webinar_live(self, webinar: Webinar) -> None:
         await self._to_registrants(
-            webinar,
+            webinar.id,
             "live",
-            f"{webinar.get('title', 'A webinar')} is live",
+            f"{webinar.title or 'A webinar'} is live",
             "Join now.",
-            f"live:{_id(webinar)}",
+            f"live:{webinar.id}",
         )
 
-    async def on_announcement(self, webinar: dict[str, Any], announcement: dict[str, Any]) -> None:
+    async def announcement_made(self, webinar: Webinar, announcement: Announcement) -> None:
         """Registrants who are in the room saw the banner live; the others get a notification."""
-        text = str(announcement.get("text") or announcement.get("body") or "")
-        absent = await self.absent_registrants(_id(webinar)) if self.absent_registrants else None
+        absent = await self.audience.absent_registrants(webinar.id)
         await self._to_registrants(
-            webinar,
+            webinar.id,
             "announcement",
-            f"Announcement: {webinar.get('title', '')}".strip(),
-            text[:500],
-            f"announcement:{_id(announcement)}",
+            f"Announcement: {webinar.title}".strip(),
+            announcement.text[:500],
+            f"announcement:{announcement.id}",
             user_ids=absent,
         )
 
-    async def on_question_answered(self, webinar: dict[str, Any], question: dict[str, Any]) -> None:
-        asker = question.get("user_id") or question.get("author_id")
-        if not asker:
+    async def question_answered(self, webinar: Webinar, question: Question) -> None:
+        if not question.user_id:
             return
-        text = str(question.get("text") or question.get("body") or "")
         await self.notifier.notify(
-            [asker],
+            [question.user_id],
             "qa",
             "Your question was answered",
-            text[:200],
-            self.url(webinar),
-            _id(webinar),
-            f"qa:{_id(question)}",
+            question.text[:200],
+            self.url(webinar.id),
+            webinar.id,
+            f"qa:{question.id}",
         )
 
-    async def on_rescheduled(self, webinar: dict[str, Any]) -> None:
+    async def webinar_rescheduled(self, webinar: Webinar) -> None:
         await self.schedule_reminders(webinar)
-        starts = _when(webinar["starts_at"])
         await self._to_registrants(
-            webinar,
+            webinar.id,
             "general",
-            f"{webinar.get('title', 'A webinar')} was rescheduled",
-            f"It now starts at {starts.isoformat()}.",
-            f"rescheduled:{_id(webinar)}:{_epoch(starts)}",
+            f"{webinar.title or 'A webinar'} was rescheduled",
+            f"It now starts at {webinar.starts_at.isoformat()}.",
+            f"rescheduled:{webinar.id}:{_epoch(webinar.starts_at)}",
         )
 
-    async def on_cancelled(self, webinar: dict[str, Any]) -> None:
-        await self.jobs.cancel({"kind": REMINDER_JOB, "payload.webinar_id": _id(webinar)})
+    async def webinar_cancelled(self, webinar: Webinar) -> None:
+        await self.jobs.cancel({"kind": REMINDER_JOB, "payload.webinar_id": webinar.id})
         await self._to_registrants(
-            webinar,
+            webinar.id,
             "general",
-            f"{webinar.get('title', 'A webinar')} was cancelled",
+            f"{webinar.title or 'A webinar'} was cancelled",
             "The host cancelled this webinar.",
-            f"cancelled:{_id(webinar)}",
+            f"cancelled:{webinar.id}",
         )
 
-    async def on_registration_cancelled(self, webinar: dict[str, Any], registration: dict[str, Any]) -> None:
-        """Nothing is queued per registration: reminders read the approved registrations when they
-        fire, so this registration simply is not reminded. Kept as a hook for symmetry."""
-        return None
+    # -----------------------------------------------------------------------------------------------
 
     async def on_recording(self, webinar: dict[str, Any], url: str) -> str:
+        """Notify the registrants of the stored ``webinar`` that its recording is at ``url``."""
         digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+        wid = str(webinar["_id"])
         return await self._to_registrants(
-            webinar,
+            wid,
             "recording",
             f"Recording available: {webinar.get('title', '')}".strip(),
             "Watch the recording.",
-            f"recording:{_id(webinar)}:{digest}",
+            f"recording:{wid}:{digest}",
             url=url,
         )
 
     async def _to_registrants(
         self,
-        webinar: dict[str, Any],
+        webinar_id: str,
         category: str,
         title: str,
         body: str,
@@ -185,16 +182,16 @@ class NotificationTriggers:
             category=category,
             title=title,
             body=body,
-            url=url or self.url(webinar),
+            url=url or self.url(webinar_id),
             user_ids=user_ids,
-            webinar_id=_id(webinar),
+            webinar_id=webinar_id,
             key=key,
         )
 
-    async def schedule_reminders(self, webinar: dict[str, Any]) -> list[str]:
+    async def schedule_reminders(self, webinar: Webinar) -> list[str]:
         """Queue the webinar's reminders for its current start (idempotent); cancel older ones."""
-        wid, starts = _id(webinar), _when(webinar["starts_at"])
-        if webinar.get("status") in NOT_REMINDED:
+        wid, starts = webinar.id, webinar.starts_at
+        if webinar.status in NOT_REMINDED:
             await self.jobs.cancel({"kind": REMINDER_JOB, "payload.webinar_id": wid})
             return []
         now = dt.datetime.now(dt.UTC)
@@ -213,7 +210,7 @@ class NotificationTriggers:
 
     async def run_reminder(self, job: Job) -> dict[str, Any]:
         p = job.payload
-        webinar = await self.db.webinars.find_one({"_id": p["webinar_id"]})
+        webinar = await self.webinars.find(p["webinar_id"])
         if webinar is None:
             return {"skipped": "webinar gone"}
         if webinar.get("status") in NOT_REMINDED or _epoch(webinar["starts_at"]) != p["starts_at"]:
@@ -224,7 +221,7 @@ class NotificationTriggers:
             "reminder",
             f"{webinar.get('title', 'Your webinar')} starts in {_minutes(int(p['offset']))}",
             f"Starts at {webinar['starts_at'].isoformat()}.",
-            self.url(webinar),
+            self.url(p["webinar_id"]),
             p["webinar_id"],
             job.key or f"reminder:{job.id}",
         )

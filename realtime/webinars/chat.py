@@ -1,33 +1,31 @@
-"""Chat and moderation in the live room: send, delete, mute, ban, slow mode.
+"""Chat and moderation in the live room: send, delete, mute, ban, slow mode and the rate limit.
 
-A ban is durable (MongoDB), so it holds across reconnects, tabs and processes: the policy refuses
-every later subscribe, and ``hub.kick`` closes the banned user's current subscriptions everywhere.
+A ban is durable (MongoDB), so it holds across reconnects, tabs and processes: the participant rule
+(``WebinarService.active_participant``) refuses every later subscribe and action with ``banned``,
+and ``hub.kick`` closes the banned user's current subscriptions everywhere.
+
+Pace: with slow mode on, an attendee sends at most one message every ``slow_mode_seconds``; always,
+at most ``CHAT_RATE`` messages per ``RATE_WINDOW`` seconds. Hosts are never slowed. The counts live
+in MongoDB behind atomic operations (``Room.take_turn``, ``Room.recent_sends``), so the limits hold
+across processes; the rule is decided here.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
-from realtime.webinars.service import Hub, WebinarService, require_live
+from realtime.webinars.service import Hub, Participant, WebinarService, require_live, role_in
+from realtime.webinars.views import public_chat
 from storage import validate as v
-from storage.errors import Kind, Refused, forbidden
+from storage.errors import Kind, Refused
 from storage.room import Room
-from storage.webinars import iso
 
 BAN_CLOSE_CODE = 4403
-
-
-def public_chat(m: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": m["_id"],
-        "user_id": m["user_id"],
-        "name": m["name"],
-        "text": m["text"],
-        "created_at": iso(m["created_at"]),
-    }
+RATE_WINDOW = 10  # seconds; CHAT_RATE counts messages in this window
 
 
 class ChatService:
@@ -40,21 +38,29 @@ class ChatService:
     async def send(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         v.known_fields(params, {"text"})
         text = v.text(params, "text", max_len=self.settings.chat_max_chars)
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         require_live(p, "chat")
+        if p.muted:
+            raise Refused(Kind.FORBIDDEN, "muted", "a host has muted you in this chat")
         if not p.staff:
-            mod = await self.room.moderation(p.webinar_id, p.user_id)
-            if mod.get("banned"):
-                raise forbidden("you are banned from this webinar")
-            if mod.get("muted"):
-                raise Refused(Kind.FORBIDDEN, "muted", "a host has muted you in this chat")
-            await self.room.check_chat_pace(
-                p.webinar_id, p.user_id, int(p.webinar["slow_mode_seconds"]), self.settings.chat_rate
-            )
+            await self._pace(p)
         msg = await self.room.add_chat(p.webinar_id, p.user_id, p.name, text)
         out = public_chat(msg)
         out["seq"] = await self.hub.publish(room(p.webinar_id), "chat.message", out)
         return out
+
+    async def _pace(self, p: Participant) -> None:
+        """429 ``slow_mode`` or ``rate_limited`` when this attendee may not send yet."""
+        slow = int(p.webinar["slow_mode_seconds"])
+        if slow and not await self.room.take_turn(p.webinar_id, p.user_id, slow):
+            raise Refused(Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow} s")
+        rate = self.settings.chat_rate
+        sent = await self.room.recent_sends(p.webinar_id, p.user_id, rate + 1, RATE_WINDOW)
+        # sent[-1] is this send; refused when it would be the (rate + 1)th within the window
+        if len(sent) > rate and sent[0] > sent[-1] - timedelta(seconds=RATE_WINDOW):
+            raise Refused(
+                Kind.RATE_LIMITED, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds"
+            )
 
     async def delete(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         p = await self.webinars.staff(claims, webinar_id)
@@ -70,10 +76,10 @@ class ChatService:
         p = await self.webinars.staff(claims, webinar_id)
         user_id = v.ident(params.get("user_id"), "user_id")
         action = v.choice(params, "action", ("mute", "unmute", "ban", "unban"))
-        if user_id == p.webinar["owner_id"] or user_id in p.webinar["cohost_ids"]:
+        if role_in(p.webinar, user_id, is_host_account=True) is not None:
             raise Refused(Kind.CONFLICT, "cannot_moderate_host", "hosts cannot be muted or banned")
         flag = "muted" if action in ("mute", "unmute") else "banned"
-        await self.room.set_moderation(p.webinar_id, user_id, **{flag: action in ("mute", "ban")})
+        await self.room.moderation.set(p.webinar_id, user_id, **{flag: action in ("mute", "ban")})
         data = {"user_id": user_id, "action": action}
         await self.hub.publish(backstage(p.webinar_id), "moderation", data)
         if action == "ban":

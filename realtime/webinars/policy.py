@@ -13,13 +13,16 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import Channel, ClaimsPolicy, room
-from realtime.webinars.polls import public_poll
-from realtime.webinars.qa import public_question
 from realtime.webinars.service import Hub, Participant, WebinarService, read_history
-from realtime.webinars.stage import public_announcement, public_hand
+from realtime.webinars.views import (
+    public_announcement,
+    public_hand,
+    public_poll,
+    public_question,
+    public_webinar,
+)
 from storage.errors import Refused
 from storage.room import Room
-from storage.webinars import public_webinar
 
 SNAPSHOT_HISTORY = 50
 MAX_CACHED_SNAPSHOTS = 10_000
@@ -37,14 +40,12 @@ class WebinarPolicy:
         self._snapshots: dict[tuple[str, bool], tuple[int, asyncio.Future[dict[str, Any]]]] = {}
 
     async def _participant(self, claims: Claims, channel: Channel) -> Participant | str | None:
-        """The participant, a refusal code, or None when the channel is not a webinar's."""
+        """The participant who may take part, a refusal code (``banned``, ``forbidden``...), or None
+        when the channel is not a webinar's."""
         try:
-            p = await self.webinars.participant(claims, channel.id)
+            return await self.webinars.active_participant(claims, channel.id)
         except Refused as exc:
             return None if exc.code == "not_found" else exc.code
-        if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
-            return "banned"
-        return p
 
     async def can_subscribe(self, claims: Claims, channel: Channel) -> str | None:
         if channel.kind == "user":
@@ -121,9 +122,7 @@ class WebinarPolicy:
         self._snapshots[key] = (last, future)
         try:
             polls = [x for x in await self.room.polls.list(wid) if x["status"] == "open"]
-            pinned = await self.room.db.questions.find_one(
-                {"webinar_id": wid, "pinned": True, "approved": True}
-            )
+            pinned = await self.room.pinned_question(wid)
             announcement = await self.room.active_announcement(wid)
             recent = await read_history(
                 self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY
@@ -133,8 +132,8 @@ class WebinarPolicy:
                 "pinned_question": public_question(pinned, staff=staff) if pinned else None,
                 "announcement": public_announcement(announcement) if announcement else None,
                 "counts": {
-                    "questions": await self.room.count("questions", wid, approved=True),
-                    "chat": await self.room.count("chat", wid, deleted=False),
+                    "questions": await self.room.question_count(wid, approved_only=True),
+                    "chat": await self.room.chat_count(wid, include_deleted=False),
                 },
                 "recent": recent,
             }
@@ -148,7 +147,7 @@ class WebinarPolicy:
 
     async def backstage_snapshot(self, p: Participant) -> dict[str, Any]:
         wid = p.webinar_id
-        pending = await self.room.db.questions.find({"webinar_id": wid, "approved": False}).to_list(500)
+        pending = await self.room.pending_questions(wid)
         announcement = await self.room.active_announcement(wid, "backstage")
         return {
             "hands": [public_hand(h) for h in await self.room.hands(wid)],

@@ -9,26 +9,10 @@ from typing import Any
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
 from realtime.webinars.service import Hub, WebinarService, require_live
+from realtime.webinars.views import public_poll
 from storage import validate as v
-from storage.errors import Kind, Refused, conflict
+from storage.errors import conflict
 from storage.room import Room
-from storage.webinars import iso
-
-
-def public_poll(poll: dict[str, Any], *, results: bool) -> dict[str, Any]:
-    out = {
-        "id": poll["_id"],
-        "question": poll["question"],
-        "options": poll["options"],
-        "multiple": poll["multiple"],
-        "status": poll["status"],
-        "show_results": poll["show_results"],
-        "created_at": iso(poll["created_at"]),
-    }
-    if results:
-        out["counts"] = poll["counts"]
-        out["voters"] = poll["voters"]
-    return out
 
 
 class PollService:
@@ -72,10 +56,8 @@ class PollService:
     async def vote(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         v.known_fields(params, {"poll_id", "choices"})
         choices = v.text_list(params, "choices", min_items=1, max_items=10, max_len=4, required=True)
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         require_live(p, "vote")
-        if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
-            raise Refused(Kind.FORBIDDEN, "forbidden", "you are banned from this webinar")
         poll = await self.room.polls.get(p.webinar_id, v.ident(params.get("poll_id"), "poll_id"))
         if poll["status"] != "open":
             raise conflict("poll_not_open", f"the poll is {poll['status']}")

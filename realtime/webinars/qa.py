@@ -11,30 +11,13 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.webinars.records import Question, Webinar
 from realtime.webinars.service import Hub, Participant, WebinarService, require_live
+from realtime.webinars.views import public_question
 from storage import validate as v
-from storage.errors import Kind, Refused
 from storage.room import Room
-from storage.webinars import iso, public_webinar
 
 ASK_STATES = ("scheduled", "live")
-
-
-def public_question(q: dict[str, Any], *, staff: bool = False) -> dict[str, Any]:
-    hidden = q["anonymous"] and not staff
-    return {
-        "id": q["_id"],
-        "text": q["text"],
-        "anonymous": q["anonymous"],
-        "name": "Anonymous" if hidden else q["name"],
-        "user_id": None if hidden else q["user_id"],
-        "votes": q["votes"],
-        "status": q["status"],
-        "answer": q["answer"],
-        "pinned": q["pinned"],
-        "approved": q["approved"],
-        "created_at": iso(q["created_at"]),
-    }
 
 
 class QaService:
@@ -47,20 +30,18 @@ class QaService:
         v.known_fields(params, {"text", "anonymous"})
         text = v.text(params, "text", max_len=1000)
         anonymous = v.boolean(params, "anonymous")
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         if p.webinar["status"] not in ASK_STATES:
             require_live(p, "ask")
-        await self._not_banned(p)
         approved = p.staff or not p.webinar["qa_moderation"]
         q = await self.room.add_question(p.webinar_id, p.user_id, p.name, text, anonymous, approved)
         await self._publish(p, q, "qa.question")
         return public_question(q, staff=True)
 
     async def upvote(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         if p.webinar["status"] not in ASK_STATES:
             require_live(p, "vote")
-        await self._not_banned(p)
         q = await self.room.upvote(p.webinar_id, v.ident(params.get("question_id"), "question_id"), p.user_id)
         await self._publish(p, q, "qa.updated")
         return public_question(q)
@@ -83,9 +64,7 @@ class QaService:
         q = await self.room.update_question(p.webinar_id, qid, fields, unpin_others=action == "pin")
         await self._publish(p, q, "qa.question" if action == "approve" else "qa.updated")
         if action == "answer":
-            await self.webinars.hooks.fire(
-                "on_question_answered", public_webinar(p.webinar), public_question(q, staff=True)
-            )
+            await self.webinars.events.question_answered(Webinar.from_doc(p.webinar), Question.from_doc(q))
         return public_question(q, staff=True)
 
     async def list(self, claims: Claims, webinar_id: Any, sort: str | None) -> list[dict[str, Any]]:
@@ -107,7 +86,3 @@ class QaService:
             )
         else:
             await self.hub.publish(backstage(p.webinar_id), type, public_question(q, staff=True))
-
-    async def _not_banned(self, p: Participant) -> None:
-        if not p.staff and (await self.room.moderation(p.webinar_id, p.user_id)).get("banned"):
-            raise Refused(Kind.FORBIDDEN, "forbidden", "you are banned from this webinar")

@@ -7,13 +7,10 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import room
-from realtime.webinars.polls import public_poll
-from realtime.webinars.qa import public_question
 from realtime.webinars.service import Hub, WebinarService, read_history
+from realtime.webinars.views import iso, public_poll, public_question, to_csv
 from storage.attendance import seconds_between
-from storage.registrations import to_csv
 from storage.room import Room
-from storage.webinars import iso
 
 
 class ReportService:
@@ -84,18 +81,17 @@ class ReportService:
     async def engagement(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
         p = await self.webinars.staff(claims, webinar_id)
         wid = p.webinar_id
-        reactions = await self.room.db.engagement.find_one({"_id": f"{wid}:reactions"})
         return {
-            "chat_messages": await self.room.count("chat", wid),
-            "questions": await self.room.count("questions", wid),
+            "chat_messages": await self.room.chat_count(wid),
+            "questions": await self.room.question_count(wid),
             "question_upvotes": sum(
                 q["votes"]
                 for q in await self.room.questions(wid, approved_only=False, include_dismissed=True)
             ),
-            "poll_votes": await self.room.count("poll_votes", wid),
-            "reactions": reactions["n"] if reactions else 0,
+            "poll_votes": await self.room.polls.vote_count(wid),
+            "reactions": await self.room.reactions_total(wid),
             "registrants": p.webinar["seats_taken"],
-            "attendees": len(await self.room.db.attendance.distinct("user_id", {"webinar_id": wid})),
+            "attendees": await self.room.attendance.attendee_count(wid),
         }
 
     async def questions_csv(self, claims: Claims, webinar_id: Any) -> str:

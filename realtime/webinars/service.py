@@ -1,15 +1,15 @@
-"""The webinar service: lifecycle, registration, join links, who may do what, and the notification hooks.
+"""The webinar service: lifecycle, registration, join links, who may do what, and the webinar events.
 
-Every REST handler and RPC method for webinars calls one method here. Hooks are lists of async
-callbacks other services (notifications) append to; each is awaited in order and a failing hook is
-logged, never failing the action that fired it.
+Every REST handler and RPC method for webinars calls one method here. After an action succeeded it
+tells the listeners of :class:`~realtime.webinars.events.WebinarEvents` (notifications) through
+:class:`~realtime.webinars.events.Listeners`, where a failing listener is logged and never fails the
+action.
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,14 +17,16 @@ from config import Settings
 from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import room
 from realtime.engine.hub import Hub
-from realtime.engine.presence import PresenceTracker
+from realtime.webinars.events import Listeners, WebinarEvents
+from realtime.webinars.records import Registration, Webinar
+from realtime.webinars.views import public_registration, public_webinar
 from storage import validate as v
 from storage.accounts import Accounts
-from storage.errors import Kind, Refused, forbidden
-from storage.registrations import Registrations, public_registration
-from storage.webinars import Webinars, public_webinar, role_in
+from storage.errors import Kind, Refused, conflict, forbidden
+from storage.moderation import Moderation
+from storage.registrations import Registrations
+from storage.webinars import Webinars
 
-log = logging.getLogger("realtime.webinars.service")
 JOIN_TOKEN_MARGIN = timedelta(hours=6)
 STAFF = ("host", "cohost")
 
@@ -35,41 +37,28 @@ async def read_history(hub: Hub, channel: str, since: int = 0, limit: int = 1000
     return [{"type": e.type, "channel": e.channel, "data": e.data, "ts": e.ts, "seq": e.seq} for e in entries]
 
 
-Hook = Callable[..., Awaitable[None]]
-
-
-@dataclass
-class Hooks:
-    """Async callbacks: ``on_registration(webinar, registration, status)``, ``on_registration_cancelled
-    (webinar, registration)``, ``on_live(webinar)``, ``on_rescheduled(webinar)``, ``on_cancelled(webinar)``,
-    ``on_announcement(webinar, announcement)``, ``on_question_answered(webinar, question)``. Webinars and
-    registrations are passed as their public dicts (``public_webinar``/``public_registration``); a
-    registration dict also carries ``join_url`` when approved."""
-
-    on_registration: list[Hook] = field(default_factory=list)
-    on_registration_cancelled: list[Hook] = field(default_factory=list)
-    on_live: list[Hook] = field(default_factory=list)
-    on_rescheduled: list[Hook] = field(default_factory=list)
-    on_cancelled: list[Hook] = field(default_factory=list)
-    on_announcement: list[Hook] = field(default_factory=list)
-    on_question_answered: list[Hook] = field(default_factory=list)
-
-    async def fire(self, name: str, *args: Any) -> None:
-        for callback in getattr(self, name):
-            try:
-                await callback(*args)
-            except Exception:
-                log.exception("hook %s failed", name)
+def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | None:
+    """``host`` (owner), ``cohost`` (co-host/panelist) or None; attendees are decided by registration."""
+    if not is_host_account:
+        return None
+    if w["owner_id"] == user_id:
+        return "host"
+    if user_id in w["cohost_ids"]:
+        return "cohost"
+    return None
 
 
 @dataclass(frozen=True)
 class Participant:
-    """A caller admitted to one webinar, with their role there: ``host``, ``cohost`` or ``attendee``."""
+    """A caller admitted to one webinar, with their role there: ``host``, ``cohost`` or ``attendee``,
+    and a host's moderation of them (``banned``, ``muted``; never set for staff)."""
 
     user_id: str
     name: str
     role: str
     webinar: dict[str, Any]
+    banned: bool = False
+    muted: bool = False
 
     @property
     def staff(self) -> bool:
@@ -89,6 +78,9 @@ class WebinarService:
         accounts: Accounts,
         tokens: TokenService,
         hub: Hub,
+        moderation: Moderation,
+        *,
+        events: Iterable[WebinarEvents],
     ) -> None:
         self.settings = settings
         self.webinars = webinars
@@ -96,24 +88,37 @@ class WebinarService:
         self.accounts = accounts
         self.tokens = tokens
         self.hub = hub
-        self.hooks = Hooks()
-        self.presence: PresenceTracker | None = None  # set by server wiring; who is in a room now
+        self.events = Listeners(events)
+        self.moderation = moderation
 
     # access --------------------------------------------------------------------------------------
 
     async def participant(self, claims: Claims, webinar_id: Any) -> Participant:
-        """The caller's role in the webinar: 404 unknown webinar, 403 when not admitted."""
+        """The caller's role in the webinar (404 unknown webinar, 403 when not admitted): who may read
+        it. Taking part needs :meth:`active_participant`."""
         webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
         role = role_in(webinar, claims.user_id, claims.is_host)
         if role is not None:
             return Participant(claims.user_id, claims.name, role, webinar)
+        name: str | None = None
         if claims.role == "attendee" and claims.webinar in (None, webinar["_id"]):
             if claims.user_id.startswith("ext:") and claims.webinar == webinar["_id"]:
-                return Participant(claims.user_id, claims.name, "attendee", webinar)  # integrator-admitted
-            reg = await self.registrations.of_user(webinar["_id"], claims.user_id)
-            if reg is not None:
-                return Participant(claims.user_id, reg["name"], "attendee", webinar)
-        raise forbidden("you are not admitted to this webinar")
+                name = claims.name  # integrator-admitted
+            else:
+                reg = await self.registrations.of_user(webinar["_id"], claims.user_id)
+                name = reg["name"] if reg is not None else None
+        if name is None:
+            raise forbidden("you are not admitted to this webinar")
+        flags = await self.moderation.flags(webinar["_id"], claims.user_id)
+        return Participant(claims.user_id, name, "attendee", webinar, flags["banned"], flags["muted"])
+
+    async def active_participant(self, claims: Claims, webinar_id: Any) -> Participant:
+        """A participant who may take part (subscribe to the room, chat, ask, upvote, vote, react,
+        raise a hand): the one rule for bans, answering 403 ``banned`` on every transport."""
+        p = await self.participant(claims, webinar_id)
+        if p.banned:
+            raise Refused(Kind.FORBIDDEN, "banned", "you are banned from this webinar")
+        return p
 
     async def staff(self, claims: Claims, webinar_id: Any) -> Participant:
         p = await self.participant(claims, webinar_id)
@@ -140,7 +145,7 @@ class WebinarService:
         doc = await self.webinars.update(p.webinar_id, fields)
         await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc, private=False))
         if "starts_at" in fields and fields["starts_at"] != p.webinar["starts_at"]:
-            await self.hooks.fire("on_rescheduled", public_webinar(doc))
+            await self.events.webinar_rescheduled(Webinar.from_doc(doc))
         return doc
 
     async def _fields(self, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
@@ -199,7 +204,7 @@ class WebinarService:
         doc = await self.webinars.transition(p.webinar_id, "scheduled", "live")
         # Lobby clients already subscribe to room:<id>; this durable event moves them all in at once.
         await self.hub.publish(room(p.webinar_id), "webinar.live", public_webinar(doc, private=False))
-        await self.hooks.fire("on_live", public_webinar(doc))
+        await self.events.webinar_live(Webinar.from_doc(doc))
         return doc
 
     async def end(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
@@ -214,7 +219,7 @@ class WebinarService:
             raise forbidden("only the webinar's host may cancel it")
         doc = await self.webinars.transition(p.webinar_id, "scheduled", "cancelled")
         await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc, private=False))
-        await self.hooks.fire("on_cancelled", public_webinar(doc))
+        await self.events.webinar_cancelled(Webinar.from_doc(doc))
         return doc
 
     # registration --------------------------------------------------------------------------------
@@ -226,9 +231,11 @@ class WebinarService:
         email = v.email(body)
         webinar = await self.webinars.get(v.ident(webinar_id, "webinar_id"))
         user = await self.accounts.attendee(email, name)
+        if webinar["status"] in ("ended", "cancelled"):
+            raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
         reg = await self.registrations.register(webinar, user["_id"], email, name)
         out = self.render_registration(webinar, reg)
-        await self.hooks.fire("on_registration", public_webinar(webinar), out, reg["status"])
+        await self.events.registration_received(Webinar.from_doc(webinar), Registration.from_doc(reg))
         return out
 
     def render_registration(self, webinar: dict[str, Any], reg: dict[str, Any]) -> dict[str, Any]:
@@ -260,7 +267,7 @@ class WebinarService:
             p.webinar_id, v.ident(registration_id, "registration_id"), approve
         )
         out = self.render_registration(p.webinar, reg)
-        await self.hooks.fire("on_registration", public_webinar(p.webinar), out, reg["status"])
+        await self.events.registration_decided(Webinar.from_doc(p.webinar), Registration.from_doc(reg))
         return out
 
     async def cancel_registration(
@@ -273,34 +280,7 @@ class WebinarService:
         if not own and role_in(webinar, claims.user_id, claims.is_host) is None:
             raise forbidden("only the registrant or a host may cancel this registration")
         reg = await self.registrations.cancel(webinar["_id"], reg["_id"])
-        out = public_registration(reg)
-        await self.hooks.fire("on_registration_cancelled", public_webinar(webinar), out)
-        return out
-
-    async def registrants_not_in_room(self, webinar_id: str) -> list[dict[str, Any]]:
-        """Approved registrants who are not in ``room:<id>`` right now (by presence, which forgets a
-        crashed process's users after PRESENCE_TTL): whom an announcement should reach by notification."""
-        present = await self._present(webinar_id)
-        regs = await self.registrations.approved(webinar_id)
-        return [public_registration(r) for r in regs if r["user_id"] not in present]
-
-    async def absent_user_ids(self, webinar_id: str) -> list[str]:
-        """The user ids of :meth:`registrants_not_in_room`."""
-        present = await self._present(webinar_id)
-        regs = await self.registrations.approved(webinar_id)
-        return [str(r["user_id"]) for r in regs if r.get("user_id") and r["user_id"] not in present]
-
-    async def _present(self, webinar_id: str) -> set[str]:
-        present: set[str] = set()
-        if self.presence is not None:
-            offset = 0
-            while True:
-                total, rows = await self.presence.backend.roster(room(webinar_id), offset, 1000)
-                present.update(str(r["user"]) for r in rows)
-                offset += len(rows)
-                if not rows or offset >= total:
-                    break
-        return present
+        return public_registration(reg)
 
     async def registrants(
         self, claims: Claims, webinar_id: Any, q: str | None, status: str | None

@@ -16,21 +16,14 @@ from typing import Any
 from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.webinars.records import Announcement, Webinar
 from realtime.webinars.service import Hub, WebinarService, require_live
+from realtime.webinars.views import public_announcement, public_hand
 from storage import validate as v
 from storage.errors import Kind, Refused
 from storage.room import Room
-from storage.webinars import iso, public_webinar
 
 log = logging.getLogger("realtime.stage")
-
-
-def public_announcement(a: dict[str, Any]) -> dict[str, Any]:
-    return {"id": a["_id"], "text": a["text"], "audience": a["audience"], "created_at": iso(a["created_at"])}
-
-
-def public_hand(h: dict[str, Any]) -> dict[str, Any]:
-    return {"user_id": h["user_id"], "name": h["name"], "raised_at": iso(h["raised_at"])}
 
 
 class StageService:
@@ -43,7 +36,7 @@ class StageService:
         self._task: asyncio.Task[None] | None = None
 
     async def announce(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        """Banner to ``room:<id>`` (default) or ``backstage:<id>``; room ones also fire on_announcement."""
+        """Banner to ``room:<id>`` (default) or ``backstage:<id>``; a room one is an ``announcement_made``."""
         v.known_fields(params, {"text", "audience"})
         text = v.text(params, "text", max_len=2000)
         audience = v.choice(params, "audience", ("room", "backstage"), default="room")
@@ -54,8 +47,8 @@ class StageService:
         channel = room(p.webinar_id) if audience == "room" else backstage(p.webinar_id)
         await self.hub.publish(channel, "announcement", public_announcement(a))
         if audience == "room":
-            await self.webinars.hooks.fire(
-                "on_announcement", public_webinar(p.webinar), public_announcement(a)
+            await self.webinars.events.announcement_made(
+                Webinar.from_doc(p.webinar), Announcement.from_doc(a)
             )
         return public_announcement(a)
 
@@ -63,7 +56,7 @@ class StageService:
         """``raise``/``lower`` your own hand; a host may ``lower`` anyone's (``user_id``)."""
         v.known_fields(params, {"action", "user_id"})
         action = v.choice(params, "action", ("raise", "lower"))
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         require_live(p, "raise a hand")
         target = p.user_id
         if params.get("user_id") is not None:
@@ -90,7 +83,7 @@ class StageService:
     async def react(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         v.known_fields(params, {"emoji"})
         emoji = v.choice(params, "emoji", tuple(self.settings.reactions))
-        p = await self.webinars.participant(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
         require_live(p, "react")
         self._counts.setdefault(p.webinar_id, collections.Counter())[emoji] += 1
         return {"emoji": emoji}
@@ -100,11 +93,7 @@ class StageService:
         counts, self._counts = self._counts, {}
         for webinar_id, counter in counts.items():
             # the engagement total is persisted once per interval too, never once per tap
-            await self.room.db.engagement.update_one(
-                {"_id": f"{webinar_id}:reactions"},
-                {"$inc": {"n": sum(counter.values())}, "$set": {"webinar_id": webinar_id}},
-                upsert=True,
-            )
+            await self.room.add_reactions(webinar_id, sum(counter.values()))
             data = {"counts": dict(counter), "interval": self.settings.presence_interval}
             await self.hub.publish(room(webinar_id), "reactions", data, durable=False)
 

@@ -1,4 +1,4 @@
-"""The webinar actions notify through the wired hooks: registration, reminders, live, announcement,
+"""The webinar actions notify through the webinar events: registration, reminders, live, announcement,
 answered question, reschedule and cancel, over the real REST API."""
 
 import asyncio

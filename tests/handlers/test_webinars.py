@@ -2,6 +2,7 @@
 search and CSV, refusals (401/403/404/409) and bad input (400 unreadable, 422 invalid)."""
 
 import asyncio
+from datetime import datetime
 
 import pytest
 
@@ -14,17 +15,7 @@ def api(http_client, base_url):
 
 
 @pytest.mark.gen_test
-async def test_create_edit_reschedule_cancel(api, services):
-    fired = []
-
-    async def on_rescheduled(webinar):
-        fired.append(("rescheduled", webinar["id"]))
-
-    async def on_cancelled(webinar):
-        fired.append(("cancelled", webinar["id"]))
-
-    services.domain.webinars.hooks.on_rescheduled.append(on_rescheduled)
-    services.domain.webinars.hooks.on_cancelled.append(on_cancelled)
+async def test_create_edit_reschedule_cancel(api, services, webinar_events):
     token = (await api.host())["access_token"]
     cohost = await api.host(name="Cora")
     w = await api.webinar(
@@ -53,17 +44,21 @@ async def test_create_edit_reschedule_cancel(api, services):
     assert code == 200 and cancelled["status"] == "cancelled"
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/live", token=token)
     assert (code, body["error"]["code"]) == (409, "webinar_cancelled")
-    assert fired == [("rescheduled", w["id"]), ("cancelled", w["id"])]
+    code, body = await api.call(
+        "POST", f"/api/webinars/{w['id']}/registrations", {"name": "Late", "email": "late@example.com"}
+    )
+    assert (code, body["error"]["code"]) == (409, "webinar_cancelled")
+    fired = [(event, webinar.id, webinar.status) for event, webinar in webinar_events.seen]
+    assert fired == [
+        ("webinar_rescheduled", w["id"], "scheduled"),
+        ("webinar_cancelled", w["id"], "cancelled"),
+    ]
+    rescheduled = webinar_events.of("webinar_rescheduled")[0][0]
+    assert rescheduled.starts_at == datetime.fromisoformat(new_start) and rescheduled.title == "Launch day 2"
 
 
 @pytest.mark.gen_test
-async def test_lifecycle_and_wrong_state(api, services):
-    lives = []
-
-    async def on_live(webinar):
-        lives.append(webinar["status"])
-
-    services.domain.webinars.hooks.on_live.append(on_live)
+async def test_lifecycle_and_wrong_state(api, services, webinar_events):
     token = (await api.host())["access_token"]
     w = await api.webinar(token)
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/end", token=token)
@@ -80,7 +75,10 @@ async def test_lifecycle_and_wrong_state(api, services):
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
     code, body = await api.call("POST", f"/api/webinars/{w['id']}/cancel", token=token)
     assert (code, body["error"]["code"]) == (409, "webinar_ended")
-    assert lives == ["live"]
+    late = {"name": "Late", "email": "late@example.com"}
+    code, body = await api.call("POST", f"/api/webinars/{w['id']}/registrations", late)
+    assert (code, body["error"]["code"]) == (409, "webinar_ended")
+    assert [webinar.status for (webinar,) in webinar_events.of("webinar_live")] == ["live"]
     history = await services.hub.history.read(f"room:{w['id']}")
     assert [e.type for e in history] == ["webinar.live", "webinar.ended"]
 
@@ -139,12 +137,6 @@ async def test_capacity_race_fifty_for_ten_seats(api):
 
 @pytest.mark.gen_test
 async def test_one_registration_per_email_and_cancel(api, services):
-    cancelled = []
-
-    async def on_cancelled(webinar, registration):
-        cancelled.append(registration["email"])
-
-    services.domain.webinars.hooks.on_registration_cancelled.append(on_cancelled)
     token = (await api.host())["access_token"]
     w = await api.webinar(token, capacity=1)
     reg = await api.register(w["id"], email="Same@Example.com")
@@ -158,7 +150,6 @@ async def test_one_registration_per_email_and_cancel(api, services):
     # the registrant cancels with their own join token; the seat comes back
     code, body = await api.call("DELETE", f"{path}/{reg['id']}", token=join_token(reg))
     assert code == 200 and body["status"] == "cancelled"
-    assert cancelled == ["same@example.com"]
     again = await api.register(w["id"], email="same@example.com")
     assert again["status"] == "approved"
     code, body = await api.call("POST", path, {"name": "Again", "email": "same@example.com"})
@@ -172,13 +163,7 @@ async def test_one_registration_per_email_and_cancel(api, services):
 
 
 @pytest.mark.gen_test
-async def test_approval_queue_search_and_csv(api, services):
-    seen = []
-
-    async def on_registration(webinar, registration, status):
-        seen.append((registration["email"], status, "join_url" in registration))
-
-    services.domain.webinars.hooks.on_registration.append(on_registration)
+async def test_approval_queue_search_and_csv(api, services, webinar_events):
     token = (await api.host())["access_token"]
     w = await api.webinar(token, registration_mode="approval", capacity=5)
     a = await api.register(w["id"], name="Alice", email="alice@example.com")
@@ -208,9 +193,12 @@ async def test_approval_queue_search_and_csv(api, services):
     assert lines[2].startswith("'=Bob,bob@example.com,rejected")
     code, body = await api.call("GET", base, token=join_token(a))
     assert code == 403
+    seen = [(event, reg.email, reg.status) for event, _, reg in webinar_events.seen]
     assert seen == [
-        ("alice@example.com", "pending", False),
-        ("bob@example.com", "pending", False),
-        ("alice@example.com", "approved", True),
-        ("bob@example.com", "rejected", False),
+        ("registration_received", "alice@example.com", "pending"),
+        ("registration_received", "bob@example.com", "pending"),
+        ("registration_decided", "alice@example.com", "approved"),
+        ("registration_decided", "bob@example.com", "rejected"),
     ]
+    webinar, reg = webinar_events.of("registration_decided")[0]
+    assert (webinar.id, reg.id, reg.webinar_id, reg.name) == (w["id"], a["id"], w["id"], "Alice")

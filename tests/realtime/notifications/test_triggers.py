@@ -1,9 +1,12 @@
-"""The webinar hooks and the reminders, driven job by job (the worker loop is stopped)."""
+"""The webinar events as the notification triggers handle them, and the reminders, driven job by job
+(the worker loop is stopped)."""
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
+from realtime.webinars.records import Announcement, Question, Registration, Webinar
 from tests.handlers.test_notifications import seed_webinar
 
 
@@ -45,19 +48,18 @@ async def run_all(worker):
 @pytest.mark.gen_test(timeout=30)
 async def test_registration_schedules_reminders_that_fire_once(notif, services):
     db = services.db
-    webinar = await seed_webinar(db, "w1", ["ann", "bob"])
-    reg = await db.registrations.find_one({"user_id": "ann"})
-    await notif.triggers.on_registration(webinar, reg, "approved")
-    await notif.triggers.on_registration(webinar, reg, "approved")  # a repeated hook changes nothing
+    webinar = Webinar.from_doc(await seed_webinar(db, "w1", ["ann", "bob"]))
+    reg = Registration.from_doc(await db.registrations.find_one({"user_id": "ann"}))
+    await notif.triggers.registration_received(webinar, reg)
+    await notif.triggers.registration_received(webinar, reg)  # a repeated event changes nothing
     reminders = await db.jobs.find({"kind": "reminder"}).sort("run_at", 1).to_list()
     offsets = [j["payload"]["offset"] for j in reminders]
     assert offsets == [1440, 15]
-    assert reminders[0]["run_at"] == webinar["starts_at"] - dt.timedelta(minutes=1440)
+    assert reminders[0]["run_at"] == webinar.starts_at - dt.timedelta(minutes=1440)
     assert await db.notifications.count_documents({"user_id": "ann", "category": "registration"}) == 1
 
     # Bob cancels his registration before the reminder fires: he is not reminded.
     await db.registrations.update_one({"user_id": "bob"}, {"$set": {"status": "cancelled"}})
-    await notif.triggers.on_registration_cancelled(webinar, {"_id": "w1-r1", "user_id": "bob"})
     await due_now(db, kind="reminder", **{"payload.offset": 1440})
     assert await run_all(notif.worker) == 1
     assert await db.notifications.count_documents({"category": "reminder"}) == 1
@@ -81,42 +83,43 @@ async def test_registration_schedules_reminders_that_fire_once(notif, services):
 @pytest.mark.gen_test(timeout=30)
 async def test_reschedule_moves_reminders_and_cancel_drops_them(notif, services):
     db = services.db
-    webinar = await seed_webinar(db, "w2", ["ann"])
+    webinar = Webinar.from_doc(await seed_webinar(db, "w2", ["ann"]))
     await notif.triggers.schedule_reminders(webinar)
-    moved = {**webinar, "starts_at": webinar["starts_at"] + dt.timedelta(hours=3)}
-    await db.webinars.update_one({"_id": "w2"}, {"$set": {"starts_at": moved["starts_at"]}})
-    await notif.triggers.on_rescheduled(moved)
+    moved = dataclasses.replace(webinar, starts_at=webinar.starts_at + dt.timedelta(hours=3))
+    await db.webinars.update_one({"_id": "w2"}, {"$set": {"starts_at": moved.starts_at}})
+    await notif.triggers.webinar_rescheduled(moved)
     queued = await db.jobs.find({"kind": "reminder", "status": "queued"}).to_list()
     assert {j["run_at"] for j in queued} == {
-        moved["starts_at"] - dt.timedelta(minutes=1440),
-        moved["starts_at"] - dt.timedelta(minutes=15),
+        moved.starts_at - dt.timedelta(minutes=1440),
+        moved.starts_at - dt.timedelta(minutes=15),
     }
     assert await db.jobs.count_documents({"kind": "reminder", "status": "cancelled"}) == 2
     await run_all(notif.worker)  # the "rescheduled" fan-out
     assert await db.notifications.count_documents({"user_id": "ann", "title": {"$regex": "rescheduled"}}) == 1
 
     # A stale reminder (the webinar moved after it was queued) is skipped when it fires.
-    await db.webinars.update_one({"_id": "w2"}, {"$set": {"starts_at": webinar["starts_at"]}})
+    await db.webinars.update_one({"_id": "w2"}, {"$set": {"starts_at": webinar.starts_at}})
     await due_now(db, kind="reminder")
     await run_all(notif.worker)
     assert await db.notifications.count_documents({"category": "reminder"}) == 0
 
-    await notif.triggers.on_rescheduled(webinar)  # back to the first time: the old jobs come back
+    await notif.triggers.webinar_rescheduled(webinar)  # back to the first time: the old jobs come back
     assert await db.jobs.count_documents({"kind": "reminder", "status": "queued"}) == 2
-    await notif.triggers.on_cancelled({**webinar, "status": "cancelled"})
+    await notif.triggers.webinar_cancelled(dataclasses.replace(webinar, status="cancelled"))
     assert await db.jobs.count_documents({"kind": "reminder", "status": "queued"}) == 0
     await run_all(notif.worker)
     assert await db.notifications.count_documents({"user_id": "ann", "title": {"$regex": "cancelled"}}) == 1
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_live_announcement_and_answer_hooks(notif, services):
+async def test_live_announcement_and_answer_events(notif, services):
     db = services.db
-    webinar = await seed_webinar(db, "w3", ["ann", "bob"])
-    await notif.triggers.on_live(webinar)
-    await notif.triggers.on_live(webinar)  # the same event twice
-    await notif.triggers.on_announcement(webinar, {"_id": "a1", "text": "Q&A in 5 minutes"})
-    await notif.triggers.on_question_answered(webinar, {"_id": "q1", "user_id": "bob", "text": "Why?"})
+    webinar = Webinar.from_doc(await seed_webinar(db, "w3", ["ann", "bob"]))
+    await notif.triggers.webinar_live(webinar)
+    await notif.triggers.webinar_live(webinar)  # the same event twice
+    await notif.triggers.announcement_made(webinar, Announcement("a1", "w3", "Q&A in 5 minutes", "room"))
+    question = Question("q1", "w3", "bob", "Bob", "Why?", anonymous=True, status="answered", answer=None)
+    await notif.triggers.question_answered(webinar, question)
     await run_all(notif.worker)
     counts = {
         c: await db.notifications.count_documents({"category": c}) for c in ("live", "announcement", "qa")
