@@ -47,6 +47,7 @@ from realtime.engine.presence import PresenceBackend, PresenceTracker
 from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
 from realtime.engine.rpc import RpcRegistry
+from realtime.engine.session import SessionDeps
 from realtime.notifications import services as notification_services
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.webinars import rpc as room_rpc
@@ -244,16 +245,13 @@ def make_app(services: Services) -> tornado.web.Application:
         "policy": services.policy,
         "presence": services.presence,
     }
+    live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
-        (r"/ws", RealtimeSocket, {**realtime, "rpc": services.rpc}),
-        (
-            r"/sse",
-            EventStreamHandler,
-            {"settings": s, "hub": services.hub, "policy": services.policy, "tickets": services.tickets},
-        ),
+        (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
+        (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
         (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
         (channel + r"/messages", PublishHandler, realtime),
         (channel + r"/history", HistoryHandler, realtime),

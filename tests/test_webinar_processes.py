@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.api import Api, join_token
-from tests.live import LiveClient
 from tests.servers import AppProcess, RedisServer
+from tests.wsclient import WsClient
 
 
 @pytest.fixture
@@ -41,8 +41,8 @@ async def test_ban_holds_across_processes_tabs_and_reconnects(http_client, two_p
     token, guest, w = await api_a.live_webinar()
     wid = w["id"]
     room = f"room:{wid}"
-    tab_b = await LiveClient.connect(b.url, guest)
-    tab_a = await LiveClient.connect(a.url, guest)
+    tab_b = await WsClient.connect(b.url, guest)
+    tab_a = await WsClient.connect(a.url, guest)
     assert (await tab_b.subscribe(room))["type"] == "subscribed"
     assert (await tab_a.subscribe(room))["type"] == "subscribed"
     code, me = await api_b.call("GET", "/api/me", token=guest)
@@ -51,17 +51,17 @@ async def test_ban_holds_across_processes_tabs_and_reconnects(http_client, two_p
     )
     assert code == 200
     # both tabs are removed from the room, the one on the other process too
-    assert (await tab_b.event("unsubscribed", room))["reason"] == "banned"
-    assert (await tab_a.event("unsubscribed", room))["reason"] == "banned"
+    assert (await tab_b.expect("unsubscribed", channel=room))["reason"] == "banned"
+    assert (await tab_a.expect("unsubscribed", channel=room))["reason"] == "banned"
     for url in (a.url, b.url):
-        again = await LiveClient.connect(url, guest)
+        again = await WsClient.connect(url, guest)
         assert (await again.subscribe(room))["code"] == "banned"
         assert (await again.rpc("chat.send", webinar_id=wid, text="hi"))["error"]["code"] == "banned"
-        await again.close()
+        again.close()
     code, body = await api_b.call("POST", f"/api/webinars/{wid}/chat", {"text": "hi"}, guest)
     assert (code, body["error"]["code"]) == (403, "banned")
-    await tab_a.close()
-    await tab_b.close()
+    tab_a.close()
+    tab_b.close()
 
 
 @pytest.mark.gen_test(timeout=120)
@@ -96,7 +96,7 @@ async def test_restart_mid_webinar_keeps_durable_state(http_client, env):
         assert got["status"] == "live" and got["seats_taken"] == 1
         code, after = await api.call("GET", f"/api/webinars/{wid}/timeline", token=guest)
         assert after["timeline"] == before["timeline"]
-        live = await LiveClient.connect(app.url, guest)
+        live = await WsClient.connect(app.url, guest)
         state = (await live.subscribe(f"room:{wid}"))["state"]
         assert state["pinned_question"]["id"] == q["id"] and state["pinned_question"]["votes"] == 1
         assert [p["id"] for p in state["open_polls"]] == [poll["id"]]
@@ -116,7 +116,7 @@ async def test_restart_mid_webinar_keeps_durable_state(http_client, env):
         assert polls["polls"][0]["counts"] == {"0": 0, "1": 1}
         code, _ = await api.call("POST", f"/api/webinars/{wid}/live", token=token)
         assert code == 409
-        await live.close()
+        live.close()
     finally:
         app.stop()
 
@@ -131,14 +131,14 @@ async def test_going_live_moves_the_whole_lobby_on_every_process(http_client, tw
     lobby = []
     for i in range(6):
         reg = await api.register(wid, name=f"P{i}")
-        client = await LiveClient.connect((a, b)[i % 2].url, join_token(reg))
+        client = await WsClient.connect((a, b)[i % 2].url, join_token(reg))
         assert (await client.subscribe(f"room:{wid}"))["state"]["webinar"]["status"] == "scheduled"
         lobby.append(client)
-    host_ws = await LiveClient.connect(b.url, host["access_token"])
+    host_ws = await WsClient.connect(b.url, host["access_token"])
     assert (await host_ws.rpc("webinar.go_live", webinar_id=wid))["result"] == {"status": "live"}
-    seqs = {(await c.event("webinar.live", f"room:{wid}"))["seq"] for c in lobby}
+    seqs = {(await c.expect("webinar.live", channel=f"room:{wid}"))["seq"] for c in lobby}
     assert len(seqs) == 1
     reply = await lobby[1].rpc("chat.send", webinar_id=wid, text="we are in")
     assert reply["result"]["seq"] == seqs.pop() + 1
     for client in [*lobby, host_ws]:
-        await client.close()
+        client.close()

@@ -3,7 +3,7 @@
 Contract (both implementations):
 - ``publish(channel, payload)`` hands ``payload`` to the ``on_message`` callback of every process
   subscribed to ``channel``, the publishing process included (one publish path, one process or many).
-  Delivery is at most once; durability is the history layer's job (realtime/history.py).
+  Delivery is at most once; durability is the history layer's job (storage/history.py).
 - Ordering is preserved per channel for one publisher; publishers on different processes interleave.
 - ``subscribe``/``unsubscribe`` are idempotent and called by the hub on the first local subscriber
   and after the last one leaves.

@@ -16,10 +16,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from realtime.engine.broker import BrokerUnavailable, MessageCallback, RecoverCallback
+from realtime.engine.control import CONTROL
 
 log = logging.getLogger("realtime.engine.broker_redis")
 
-CONTROL = "$control"
 MAX_BACKOFF = 5.0
 
 

@@ -1,8 +1,9 @@
-"""Dead-peer detection for every WebSocket of a process with one timer, not one task per connection.
+"""Dead-peer detection for every live connection of a process with one timer, not one per connection.
 
 Every ``interval`` seconds each connection is pinged; ``timeout`` seconds later, every connection
 that has not answered (pong or any message) since its ping is closed. Half-open connections
-therefore go within ``interval + timeout``.
+therefore go within ``interval + timeout``. A transport whose client cannot answer (an SSE stream)
+takes the ping as its keep-alive and counts as answered: its dead peers show when a write fails.
 """
 
 from __future__ import annotations
@@ -11,21 +12,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
-from typing import Any, Protocol
+
+from realtime.engine.hub import Connection
 
 log = logging.getLogger("realtime.engine.heartbeat")
 
 
-class Beating(Protocol):
-    def send_ping(self) -> None: ...
-
-    def answered_since_ping(self) -> bool: ...
-
-    def close(self, code: int | None = None, reason: str | None = None) -> None: ...
-
-
 class Heartbeat:
-    def __init__(self, connections: Iterable[Any], interval: float, timeout: float) -> None:
+    def __init__(self, connections: Iterable[Connection], interval: float, timeout: float) -> None:
         self._connections = connections
         self.interval = interval
         self.timeout = min(timeout, interval)
@@ -43,7 +37,7 @@ class Heartbeat:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval - self.timeout)
-            pinged = [c for c in list(self._connections) if hasattr(c, "send_ping")]
+            pinged = list(self._connections)
             for conn in pinged:
                 conn.send_ping()
             await asyncio.sleep(self.timeout)

@@ -1,37 +1,40 @@
-"""The hub: local subscribers per channel, the one publish path, ordered gap-free delivery.
+"""The hub: this process's registry of live connections and of each channel's local subscribers,
+the one publish path, and the fan-out that hands every publication to the channel's subscribers.
 
 Delivery contract:
 - Durable messages (``durable=True``) are persisted with a per-channel ``seq`` before they are
   published, and every subscriber receives them in ``seq`` order with no duplicate. A message that
   arrives ahead of its predecessor waits while the gap is repaired from history (a publisher on
   another process may still be writing it); a hole left by a crashed publisher is skipped after
-  ``REPAIR_DELAYS``.
+  ``REPAIR_DELAYS`` (about 4 s).
 - A subscriber that gives ``since`` receives exactly the messages after it, then live ones; when
   history cannot fill the gap it is told ``reset`` instead.
 - After a broker outage every live channel is repaired from history; a durable publish the broker
   refused is retried in the background, and is in history for recovery either way.
 - Ephemeral messages (``durable=False``) have no ``seq``, are not stored and may be dropped.
 - Each publication is encoded once (realtime/engine/publication.py) and handed to every subscriber.
+
+Ordering, gap repair and catch-up live in realtime/engine/recovery.py, kicks across processes in
+realtime/engine/control.py; this module keeps the registry, publishing and the batched fan-out.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from realtime.engine.broker import Broker, BrokerUnavailable
-from realtime.engine.publication import Publication, encode
+from realtime.engine.control import CONTROL, Control
+from realtime.engine.publication import Publication
+from realtime.engine.recovery import REPAIR_DELAYS, Recovery
 from storage.history import History
 
 log = logging.getLogger("realtime.engine.hub")
 
-CONTROL = "$control"
-REPAIR_DELAYS = (0.05, 0.2, 1.0, 3.0)
 RETRY_PUBLISH_FOR = 60.0
 BUSY_FANOUT = 0.005  # a fan-out this long (about 500+ subscribers) makes a channel "busy"
 BATCH_WAIT = 0.025  # the longest a busy channel's next fan-out waits to batch
@@ -39,7 +42,10 @@ CLEANUP_WAIT = 5.0  # how long shutdown waits for closed connections to finish l
 
 
 class Subscriber(Protocol):
-    user_id: str
+    """What the hub hands a channel's publications to (a live session, realtime/engine/session.py)."""
+
+    @property
+    def user_id(self) -> str: ...
 
     def deliver(self, pub: Publication) -> None:
         """One publication (recovery and buffered paths)."""
@@ -48,10 +54,26 @@ class Subscriber(Protocol):
         """The hot path: ``pubs`` (one or more, in order) and their WebSocket frames joined in
         ``frame``, shared by every subscriber; ``droppable`` when all of them are ephemeral."""
 
-    def kick(self, channel: str, code: int, reason: str) -> None: ...
+    def kick(self, channel: str, code: int, reason: str) -> None:
+        """End the subscription to ``channel``, or with ``*`` the connection, with ``code``."""
 
 
-class _ChannelState:
+class Connection(Subscriber, Protocol):
+    """A live client connection in the hub's registry (``Hub.connections``)."""
+
+    @property
+    def jti(self) -> str:
+        """The id of the token it authenticated with ("" before it has)."""
+
+    def close(self, code: int, reason: str) -> None: ...
+
+    def send_ping(self) -> None:
+        """A liveness probe (realtime/engine/heartbeat.py)."""
+
+    def answered_since_ping(self) -> bool: ...
+
+
+class ChannelState:
     __slots__ = (
         "subscribers",
         "last",
@@ -66,11 +88,13 @@ class _ChannelState:
 
     def __init__(self, last: int) -> None:
         self.subscribers: set[Subscriber] = set()
+        # ordering and recovery (realtime/engine/recovery.py)
         self.last = last  # highest seq delivered here, in order
         self.pending: dict[int, Publication] = {}  # arrived ahead of a gap
         self.repairing: asyncio.Task[None] | None = None
-        self.recovering: dict[Subscriber, list[Publication]] = {}
+        self.recovering: dict[Subscriber, list[Publication]] = {}  # joining: buffered for them
         self.floor: dict[Subscriber, int] = {}  # a subscriber already has messages up to this seq
+        # batching
         self.batch: list[Publication] = []  # in order, fanned out together at the end of this tick
         self.cost = 0.0  # seconds the last fan-out took
         self.flushed = 0.0  # loop time it ended
@@ -81,20 +105,20 @@ class Hub:
         self, broker: Broker, history: History, repair_delays: tuple[float, ...] = REPAIR_DELAYS
     ) -> None:
         self.broker = broker
-        self.repair_delays = repair_delays
         self.history = history
-        self._channels: dict[str, _ChannelState] = {}
-        self._pending_states: dict[str, asyncio.Future[_ChannelState]] = {}
-        self.connections: set[Any] = set()
+        self._channels: dict[str, ChannelState] = {}
+        self._pending_states: dict[str, asyncio.Future[ChannelState]] = {}
+        self.connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: set[asyncio.Task[Any]] = set()
-        self.delivered = 0
+        self.recovery = Recovery(history, self._channels, self._fanout, self._spawn, repair_delays)
+        self.control = Control(broker, self.kick_local)
 
     async def start(self) -> None:
-        await self.broker.start(self._on_message, self._on_recover)
-        await self.broker.subscribe(CONTROL)
+        await self.broker.start(self._on_message, self.recovery.on_recover)
+        await self.control.start()
 
-    def track(self, coro: Any) -> asyncio.Task[Any]:
+    def track(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` (a closed connection leaving its channels) so that ``close`` lets it finish."""
         task = asyncio.get_running_loop().create_task(coro)
         self._cleanups.add(task)
@@ -113,7 +137,7 @@ class Hub:
             if state.repairing is not None:
                 state.repairing.cancel()
 
-    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -178,28 +202,27 @@ class Hub:
                 delay = min(delay * 2, 5.0)
         log.error("gave up re-publishing %d durable messages; clients recover them from history", len(wire))
 
+    # -- kicking ---------------------------------------------------------------------------------
+
     async def kick(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
         """End ``user_id``'s subscription to ``channel`` on every process. ``*`` closes their
         connections, or with ``jti`` only those authenticated with that token (logout)."""
-        msg = {"op": "kick", "channel": channel, "user": user_id, "code": code, "reason": reason, "jti": jti}
-        try:
-            await self.broker.publish(CONTROL, b"|" + encode(msg))
-        except BrokerUnavailable:
-            # At least here; bans are also checked on subscribe, revoked tokens on auth.
-            self._kick_local(channel, user_id, code, reason, jti)
+        await self.control.kick(channel, user_id, code, reason, jti)
 
-    def _kick_local(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
+    def kick_local(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
+        """:meth:`kick` on this process only (realtime/engine/control.py calls it)."""
+        targets: list[Subscriber]
         if channel == "*":
-            targets = [
-                c
-                for c in self.connections
-                if c.user_id == user_id and (jti is None or getattr(c, "jti", None) == jti)
-            ]
+            targets = [c for c in self.connections if c.user_id == user_id and (jti is None or c.jti == jti)]
         else:
             state = self._channels.get(channel)
             targets = [s for s in state.subscribers if s.user_id == user_id] if state else []
         for target in targets:
             target.kick(channel, code, reason)
+
+    async def close_all(self, code: int, reason: str) -> None:
+        for conn in list(self.connections):
+            conn.close(code, reason)
 
     # -- subscribing -----------------------------------------------------------------------------
 
@@ -210,32 +233,13 @@ class Hub:
         for the channel is delivered to ``sub``; then missed messages (after ``since``), then live."""
         state = await self._acquire(channel)
         state.subscribers.add(sub)
-        state.recovering[sub] = []
         try:
-            position, reset, backlog = state.last, False, []
-            if since is not None:
-                entries, reset = await self.history.since(channel, since)
-                if not reset:
-                    backlog = [Publication.from_entry(e) for e in entries]
-                    position = max([since] + [p.seq for p in backlog if p.seq is not None])
-                    position = max(position, since)
-            on_ready(position if not reset else state.last, reset)
-            for pub in backlog:
-                sub.deliver(pub)
-            buffered = state.recovering.pop(sub, [])
-            for pub in buffered:
-                if pub.seq is None or pub.seq > position:
-                    sub.deliver(pub)
-                    if pub.seq is not None:
-                        position = pub.seq
-            if position > state.last:
-                state.floor[sub] = position
+            await self.recovery.join(sub, channel, state, since, on_ready)
         except BaseException:
-            state.recovering.pop(sub, None)
             await self.unsubscribe(sub, channel)
             raise
 
-    async def _acquire(self, channel: str) -> _ChannelState:
+    async def _acquire(self, channel: str) -> ChannelState:
         """The channel's state, subscribing upstream on the first local subscriber."""
         state = self._channels.get(channel)
         if state is not None:
@@ -243,12 +247,12 @@ class Hub:
         waiting = self._pending_states.get(channel)
         if waiting is not None:
             return await asyncio.shield(waiting)
-        future: asyncio.Future[_ChannelState] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[ChannelState] = asyncio.get_running_loop().create_future()
         self._pending_states[channel] = future
         try:
             last = await self.history.last_seq(channel)
             await self.broker.subscribe(channel)
-            state = _ChannelState(last)
+            state = ChannelState(last)
             self._channels[channel] = state
             future.set_result(state)
             return state
@@ -275,29 +279,22 @@ class Hub:
             except Exception:  # noqa: BLE001 - an upstream failure must not leak the local side
                 log.warning("upstream unsubscribe of %s failed", channel, exc_info=True)
 
-    # -- receiving -------------------------------------------------------------------------------
+    # -- receiving and fan-out -------------------------------------------------------------------
 
     def _on_message(self, channel: str, payload: bytes) -> None:
         if channel == CONTROL:
-            self._on_control(payload)
+            self.control.receive(payload)
             return
         state = self._channels.get(channel)
         if state is None:
             return
         pub = Publication.from_wire(channel, payload)
-        seq = pub.seq
-        if seq is None:
+        if pub.seq is None:
             self._fanout(state, pub)
-        elif seq == state.last + 1 and not state.pending:
-            state.last = seq
-            self._fanout(state, pub)
-        elif seq > state.last:
-            state.pending[seq] = pub
-            self._drain(state)
-            if state.pending and state.repairing is None:
-                state.repairing = self._spawn(self._repair(channel, state))
+        else:
+            self.recovery.receive(channel, state, pub)
 
-    def _fanout(self, state: _ChannelState, pub: Publication) -> None:
+    def _fanout(self, state: ChannelState, pub: Publication) -> None:
         """Queue ``pub`` for the channel's next fan-out: what is queued by then reaches each
         subscriber in one write. The fan-out runs at the end of this tick, unless the channel is
         busy (its last fan-out was expensive and has just ended): then it waits up to that cost
@@ -311,84 +308,19 @@ class Hub:
                 loop.call_soon(self._flush, state)
         state.batch.append(pub)
 
-    def _flush(self, state: _ChannelState) -> None:
+    def _flush(self, state: ChannelState) -> None:
         pubs, state.batch = state.batch, []
         if not pubs:
             return
         subscribers = tuple(state.subscribers)
-        self.delivered += len(subscribers) * len(pubs)
-        if not state.recovering and not state.floor:
-            frame = pubs[0].ws_frame if len(pubs) == 1 else b"".join(p.ws_frame for p in pubs)
-            droppable = all(p.seq is None for p in pubs)
-            clock = time.perf_counter
-            started = clock()
-            for sub in subscribers:
-                sub.push(frame, droppable, pubs)
-            state.cost = clock() - started
-            state.flushed = asyncio.get_running_loop().time()
+        if state.recovering or state.floor:
+            self.recovery.fan_out_while_joining(state, pubs, subscribers)
             return
-        for pub in pubs:
-            for sub in subscribers:
-                buffer = state.recovering.get(sub)
-                if buffer is not None:
-                    buffer.append(pub)
-                    continue
-                floor = state.floor.get(sub)
-                if floor is not None and pub.seq is not None:
-                    if pub.seq <= floor:
-                        continue
-                    del state.floor[sub]
-                sub.deliver(pub)
-
-    def _drain(self, state: _ChannelState) -> None:
-        while state.last + 1 in state.pending:
-            state.last += 1
-            self._fanout(state, state.pending.pop(state.last))
-
-    async def _repair(self, channel: str, state: _ChannelState) -> None:
-        try:
-            for delay in self.repair_delays:
-                await asyncio.sleep(delay)
-                if not state.pending:
-                    return
-                await self._fill(channel, state, min(state.pending) - 1 - state.last)
-            if state.pending:
-                log.warning("%s: skipping a hole before seq %d (publisher lost)", channel, min(state.pending))
-                state.last = min(state.pending) - 1
-                self._drain(state)
-        finally:
-            state.repairing = None
-            if state.pending and self._channels.get(channel) is state:
-                state.repairing = self._spawn(self._repair(channel, state))
-
-    def _on_recover(self, channels: list[str]) -> None:
-        for channel in channels:
-            if channel in self._channels:
-                self._spawn(self._catch_up(channel))
-
-    async def _catch_up(self, channel: str) -> None:
-        state = self._channels.get(channel)
-        if state is not None:
-            await self._fill(channel, state, self.history.size)
-
-    async def _fill(self, channel: str, state: _ChannelState, limit: int) -> None:
-        """Deliver from history what follows ``state.last`` (up to ``limit``), then what waited."""
-        for entry in await self.history.read(channel, after=state.last, limit=limit):
-            if entry.seq == state.last + 1:
-                state.last = entry.seq
-                self._fanout(state, Publication.from_entry(entry))
-        self._drain(state)
-
-    def _on_control(self, payload: bytes) -> None:
-        try:
-            msg = json.loads(payload.partition(b"|")[2])
-            if msg.get("op") == "kick":
-                self._kick_local(
-                    msg["channel"], msg["user"], int(msg["code"]), str(msg["reason"]), msg.get("jti")
-                )
-        except (ValueError, KeyError, TypeError):
-            log.warning("malformed control message ignored")
-
-    async def close_all(self, code: int, reason: str) -> None:
-        for conn in list(self.connections):
-            conn.close(code, reason)
+        frame = pubs[0].ws_frame if len(pubs) == 1 else b"".join(p.ws_frame for p in pubs)
+        droppable = all(p.seq is None for p in pubs)
+        clock = time.perf_counter
+        started = clock()
+        for sub in subscribers:
+            sub.push(frame, droppable, pubs)
+        state.cost = clock() - started
+        state.flushed = asyncio.get_running_loop().time()

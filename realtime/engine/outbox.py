@@ -6,10 +6,14 @@ what the kernel does not take is queued. Queued frames are coalesced into one st
 Policy when full (``limit`` bytes queued): droppable (ephemeral) frames are refused first, and queued
 ephemeral frames are discarded to make room for a durable one; if a durable frame still does not fit,
 ``on_overflow`` is called (the connection closes with 4008 and the client recovers from history).
+
+The outbox writes its frames to the stream as they are: a transport whose stream carries another
+framing (an HTTP/1.1 chunked response, handlers/sse.py) hands it frames already framed for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -87,6 +91,17 @@ class Outbox:
         self._queued += size
         if not self._inflight:
             self._flush()
+
+    def finish(self) -> None:
+        """Hand everything queued to the stream now and accept nothing more, so that what the
+        stream's owner writes next (an HTTP response's last chunk) follows every queued frame."""
+        if not self.closed and self._queue:
+            data = b"".join(f for f, _ in self._queue)
+            self._queue.clear()
+            self._queued = 0
+            with contextlib.suppress(StreamClosedError):
+                self._stream.write(data)
+        self.closed = True
 
     def _discard_droppable(self) -> None:
         kept = [item for item in self._queue if not item[1]]

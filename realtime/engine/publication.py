@@ -1,5 +1,5 @@
-"""A publication encoded once: its JSON text, its WebSocket frame and its SSE event are built on
-first use and then shared by every subscriber (no per-connection encoding)."""
+"""A publication encoded once: its JSON text and its WebSocket frame are built on first use and then
+shared by every subscriber (no per-connection encoding)."""
 
 from __future__ import annotations
 
@@ -29,14 +29,13 @@ def encode(obj: Any) -> bytes:
 
 
 class Publication:
-    __slots__ = ("channel", "seq", "json", "_frame", "_sse")
+    __slots__ = ("channel", "seq", "json", "_frame")
 
     def __init__(self, channel: str, seq: int | None, json_bytes: bytes) -> None:
         self.channel = channel
         self.seq = seq  # None for ephemeral messages
         self.json = json_bytes
         self._frame: bytes | None = None
-        self._sse: bytes | None = None
 
     @property
     def durable(self) -> bool:
@@ -58,14 +57,6 @@ class Publication:
         if self._frame is None:
             self._frame = ws_text_frame(self.json)
         return self._frame
-
-    @property
-    def sse_event(self) -> bytes:
-        """``id`` is ``channel@seq`` for durable messages (see handlers/sse.py for resuming)."""
-        if self._sse is None:
-            head = f"id: {self.channel}@{self.seq}\n".encode() if self.seq is not None else b""
-            self._sse = head + b"data: " + self.json + b"\n\n"
-        return self._sse
 
     # Broker wire format: "<seq or empty>|<json>" so a receiving process needs no JSON parse.
     def to_wire(self) -> bytes:

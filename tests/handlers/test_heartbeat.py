@@ -14,7 +14,8 @@ from tests.wsclient import WsClient
 
 @pytest.fixture
 def services_env():
-    return {"WS_PING_INTERVAL": "0.3", "WS_PING_TIMEOUT": "0.2"}
+    # Short enough for a quick test, long enough for a live client to answer on a busy machine.
+    return {"WS_PING_INTERVAL": "1.5", "WS_PING_TIMEOUT": "1.0"}
 
 
 async def silent_peer(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:

@@ -6,7 +6,7 @@ import io
 import pytest
 
 from tests.api import Api, join_token
-from tests.live import LiveClient, close_all
+from tests.wsclient import WsClient, close_all
 
 
 @pytest.fixture
@@ -23,10 +23,10 @@ async def test_attendance_engagement_exports_and_timeline(api, base_url, service
     ada = await api.register(wid, name="Ada", email="ada@example.com")
     await api.register(wid, name="Bo", email="bo@example.com")  # registers, never comes
     guest = join_token(ada)
-    lobby = await LiveClient.connect(base_url, guest)
+    lobby = await WsClient.connect(base_url, guest)
     await lobby.subscribe(f"room:{wid}")
     await api.call("POST", f"/api/webinars/{wid}/live", token=token)
-    await lobby.event("webinar.live")
+    await lobby.expect("webinar.live")
     await lobby.rpc("chat.send", webinar_id=wid, text="hi")
     qid = (await lobby.rpc("qa.ask", webinar_id=wid, text="=cmd()"))["result"]["id"]
     await lobby.rpc("qa.upvote", webinar_id=wid, question_id=qid)
@@ -37,7 +37,7 @@ async def test_attendance_engagement_exports_and_timeline(api, base_url, service
     await api.call("POST", f"/api/webinars/{wid}/polls/{pid}/open", token=token)
     await lobby.rpc("poll.vote", webinar_id=wid, poll_id=pid, choices=["1"])
     await lobby.rpc("reaction.send", webinar_id=wid, emoji="👍")
-    await lobby.event("reactions")  # counted and persisted once per interval
+    await lobby.expect("reactions")  # counted and persisted once per interval
     await close_all(services, lobby)
     await api.call("POST", f"/api/webinars/{wid}/end", token=token)
 

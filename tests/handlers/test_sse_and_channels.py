@@ -2,84 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 
 import pytest
 from tornado.httpclient import HTTPClientError
+
+from tests.sseclient import EventStream, ticket_for
 
 API_KEY = "integrator-key-0123456789abcdef0123456789"
 
 
 @pytest.fixture
 def services_env():
-    return {"API_KEYS": f"crm:{API_KEY}"}
+    return {"API_KEYS": f"crm:{API_KEY}", "PRESENCE_INTERVAL": "0.1"}
 
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-
-
-class EventStream:
-    """A raw HTTP/1.0 SSE client (an EventSource stand-in) over a plain socket."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, str]] = []
-        self.status = 0
-        self._changed = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    async def open(self, base_url: str, ticket: str, channels: list[str], last_event_id: str | None = None):
-        host, port = base_url.split("//")[1].split(":")
-        self._reader, self._writer = await asyncio.open_connection("127.0.0.1", int(port))
-        query = "&".join(f"channel={c}" for c in channels)
-        extra = f"Last-Event-ID: {last_event_id}\r\n" if last_event_id else ""
-        self._writer.write(
-            f"GET /sse?ticket={ticket}&{query} HTTP/1.0\r\nHost: {host}\r\n{extra}\r\n".encode()
-        )
-        head = await self._reader.readuntil(b"\r\n\r\n")
-        self.status = int(head.split()[1])
-        self._task = asyncio.ensure_future(self._read())
-        return self
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                block = await self._reader.readuntil(b"\n\n")
-            except (asyncio.IncompleteReadError, ConnectionError):
-                return
-            event: dict[str, str] = {}
-            for line in block.decode().strip("\n").split("\n"):
-                key, _, value = line.partition(": ")
-                if key and not key.startswith(":"):
-                    event[key] = value
-            if "data" in event:
-                self.events.append(event)
-                self._changed.set()
-
-    async def wait(self, n: int, timeout: float = 10) -> list[dict[str, str]]:
-        async def until() -> None:
-            while len(self.events) < n:
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(until(), timeout)
-        return self.events
-
-    async def close(self) -> None:
-        self._writer.close()
-        if self._task is not None:
-            await self._task
-        with contextlib.suppress(ConnectionError):
-            await self._writer.wait_closed()
-
-
-async def ticket_for(http_client, base_url, token):
-    resp = await http_client.fetch(
-        base_url + "/api/realtime/tickets", method="POST", body="", headers=auth(token)
-    )
-    return json.loads(resp.body)["ticket"]
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -159,7 +98,7 @@ async def test_publish_api_with_api_key_and_host_token(http_client, base_url, se
     assert resp.code == 422
 
 
-@pytest.mark.gen_test
+@pytest.mark.gen_test(timeout=30)
 async def test_presence_counts_a_user_once_across_tabs(http_client, base_url, http_server, services):
     from tests.wsclient import WsClient
 

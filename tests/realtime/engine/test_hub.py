@@ -10,7 +10,7 @@ import pytest
 from realtime.engine.hub import Hub
 from realtime.engine.publication import Publication
 from server import make_broker
-from storage.history import History
+from storage.history import TRIM_EVERY, History
 from storage.mongo import open_client
 
 
@@ -115,20 +115,25 @@ async def test_since_recovers_exactly_the_missed_messages_then_live(hubs):
     assert sub.seqs() == [2, 3, 4]
 
 
-@pytest.mark.gen_test
+# The fewest writes that trim (history keeps 10, trims every TRIM_EVERY), one channel at a time
+# each, with a timeout sized for them on a busy machine rather than the 5 s default.
+@pytest.mark.gen_test(timeout=60)
 async def test_reset_when_history_cannot_fill_the_gap(hubs):
     hub = await hubs()
     await hub.history.append_many([(f"user:x{i}", "n", {}) for i in range(3)])
-    for i in range(130):  # history keeps 10; trimming happens every 64
-        await hub.publish("user:big", "notification", {"i": i})
-        await hub.publish("room:big", "chat.message", {"i": i})
-    assert len(await hub.history.read("user:big")) < 130  # trimmed
-    assert len(await hub.history.read("room:big")) == 130  # a room is its webinar's timeline: kept
+
+    async def fill(channel: str) -> None:
+        for i in range(TRIM_EVERY):
+            await hub.history.append(channel, "chat.message", {"i": i})
+
+    await asyncio.gather(fill("user:big"), fill("room:big"))
+    assert len(await hub.history.read("user:big")) < TRIM_EVERY  # trimmed
+    assert len(await hub.history.read("room:big")) == TRIM_EVERY  # a room is its webinar's timeline
     for channel in ("user:big", "room:big"):
         sub = Recorder()
         ready: list[tuple[int, bool]] = []
         await hub.subscribe(sub, channel, 5, lambda pos, reset, ready=ready: ready.append((pos, reset)))
-        assert ready == [(130, True)]  # too far behind to replay (more than HISTORY_SIZE missed)
+        assert ready == [(TRIM_EVERY, True)]  # too far behind to replay (more than HISTORY_SIZE missed)
         assert sub.got == []
         await hub.unsubscribe(sub, channel)
 
@@ -250,9 +255,15 @@ async def test_a_busy_channel_batches_what_arrives_during_its_fan_out(hubs, back
     for sub in subs:
         await hub.subscribe(sub, "room:busy", None, noop)
     first = await hub.publish("room:busy", "chat.message", {"n": 0})
+    # Stored first, so that they arrive one loop turn apart while the channel is busy, however
+    # long the database takes on this machine.
+    entries = [await hub.history.append("room:busy", "chat.message", {"n": n}) for n in range(1, 6)]
     while not subs[-1].groups:  # noqa: ASYNC110 - the seam has no event; this is the first fan-out
         await asyncio.sleep(0)
-    seqs = [first] + [await hub.publish("room:busy", "chat.message", {"n": n}) for n in range(1, 6)]
+    for entry in entries:
+        await hub.broker.publish("room:busy", Publication.from_entry(entry).to_wire())
+        await asyncio.sleep(0)
+    seqs = [first] + [e.seq for e in entries]
 
     async def all_delivered() -> None:
         while sum(len(g) for g in subs[-1].groups) < 6:  # noqa: ASYNC110 - as above

@@ -4,7 +4,7 @@ every refusal says ``banned`` (403), over REST and over the live protocol alike.
 import pytest
 
 from tests.api import Api, join_token
-from tests.live import LiveClient, close_all
+from tests.wsclient import WsClient, close_all
 
 
 @pytest.fixture
@@ -63,7 +63,7 @@ async def test_a_banned_attendee_is_refused_with_banned_over_rest(api, base_url,
 @pytest.mark.gen_test
 async def test_a_banned_attendee_is_refused_with_banned_over_the_live_protocol(api, base_url, services):
     token, guest, wid, poll_id, question_id = await banned_room(api, base_url, services)
-    live = await LiveClient.connect(base_url, guest)
+    live = await WsClient.connect(base_url, guest)
     refused = await live.subscribe(f"room:{wid}")
     assert (refused["type"], refused["code"]) == ("error", "banned")
     calls = [
@@ -78,10 +78,10 @@ async def test_a_banned_attendee_is_refused_with_banned_over_the_live_protocol(a
         reply = await live.rpc(method, webinar_id=wid, **params)
         assert (method, reply.get("error", {}).get("code")) == (method, "banned")
     await live.send({"type": "publish", "channel": f"room:{wid}", "event": "typing", "data": {}})
-    assert (await live.event("error"))["code"] == "banned"
+    assert (await live.expect("error"))["code"] == "banned"
     # a host is never refused by the rule, and unbanning admits the attendee again
     user_id = services.tokens.verify(guest).user_id
-    host = await LiveClient.connect(base_url, token)
+    host = await WsClient.connect(base_url, token)
     assert "result" in await host.rpc("chat.send", webinar_id=wid, text="hosts take part")
     assert "result" in await host.rpc("chat.unban", webinar_id=wid, user_id=user_id)
     assert (await live.subscribe(f"room:{wid}"))["type"] == "subscribed"

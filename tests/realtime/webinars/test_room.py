@@ -4,7 +4,7 @@ moderation, Q&A, polls, reactions, hands, announcements, the late joiner's snaps
 import pytest
 
 from tests.api import Api, join_token
-from tests.live import LiveClient, close_all
+from tests.wsclient import WsClient, close_all
 
 
 @pytest.fixture
@@ -20,8 +20,8 @@ async def setup_room(api, base_url, live=True, **fields):
     if live:
         code, _ = await api.call("POST", f"/api/webinars/{w['id']}/live", token=token)
         assert code == 200
-    host_ws = await LiveClient.connect(base_url, token)
-    guest_ws = await LiveClient.connect(base_url, join_token(reg))
+    host_ws = await WsClient.connect(base_url, token)
+    guest_ws = await WsClient.connect(base_url, join_token(reg))
     return token, join_token(reg), w["id"], host_ws, guest_ws, reg
 
 
@@ -39,21 +39,21 @@ async def test_lobby_moves_into_the_room_when_the_host_goes_live(api, base_url, 
     assert reply["error"]["code"] == "not_live"
     reply = await host_ws.rpc("webinar.go_live", webinar_id=wid)
     assert reply["result"] == {"status": "live"}
-    live = await guest_ws.event("webinar.live", f"room:{wid}")
+    live = await guest_ws.expect("webinar.live", channel=f"room:{wid}")
     assert live["data"]["status"] == "live" and live["seq"] >= 1
     reply = await host_ws.rpc("webinar.go_live", webinar_id=wid)
     assert reply["error"]["code"] == "already_live"
     # the only client publish in a webinar room is an ephemeral "typing", once live
     await guest_ws.send({"type": "publish", "channel": f"room:{wid}", "event": "typing", "data": {}})
-    assert (await guest_ws.event("typing", f"room:{wid}"))["data"]["from"] == services.tokens.verify(
+    assert (await guest_ws.expect("typing", channel=f"room:{wid}"))["data"]["from"] == services.tokens.verify(
         guest
     ).user_id
     await guest_ws.send({"type": "publish", "channel": f"room:{wid}", "event": "chat.message", "data": {}})
-    assert (await guest_ws.event("error"))["code"] == "forbidden"
+    assert (await guest_ws.expect("error"))["code"] == "forbidden"
     # someone registered for another webinar, and an unknown webinar, are refused
     other = await api.webinar(token)
     stranger = join_token(await api.register(other["id"], name="Eve"))
-    eve = await LiveClient.connect(base_url, stranger)
+    eve = await WsClient.connect(base_url, stranger)
     assert (await eve.subscribe(f"room:{wid}"))["code"] == "forbidden"
     # a room that is not a webinar is decided by the token alone: Eve's is scoped to another webinar
     assert (await eve.subscribe("room:nosuchwebinar"))["code"] == "forbidden"
@@ -70,11 +70,11 @@ async def test_chat_send_delete_and_refusals(api, base_url, services):
     await guest_ws.subscribe(f"room:{wid}")
     reply = await guest_ws.rpc("chat.send", webinar_id=wid, text="Hello all")
     assert reply["result"]["text"] == "Hello all" and reply["result"]["name"] == "Ada"
-    msg = await guest_ws.event("chat.message")
+    msg = await guest_ws.expect("chat.message")
     assert msg["data"]["id"] == reply["result"]["id"]
     code, body = await api.call("POST", f"/api/webinars/{wid}/chat", {"text": "via REST"}, guest)
     assert code == 201
-    assert (await guest_ws.event("chat.message"))["data"]["text"] == "via REST"
+    assert (await guest_ws.expect("chat.message"))["data"]["text"] == "via REST"
     too_long = "x" * (services.settings.chat_max_chars + 1)
     assert (await guest_ws.rpc("chat.send", webinar_id=wid, text=too_long))["error"]["code"] == "invalid"
     code, body = await api.call("POST", f"/api/webinars/{wid}/chat", {"text": {"$gt": ""}}, guest)
@@ -86,7 +86,7 @@ async def test_chat_send_delete_and_refusals(api, base_url, services):
     assert code == 403
     reply = await host_ws.rpc("chat.delete", webinar_id=wid, message_id=msg["data"]["id"])
     assert reply["result"] == {"id": msg["data"]["id"]}
-    assert (await guest_ws.event("chat.deleted"))["data"]["id"] == msg["data"]["id"]
+    assert (await guest_ws.expect("chat.deleted"))["data"]["id"] == msg["data"]["id"]
     code, _ = await api.call("DELETE", f"/api/webinars/{wid}/chat/unknownmessage", token=token)
     assert code == 404
     # after the end: 409, and the timeline stays readable
@@ -151,10 +151,10 @@ async def test_ban_kicks_and_holds_across_reconnects(api, base_url, services):
         "POST", f"/api/webinars/{wid}/moderation", {"user_id": user_id, "action": "ban"}, token
     )
     assert code == 200
-    kicked = await guest_ws.event("unsubscribed", f"room:{wid}")
+    kicked = await guest_ws.expect("unsubscribed", channel=f"room:{wid}")
     assert kicked["reason"] == "banned"
     assert (await guest_ws.subscribe(f"room:{wid}"))["code"] == "banned"
-    again = await LiveClient.connect(base_url, guest)  # a new tab
+    again = await WsClient.connect(base_url, guest)  # a new tab
     assert (await again.subscribe(f"room:{wid}"))["code"] == "banned"
     assert (await again.rpc("chat.send", webinar_id=wid, text="x"))["error"]["code"] == "banned"
     assert (await again.rpc("qa.ask", webinar_id=wid, text="x"))["error"]["code"] == "banned"
@@ -175,9 +175,9 @@ async def test_questions_anonymous_upvote_answer_pin_dismiss(api, base_url, serv
     await host_ws.subscribe(f"backstage:{wid}")
     reply = await guest_ws.rpc("qa.ask", webinar_id=wid, text="Will it ship?", anonymous=True)
     qid = reply["result"]["id"]
-    public = await guest_ws.event("qa.question", f"room:{wid}")
+    public = await guest_ws.expect("qa.question", channel=f"room:{wid}")
     assert public["data"]["name"] == "Anonymous" and public["data"]["user_id"] is None
-    staff = await host_ws.event("qa.question", f"backstage:{wid}")
+    staff = await host_ws.expect("qa.question", channel=f"backstage:{wid}")
     assert staff["data"]["name"] == "Ada"
     code, q2 = await api.call("POST", f"/api/webinars/{wid}/questions", {"text": "Pricing?"}, guest)
     assert code == 201
@@ -228,7 +228,7 @@ async def test_question_pre_approval_goes_backstage_first(api, base_url, service
     await guest_ws.subscribe(f"room:{wid}")
     await host_ws.subscribe(f"backstage:{wid}")
     qid = (await guest_ws.rpc("qa.ask", webinar_id=wid, text="Hidden until approved"))["result"]["id"]
-    pending = await host_ws.event("qa.question", f"backstage:{wid}")
+    pending = await host_ws.expect("qa.question", channel=f"backstage:{wid}")
     assert pending["data"]["approved"] is False
     code, body = await api.call("GET", f"/api/webinars/{wid}/questions", token=guest)
     assert body["questions"] == []
@@ -236,7 +236,7 @@ async def test_question_pre_approval_goes_backstage_first(api, base_url, service
         "code"
     ] == "already_voted"
     assert "result" in await host_ws.rpc("qa.approve", webinar_id=wid, question_id=qid)
-    shown = await guest_ws.event("qa.question", f"room:{wid}")
+    shown = await guest_ws.expect("qa.question", channel=f"room:{wid}")
     assert shown["data"]["id"] == qid
     assert not [m for m in guest_ws.inbox if m["type"] == "qa.question"]
     await close_all(services, host_ws, guest_ws)
@@ -257,7 +257,7 @@ async def test_polls_single_multiple_results_and_states(api, base_url, services)
     assert reply["error"]["code"] == "poll_not_open"
     assert (await guest_ws.rpc("poll.open", webinar_id=wid, poll_id=pid))["error"]["code"] == "forbidden"
     assert "result" in await host_ws.rpc("poll.open", webinar_id=wid, poll_id=pid)
-    opened = await guest_ws.event("poll.opened")
+    opened = await guest_ws.expect("poll.opened")
     assert "counts" not in opened["data"]
     assert (await guest_ws.rpc("poll.vote", webinar_id=wid, poll_id=pid, choices=["0", "1"]))["error"][
         "code"
@@ -275,10 +275,10 @@ async def test_polls_single_multiple_results_and_states(api, base_url, services)
     code, body = await api.call("GET", f"/api/webinars/{wid}/polls", token=guest)
     assert "counts" not in body["polls"][0]
     code, body = await api.call("POST", f"/api/webinars/{wid}/polls/{pid}/show_results", token=token)
-    shown = await guest_ws.event("poll.results", f"room:{wid}")
+    shown = await guest_ws.expect("poll.results", channel=f"room:{wid}")
     assert shown["data"]["counts"] == {"0": 1, "1": 1}
     assert "result" in await host_ws.rpc("poll.close", webinar_id=wid, poll_id=pid)
-    await guest_ws.event("poll.closed")
+    await guest_ws.expect("poll.closed")
     assert (await host_ws.rpc("poll.close", webinar_id=wid, poll_id=pid))["error"]["code"] == "poll_closed"
     code, body = await api.call("POST", f"/api/webinars/{wid}/polls/{pid}/vote", {"choices": ["0"]}, guest)
     assert (code, body["error"]["code"]) == (409, "poll_not_open")
@@ -303,11 +303,11 @@ async def test_reactions_hands_and_announcements(api, base_url, services, webina
     code, _ = await api.call("POST", f"/api/webinars/{wid}/reactions", {"emoji": "🎉"}, guest)
     assert code == 202
     assert (await guest_ws.rpc("reaction.send", webinar_id=wid, emoji="💩"))["error"]["code"] == "invalid"
-    counts = await guest_ws.event("reactions")
+    counts = await guest_ws.expect("reactions")
     assert counts["data"]["counts"] == {"👏": 3, "🎉": 1} and "seq" not in counts
     # hands
     assert "result" in await guest_ws.rpc("hand.raise", webinar_id=wid)
-    raised = await host_ws.event("hand.raised")
+    raised = await host_ws.expect("hand.raised")
     user_id = raised["data"]["user_id"]
     code, body = await api.call("GET", f"/api/webinars/{wid}/hands", token=token)
     assert [h["user_id"] for h in body["hands"]] == [user_id]
@@ -318,7 +318,7 @@ async def test_reactions_hands_and_announcements(api, base_url, services, webina
     )
     assert code == 403
     assert "result" in await host_ws.rpc("hand.lower", webinar_id=wid, user_id=user_id)
-    assert (await host_ws.event("hand.lowered"))["data"]["user_id"] == user_id
+    assert (await host_ws.expect("hand.lowered"))["data"]["user_id"] == user_id
     # announcements
     reply = await guest_ws.rpc("announcement.send", webinar_id=wid, text="I am not a host")
     assert reply["error"]["code"] == "forbidden"
@@ -331,9 +331,10 @@ async def test_reactions_hands_and_announcements(api, base_url, services, webina
         token,
     )
     assert code == 201
-    assert (await host_ws.event("announcement", f"backstage:{wid}"))["data"]["text"] == "Backstage: 5 min"
+    backstage = await host_ws.expect("announcement", channel=f"backstage:{wid}")
+    assert backstage["data"]["text"] == "Backstage: 5 min"
     assert "result" in await host_ws.rpc("announcement.send", webinar_id=wid, text="Slides are up")
-    banner = await guest_ws.event("announcement", f"room:{wid}")
+    banner = await guest_ws.expect("announcement", channel=f"room:{wid}")
     assert banner["data"]["text"] == "Slides are up"
     assert not [m for m in guest_ws.inbox if m["type"] == "announcement"]
     assert [(a.text, a.audience) for _, a in webinar_events.of("announcement_made")] == [
@@ -354,7 +355,7 @@ async def test_late_joiner_gets_state_and_recent_history(api, base_url, services
     pid = (await host_ws.rpc("poll.create", webinar_id=wid, question="Q", options=["a", "b"]))["result"]["id"]
     await host_ws.rpc("poll.open", webinar_id=wid, poll_id=pid)
     await host_ws.rpc("announcement.send", webinar_id=wid, text="Welcome!")
-    late = await LiveClient.connect(base_url, guest)
+    late = await WsClient.connect(base_url, guest)
     sub = await late.subscribe(f"room:{wid}")
     state = sub["state"]
     assert state["webinar"]["status"] == "live"
@@ -409,7 +410,7 @@ async def test_integrator_minted_attendee_token(http_client, make_settings):
         ivy = mint()
         code, state = await api.call("GET", f"/api/webinars/{wid}/state", token=ivy)
         assert code == 200 and state["role"] == "attendee"
-        live = await LiveClient.connect(base, ivy)
+        live = await WsClient.connect(base, ivy)
         assert (await live.subscribe(f"room:{wid}"))["type"] == "subscribed"
         reply = await live.rpc("chat.send", webinar_id=wid, text="from the CRM")
         assert reply["result"]["name"] == "Ivy" and reply["result"]["user_id"] == "ext:crm-42"

@@ -19,7 +19,7 @@ from realtime.webinars.views import (
     to_csv,
 )
 from tests.api import Api
-from tests.live import LiveClient, close_all
+from tests.wsclient import WsClient, close_all
 
 AT = datetime(2030, 5, 17, 9, 30, 15, 250000, tzinfo=UTC)
 STAMP = "2030-05-17T09:30:15.250000Z"
@@ -169,7 +169,7 @@ async def test_raised_hands_keep_their_shape_over_rest_and_in_the_backstage_snap
     code, body = await api.call("GET", f"/api/webinars/{wid}/hands", token=token)
     (hand,) = body["hands"]
     assert list(hand) == ["user_id", "name", "raised_at"] and hand["raised_at"].endswith("Z")
-    host = await LiveClient.connect(base_url, token)
+    host = await WsClient.connect(base_url, token)
     state = (await host.subscribe(f"backstage:{wid}"))["state"]
     assert state["hands"] == [hand]
     await close_all(services, host)

@@ -1,0 +1,344 @@
+"""A live session: one client connection's life, whichever transport carries it.
+
+The session authenticates (within ``AUTH_TIMEOUT``, then until the token expires unless refreshed),
+subscribes through the ChannelPolicy (presence for rooms and backstages, attendance and the state
+snapshot through ``policy.joined``/``left``), leaves, publishes the client's ephemeral events,
+answers RPCs, obeys kicks and, when its connection ends, leaves every channel. It is what the hub
+registers and fans out to: ``push`` is the transport's hot path, which the hub calls directly.
+
+A transport (handlers/ws.py, handlers/sse.py) only frames: it renders the session's messages and
+publications for its wire, closes its connection with a code, and calls :meth:`Session.closed` when
+the connection has ended. Protocol and codes: docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from realtime.auth.tokens import Claims, TokenService
+from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
+from realtime.engine.hub import Hub
+from realtime.engine.presence import PresenceTracker
+from realtime.engine.publication import Publication
+from realtime.engine.rpc import RpcContext, RpcRegistry
+from storage.errors import Kind, Refused
+
+log = logging.getLogger("realtime.engine.session")
+
+# Close codes the session decides (docs/protocol.md); a transport adds its own framing errors.
+GOING_AWAY = 1001
+NOT_AUTHENTICATED = 4001
+SLOW_CONSUMER = 4008
+TOKEN_EXPIRED = 4010
+
+AUTH_TIMEOUT = 10.0
+MAX_CHANNELS = 64
+PRESENCE_KINDS = ("room", "backstage")
+
+Push = Callable[[bytes, bool, list[Publication]], None]
+
+
+def _nothing(frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
+    return None
+
+
+class Transport(Protocol):
+    """The framing side of a live connection."""
+
+    @property
+    def remote_ip(self) -> str: ...
+
+    def deliver(self, pub: Publication) -> None:
+        """Frame and send one publication."""
+
+    def send_json(self, msg: dict[str, Any]) -> None:
+        """Frame and send one session message (``subscribed``, ``error``, ``rpc_result``...)."""
+
+    def close(self, code: int, reason: str) -> None:
+        """End the connection with ``code``; the transport calls ``Session.closed`` once it has."""
+
+    def send_ping(self) -> None: ...
+
+    def answered_since_ping(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDeps:
+    """What every session of a process shares (one object, not one per connection)."""
+
+    hub: Hub
+    tokens: TokenService
+    policy: ChannelPolicy
+    rpc: RpcRegistry
+    presence: PresenceTracker
+
+
+class Session:
+    # Per-connection memory matters at 5,000 connections a process: slots, the shared deps, and one
+    # timer (the auth deadline, then the token's expiry).
+    __slots__ = ("deps", "transport", "conn_id", "claims", "channels", "push", "close_code", "_timer")
+
+    def __init__(self, deps: SessionDeps, transport: Transport, claims: Claims | None = None) -> None:
+        """``claims`` when the transport authenticated the client before (an SSE ticket)."""
+        self.deps = deps
+        self.transport = transport
+        self.conn_id = secrets.token_hex(6)
+        self.claims = claims
+        self.channels: set[str] = set()
+        self.push: Push = _nothing  # the hub's hot path (see Hub._flush); the transport's once open
+        self.close_code: int | None = None  # the code this side closed with, if it did
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.claims.user_id if self.claims is not None else ""
+
+    @property
+    def jti(self) -> str:
+        return self.claims.jti if self.claims is not None else ""
+
+    def open(self, push: Push) -> None:
+        """The connection is up: join the hub's registry and start the clock (``auth`` within
+        AUTH_TIMEOUT, or the token's expiry when already authenticated)."""
+        self.push = push
+        self.deps.hub.connections.add(self)
+        if self.claims is None:
+            self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._auth_timeout)
+        else:
+            self._expire_with(self.claims)
+
+    def closed(self) -> None:
+        """The transport's connection has ended: leave the registry and, in the background (which
+        the hub lets finish on shutdown), every channel."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self.deps.hub.connections.discard(self)
+        if self.channels:
+            self.deps.hub.track(self._cleanup(list(self.channels)))
+
+    # -- to the client ---------------------------------------------------------------------------
+
+    def deliver(self, pub: Publication) -> None:
+        self.transport.deliver(pub)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        self.transport.send_json(msg)
+
+    def error(self, code: str, message: str, **extra: Any) -> None:
+        self.send({"type": "error", "code": code, "message": message, **extra})
+
+    def close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.transport.close(code, reason)
+
+    def kick(self, channel: str, code: int, reason: str) -> None:
+        if channel == "*":
+            self.close(code, reason[:100])
+            return
+        if channel in self.channels:
+            self.deps.hub.track(self._leave(channel))
+            self.send({"type": "unsubscribed", "channel": channel, "code": code, "reason": reason})
+
+    def send_ping(self) -> None:
+        self.transport.send_ping()
+
+    def answered_since_ping(self) -> bool:
+        return self.transport.answered_since_ping()
+
+    # -- from the client -------------------------------------------------------------------------
+
+    async def handle(self, msg: dict[str, Any]) -> None:
+        """One client message (a JSON object with a string ``type``). A refusal is answered with
+        ``error``; a refused ``auth`` also closes the connection with 4001."""
+        kind = msg["type"]
+        try:
+            if kind == "ping":
+                self.send({"type": "pong", "ts": int(time.time() * 1000)})
+            elif kind == "auth":
+                await self.authenticate(msg.get("token"))
+            elif self.claims is None:
+                raise Refused(
+                    Kind.UNAUTHORIZED, "not_authenticated", 'send {"type": "auth", "token": ...} first'
+                )
+            elif kind == "subscribe":
+                await self.subscribe(msg.get("channel"), msg.get("since"))
+            elif kind == "unsubscribe":
+                await self.unsubscribe(msg.get("channel"))
+            elif kind == "publish":
+                await self.publish(msg.get("channel"), msg.get("event"), msg.get("data"))
+            elif kind == "rpc":
+                await self.rpc(msg)
+            elif kind == "refresh":
+                await self.authenticate(msg.get("token"), refresh=True)
+            else:
+                raise Refused(Kind.INVALID, "unknown_type", f"unknown message type {kind[:40]!r}")
+        except Refused as exc:
+            self.error(exc.code, exc.message, **exc.extra)
+            if kind == "auth" and self.claims is None:
+                self.close(NOT_AUTHENTICATED, exc.code)
+
+    async def authenticate(self, token: Any, refresh: bool = False) -> None:
+        claims = await self.deps.tokens.authenticate(token)
+        if self.claims is not None and claims.user_id != self.claims.user_id:
+            raise Refused(Kind.UNAUTHORIZED, "token_invalid", "a refreshed token must be for the same user")
+        if self.claims is not None and not refresh:
+            raise Refused(Kind.CONFLICT, "already_authenticated", "this connection is authenticated already")
+        self.claims = claims
+        self._expire_with(claims)
+        self.send(
+            {
+                "type": "refreshed" if refresh else "welcome",
+                "conn": self.conn_id,
+                "user": claims.user_id,
+                "role": claims.role,
+                "exp": int(claims.exp),
+            }
+        )
+
+    def _expire_with(self, claims: Claims) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        delay = max(0.0, claims.exp - time.time())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._token_expired)
+
+    def _auth_timeout(self) -> None:
+        if self.claims is None:
+            self.close(NOT_AUTHENTICATED, "authenticate within 10 seconds")
+
+    def _token_expired(self) -> None:
+        self.send({"type": "token_expired"})
+        self.close(TOKEN_EXPIRED, "token expired; reconnect with a fresh token")
+
+    async def subscribe(self, name: Any, since: Any) -> None:
+        await self.join(await self.admit(name, since), since)
+
+    async def admit(self, name: Any, since: Any) -> Channel:
+        """The channel named ``name`` if this session may subscribe to it from ``since`` now; else
+        ``Refused`` (with the channel named in ``extra``)."""
+        assert self.claims is not None
+        channel = parse_channel(name)
+        ref = str(name)[:140]
+        if channel is None:
+            raise Refused(Kind.INVALID, "bad_channel", "unknown or malformed channel name", channel=ref)
+        if since is not None and (not isinstance(since, int) or isinstance(since, bool) or since < 0):
+            raise Refused(Kind.INVALID, "bad_message", "'since' is a non-negative integer", channel=ref)
+        if channel.name in self.channels:
+            raise Refused(Kind.CONFLICT, "already_subscribed", "already subscribed", channel=ref)
+        if len(self.channels) >= MAX_CHANNELS:
+            raise Refused(
+                Kind.INVALID,
+                "too_many_channels",
+                f"at most {MAX_CHANNELS} channels per connection",
+                channel=ref,
+            )
+        refusal = await self.deps.policy.can_subscribe(self.claims, channel)
+        if refusal is not None:
+            raise Refused(Kind.FORBIDDEN, refusal, "you may not subscribe to this channel", channel=ref)
+        return channel
+
+    async def join(self, channel: Channel, since: int | None) -> None:
+        """Subscribe to an admitted channel: the policy's ``joined`` (attendance, the snapshot sent
+        with ``subscribed``), presence, then the hub (backlog after ``since``, then live)."""
+        assert self.claims is not None
+        self.channels.add(channel.name)
+        state = await self.deps.policy.joined(self.claims, channel)
+        if channel.kind in PRESENCE_KINDS:
+            await self.deps.presence.join(channel.name, self.user_id, self._presence_info())
+
+        def ready(position: int, reset: bool) -> None:
+            reply: dict[str, Any] = {"type": "subscribed", "channel": channel.name, "seq": position}
+            if reset:
+                reply["reset"] = True
+            if state is not None:
+                reply["state"] = state
+            self.send(reply)
+
+        try:
+            await self.deps.hub.subscribe(self, channel.name, since, ready)
+        except Exception:
+            log.exception("subscribe to %s failed", channel.name)
+            await self._leave(channel.name, hub=False)
+            raise Refused(
+                Kind.UNAVAILABLE, "unavailable", "subscription failed; try again", channel=channel.name
+            ) from None
+
+    def _presence_info(self) -> dict[str, Any]:
+        assert self.claims is not None
+        return {"name": self.claims.name, "role": self.claims.role}
+
+    async def unsubscribe(self, name: Any) -> None:
+        if not isinstance(name, str) or name not in self.channels:
+            raise Refused(
+                Kind.INVALID, "not_subscribed", "not subscribed to that channel", channel=str(name)[:140]
+            )
+        await self._leave(name)
+        self.send({"type": "unsubscribed", "channel": name})
+
+    async def _leave(self, name: str, hub: bool = True) -> None:
+        if name not in self.channels:
+            return
+        self.channels.discard(name)
+        if hub:
+            await self.deps.hub.unsubscribe(self, name)
+        channel = parse_channel(name)
+        if channel is not None and self.claims is not None:
+            if channel.kind in PRESENCE_KINDS:
+                await self.deps.presence.leave(name, self.user_id, self._presence_info())
+            await self.deps.policy.left(self.claims, channel)
+
+    async def _cleanup(self, channels: list[str]) -> None:
+        for name in channels:
+            try:
+                await self._leave(name)
+            except Exception:  # noqa: BLE001 - clean up the rest regardless
+                log.warning("cleanup of %s failed", name, exc_info=True)
+
+    async def publish(self, name: Any, event: Any, data: Any) -> None:
+        """A client publish: ephemeral, where the channel's policy allows ``event``."""
+        assert self.claims is not None
+        channel = parse_channel(name)
+        if channel is None or not isinstance(event, str) or not 0 < len(event) <= 40:
+            raise Refused(Kind.INVALID, "bad_message", "publish needs a valid 'channel' and a string 'event'")
+        refusal = await self.deps.policy.can_publish(self.claims, channel, event)
+        if refusal is not None:
+            raise Refused(Kind.FORBIDDEN, refusal, "you may not publish that here", channel=channel.name)
+        body = {"from": self.user_id, "name": self.claims.name, "data": data}
+        await self.deps.hub.publish(channel.name, event, body, durable=False)
+
+    async def rpc(self, msg: dict[str, Any]) -> None:
+        """The RPC envelope: ``rpc_result`` or ``rpc_error`` with the request's ``id``. A ``Refused``
+        answers with its code; anything else is logged and answered ``internal_error``."""
+        assert self.claims is not None
+        rid = msg.get("id")
+        if not (isinstance(rid, int | str) and not isinstance(rid, bool) and len(str(rid)) <= 64):
+            raise Refused(Kind.INVALID, "bad_message", "rpc needs an 'id' (number or short string)")
+        name = msg.get("method")
+        method = self.deps.rpc.get(name) if isinstance(name, str) else None
+        params = msg.get("params", {})
+        if method is None:
+            self._rpc_error(rid, "unknown_method", "no such method")
+            return
+        if not isinstance(params, dict):
+            self._rpc_error(rid, "invalid", "'params' must be an object")
+            return
+        context = RpcContext(self.claims, self.conn_id, self.transport.remote_ip)
+        try:
+            result = await method(context, params)
+        except Refused as exc:
+            self._rpc_error(rid, exc.code, exc.message)
+            return
+        except Exception:
+            log.exception("rpc %s failed conn=%s", name, self.conn_id)
+            self._rpc_error(rid, "internal_error", "internal error")
+            return
+        self.send({"type": "rpc_result", "id": rid, "result": result})
+
+    def _rpc_error(self, rid: int | str, code: str, message: str) -> None:
+        self.send({"type": "rpc_error", "id": rid, "error": {"code": code, "message": message}})
