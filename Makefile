@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck bench install clean create-host browser-deps
+.PHONY: run test lint typecheck bench install clean create-host system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,14 +19,17 @@ run: $(STAMP)
 	@echo "Starting on http://127.0.0.1:$${PORT:-8888}/  (web page: http://127.0.0.1:$${PORT:-8888}/ ; stop with Ctrl-C)"
 	$(BIN)/python server.py
 
-## browser-deps: Debian's Chromium for the end-to-end browser tests (apt, never a browser download)
-browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji; \
-	  else echo "Chromium is missing: run 'sudo apt-get install -y chromium' (the browser tests need /usr/bin/chromium)" >&2; exit 1; fi; }
+## system-deps: Debian's Chromium (browser tests) and nginx (the load-balancer config test), by apt,
+## never a browser download
+system-deps:
+	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium fonts-noto-color-emoji"; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	  else echo "Missing: $$missing. Run 'sudo apt-get install -y $$missing' (browser and nginx tests need them)" >&2; exit 1; fi; fi
 
 ## make test: the whole suite against its own Redis and MongoDB-wire servers, and a real Chromium
-test: $(STAMP) browser-deps
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: treating as failure" >&2; exit 1; fi; \
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy && $(BIN)/lint-imports \
