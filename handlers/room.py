@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from handlers.api import ApiHandler
 from storage.errors import Kind, Refused
 
@@ -111,7 +113,7 @@ class AnnouncementsHandler(ApiHandler):
         self.send(await self.call(self.deps.stage.announce(claims, webinar_id, self.body())), 201)
 
 
-def _params(body: dict, **path: str) -> dict:
+def _params(body: dict[str, Any], **path: str) -> dict[str, Any]:
     """Merge path parameters into the body; a body may not override them."""
     clash = sorted(set(body) & set(path))
     if clash:

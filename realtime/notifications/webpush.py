@@ -92,7 +92,7 @@ class PushSender:
             except (aiohttp.ClientError, TimeoutError) as exc:
                 log.info("push to %s failed: %s", info["endpoint"][:60], exc)
                 return 0, None
-        return int(resp.status), None  # type: ignore[union-attr]
+        return int(resp.status), None
 
     async def close(self) -> None:
         if self._session is not None:

@@ -18,9 +18,10 @@ from typing import Any
 from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.engine.hub import Hub
 from realtime.schema import read
 from realtime.webinars.schemas import ChatDelete, Moderation, SlowMode, chat_message
-from realtime.webinars.service import Hub, Participant, WebinarService, require_live, role_in
+from realtime.webinars.service import Participant, WebinarService, require_live, role_in
 from realtime.webinars.views import public_chat
 from storage.errors import Kind, Refused
 from storage.room import Room

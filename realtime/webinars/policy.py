@@ -13,7 +13,8 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import Channel, ClaimsPolicy, room
-from realtime.webinars.service import Hub, Participant, WebinarService, read_history
+from realtime.engine.hub import Hub
+from realtime.webinars.service import Participant, WebinarService, read_history
 from realtime.webinars.views import (
     public_announcement,
     public_hand,

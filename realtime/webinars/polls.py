@@ -8,9 +8,10 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.engine.hub import Hub
 from realtime.schema import read
 from realtime.webinars.schemas import NewPoll, PollControl, Vote
-from realtime.webinars.service import Hub, WebinarService, require_live
+from realtime.webinars.service import WebinarService, require_live
 from realtime.webinars.views import public_poll
 from storage.errors import conflict, invalid
 from storage.room import Room

@@ -11,10 +11,11 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.engine.hub import Hub
 from realtime.schema import read
 from realtime.webinars.records import Question, Webinar
 from realtime.webinars.schemas import NewQuestion, QuestionModeration, QuestionsQuery, Upvote
-from realtime.webinars.service import Hub, Participant, WebinarService, require_live
+from realtime.webinars.service import Participant, WebinarService, require_live
 from realtime.webinars.views import public_question
 from storage.room import Room
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import room
-from realtime.webinars.service import Hub, WebinarService, read_history
+from realtime.engine.hub import Hub
+from realtime.webinars.service import WebinarService, read_history
 from realtime.webinars.views import iso, public_poll, public_question, to_csv
 from storage.attendance import seconds_between
 from storage.room import Room

@@ -16,10 +16,11 @@ from typing import Any
 from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
+from realtime.engine.hub import Hub
 from realtime.schema import read
 from realtime.webinars.records import Announcement, Webinar
 from realtime.webinars.schemas import Hand, NewAnnouncement, reaction
-from realtime.webinars.service import Hub, WebinarService, require_live
+from realtime.webinars.service import WebinarService, require_live
 from realtime.webinars.views import public_announcement, public_hand
 from storage.errors import Kind, Refused
 from storage.room import Room
