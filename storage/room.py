@@ -60,14 +60,15 @@ class Room:
         return True
 
     async def recent_sends(self, webinar_id: str, user_id: str, keep: int, ttl: float) -> list[datetime]:
-        """Record a chat send now and return the newest ``keep`` send times, oldest first, this one
-        last. One atomic ``$push`` with ``$slice``, so concurrent sends on every process all count and
-        the record stays small; it expires ``ttl`` seconds after the last send."""
+        """Record a chat send now and return the newest ``keep`` send times, oldest first. One atomic
+        ``$push`` with ``$sort`` and ``$slice``, so concurrent sends on every process all count, the
+        newest are kept by time even when processes' writes arrive out of order, and the record stays
+        small; it expires ``ttl`` seconds after the last send."""
         t = now()
         doc = await self.db.chat_windows.find_one_and_update(
             {"_id": f"rate:{webinar_id}:{user_id}"},
             {
-                "$push": {"at": {"$each": [t], "$slice": -keep}},
+                "$push": {"at": {"$each": [t], "$sort": 1, "$slice": -keep}},
                 "$set": {"expires_at": t + timedelta(seconds=ttl)},
             },
             upsert=True,

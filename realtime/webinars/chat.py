@@ -57,7 +57,7 @@ class ChatService:
             raise Refused(Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow} s")
         rate = self.settings.chat_rate
         sent = await self.room.recent_sends(p.webinar_id, p.user_id, rate + 1, RATE_WINDOW)
-        # sent[-1] is this send; refused when it would be the (rate + 1)th within the window
+        # sent is in time order, this send among it: refused when rate + 1 sends fall within one window
         if len(sent) > rate and sent[0] > sent[-1] - timedelta(seconds=RATE_WINDOW):
             raise Refused(
                 Kind.RATE_LIMITED, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds"

@@ -2,9 +2,11 @@
 processes would be): one slow-mode turn per gap, and every send counted in the sliding window."""
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
+from storage.accounts import now
 from storage.mongo import open_client
 from storage.room import Room
 
@@ -41,3 +43,15 @@ async def test_every_concurrent_send_is_recorded_and_only_the_newest_are_kept(se
     doc = await services.db.chat_windows.find_one({"_id": "rate:w1:u1"})
     assert doc["at"] == sent  # only the newest are kept, so the record stays small
     assert len(await rooms[1].recent_sends("w1", "u2", 4, 10)) == 1
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_sends_arriving_out_of_order_are_kept_by_time(services):
+    """Another process's later send can be written before this one: the window keeps the newest by
+    time, oldest first, whatever order the writes arrive in."""
+    room = Room(services.db)
+    later = [now() + timedelta(seconds=s) for s in (30, 10, 20)]  # written first, out of order
+    await services.db.chat_windows.insert_one({"_id": "rate:w1:u1", "at": later})
+    sent = await room.recent_sends("w1", "u1", 3, 60)
+    assert sent == sorted(sent) and len(sent) == 3
+    assert [round((t - sent[0]).total_seconds()) for t in sent] == [0, 10, 20]  # the oldest (now) dropped
