@@ -3,8 +3,10 @@ its own database name and Redis key prefix, and its own app on a fresh IOLoop (p
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Coroutine, Iterator
 from typing import Any
 
 import pytest
@@ -108,7 +110,23 @@ def services(io_loop, make_settings, services_env, webinar_events):
     settings = make_settings(**services_env)
     svc = io_loop.run_sync(lambda: open_services(settings, listeners=[webinar_events]))
     yield svc
-    io_loop.run_sync(svc.close)
+    io_loop.run_sync(lambda: close_or_report(svc.close(), CLOSE_LIMIT))
+
+
+CLOSE_LIMIT = 120.0  # far above a close on a busy machine (seconds); only a hang reaches it
+
+
+async def close_or_report(closing: Coroutine[Any, Any, None], limit: float) -> None:
+    """Await ``closing``; if it has not finished within ``limit`` seconds, print the stack of every
+    task on the loop (where shutdown waits) and fail, instead of hanging the suite."""
+    task = asyncio.ensure_future(closing)
+    done, _ = await asyncio.wait({task}, timeout=limit)
+    if not done:
+        for other in asyncio.all_tasks():
+            other.print_stack(file=sys.stderr)
+        task.cancel()
+        raise TimeoutError(f"services did not close within {limit:.0f} s; task stacks are on stderr")
+    task.result()
 
 
 @pytest.fixture
