@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
+from config.signing_key import with_signing_key
 from handlers import accounts as h_accounts
 from handlers import notifications as h_notifications
 from handlers import openapi
@@ -174,8 +175,10 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
     """Open the database and build everything in dependency order, then start the background tasks.
 
     The webinar events go to the notification triggers, then to ``listeners`` (extra observers).
-    If start-up fails, the database client and the embedded database are closed again.
+    If start-up fails, the database client and the embedded database are closed again. Without
+    ``JWT_KEYS`` the signing key is the one kept in the data directory (config/signing_key.py).
     """
+    settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
     client = mongo.open_client(url)
     try:

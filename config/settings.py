@@ -18,7 +18,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DEV_KEY = "dev-only-signing-key-change-me-0123456789"
+# Keys that were ever published in this repository (the old built-in development key, the deploy
+# examples' placeholder): refused in every mode, because anyone can sign tokens with them.
+PUBLISHED_KEYS = frozenset({"dev-only-signing-key-change-me-0123456789", "replace-me"})
+MIN_KEY_LENGTH = 32
 T = TypeVar("T")
 
 
@@ -182,7 +185,7 @@ class Settings:
         "MODE",
         "development",
         _choice("development", "production"),
-        "`production` refuses default or short signing keys and enables JSON logs by default.",
+        "`production` requires `JWT_KEYS`, refuses short signing keys and enables JSON logs by default.",
     )
     host: str = setting("HOST", "127.0.0.1", str, "Interface to listen on.")
     port: int = setting("PORT", 8888, _int(0, 65535), "TCP port to listen on (0 picks a free one).")
@@ -211,9 +214,10 @@ class Settings:
     )
     jwt_keys: dict[str, Secret] = setting(
         "JWT_KEYS",
-        {"dev": Secret(DEFAULT_DEV_KEY)},
+        {},
         _keys,
-        "HMAC signing keys as `kid:secret,...`; the first signs, all verify (rotation).",
+        "HMAC signing keys as `kid:secret,...`; the first signs, all verify (rotation). Empty: a random "
+        "key generated on first start in `DATA_DIR/signing-key` (mode 0600); production requires keys.",
     )
     jwt_algorithm: str = setting(
         "JWT_ALGORITHM",
@@ -407,18 +411,21 @@ def load_settings(environ: Mapping[str, str], *, toml_path: str | Path | None = 
 
 
 def _check(s: Settings) -> None:
-    if not s.jwt_keys:
-        raise ConfigError("JWT_KEYS: at least one signing key is required")
+    named = {"JWT_KEYS": s.jwt_keys, "INTEGRATOR_KEYS": s.integrator_keys, "API_KEYS": s.api_keys}
+    for env, keys in named.items():
+        for kid, key in keys.items():
+            if key.reveal() in PUBLISHED_KEYS:
+                raise ConfigError(f"{env}: key {kid!r} is published in this repository; set your own")
     if s.ws_ping_timeout < 0.05:
         raise ConfigError("WS_PING_TIMEOUT: must be positive")
     if s.production:
+        if not s.jwt_keys:
+            raise ConfigError("JWT_KEYS: production needs its own keys (a generated key is for development)")
         for kid, key in s.jwt_keys.items():
-            if key.reveal() == DEFAULT_DEV_KEY:
-                raise ConfigError(f"JWT_KEYS: key {kid!r} is the development default; set your own")
-            if len(key.reveal()) < 32:
-                raise ConfigError(f"JWT_KEYS: key {kid!r} is shorter than 32 characters")
+            if len(key.reveal()) < MIN_KEY_LENGTH:
+                raise ConfigError(f"JWT_KEYS: key {kid!r} is shorter than {MIN_KEY_LENGTH} characters")
         for kid, key in {**s.integrator_keys, **s.api_keys}.items():
-            if len(key.reveal()) < 32:
+            if len(key.reveal()) < MIN_KEY_LENGTH:
                 raise ConfigError(f"INTEGRATOR_KEYS/API_KEYS: key {kid!r} is shorter than 32 characters")
 
 
@@ -430,7 +437,7 @@ def configuration_table() -> str:
         if isinstance(default, Secret):
             default = "" if not default else "(development key)"
         elif isinstance(default, dict):
-            default = "(development key)" if default else ""
+            default = "(set)" if default else ""
         elif isinstance(default, tuple):
             default = ",".join(str(x) for x in default)
         shown = f"`{default}`" if default not in ("", None) else "(empty)"
