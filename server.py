@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-import tornado.httpserver
 import tornado.web
 from pymongo import AsyncMongoClient
 
@@ -34,6 +33,7 @@ from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
+from handlers.httpserver import make_http_server
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
@@ -330,14 +330,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain and close everything."""
     services = await open_services(settings)
     app = make_app(services)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
+    server = make_http_server(app, settings)
     server.listen(settings.port, settings.host)
     port = next(iter(server._sockets.values())).getsockname()[1]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    base = settings.public_url or f"http://{settings.host}:{port}"
+    scheme = "https" if settings.tls_cert else "http"
+    base = settings.public_url or f"{scheme}://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
     print(f"READY {base}", flush=True)
     if ready is not None:

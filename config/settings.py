@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -110,6 +111,14 @@ def _list(raw: Any) -> tuple[str, ...]:
     else:
         items = [x.strip() for x in str(raw).split(",")]
     return tuple(x for x in items if x)
+
+
+def _networks(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(x, strict=False) for x in _list(raw))
+
+
+def _path(raw: Any) -> str:
+    return str(raw).strip()
 
 
 def _url(*schemes: str, optional: bool = True) -> Callable[[Any], str]:
@@ -340,6 +349,31 @@ class Settings:
         "PUSH_CONCURRENCY", 16, _int(1, 1000), "Web Push requests in flight per process."
     )
 
+    # Secure defaults (issue 10): who the client is, slow clients, TLS.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        "TRUSTED_PROXIES",
+        (),
+        _networks,
+        "Networks (CIDRs, comma-separated) of proxies whose `X-Forwarded-For`/`X-Real-IP`/"
+        "`X-Forwarded-Proto` are believed; from anyone else they are ignored. Empty: nobody's.",
+    )
+    http_idle_timeout: float = setting(
+        "HTTP_IDLE_TIMEOUT",
+        75.0,
+        _float(0.1, 3600),
+        "Seconds a connection may take to send a request's headers, new or kept alive (then closed).",
+    )
+    http_body_timeout: float = setting(
+        "HTTP_BODY_TIMEOUT",
+        60.0,
+        _float(0.1, 3600),
+        "Seconds a client may take to send a request body (then closed).",
+    )
+    tls_cert: str = setting(
+        "TLS_CERT", "", _path, "PEM certificate chain file: serve HTTPS (and send HSTS). Needs `TLS_KEY`."
+    )
+    tls_key: str = setting("TLS_KEY", "", _path, "PEM private key file of `TLS_CERT`.")
+
     @property
     def production(self) -> bool:
         return self.mode == "production"
@@ -349,7 +383,7 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     @property
     def effective_log_format(self) -> str:
@@ -418,6 +452,11 @@ def _check(s: Settings) -> None:
                 raise ConfigError(f"{env}: key {kid!r} is published in this repository; set your own")
     if s.ws_ping_timeout < 0.05:
         raise ConfigError("WS_PING_TIMEOUT: must be positive")
+    if bool(s.tls_cert) != bool(s.tls_key):
+        raise ConfigError("TLS_CERT: TLS_CERT and TLS_KEY are set together or not at all")
+    for env, file in (("TLS_CERT", s.tls_cert), ("TLS_KEY", s.tls_key)):
+        if file and not Path(file).is_file():
+            raise ConfigError(f"{env}: {file} is not a file")
     if s.production:
         if not s.jwt_keys:
             raise ConfigError("JWT_KEYS: production needs its own keys (a generated key is for development)")

@@ -1,0 +1,106 @@
+"""The HTTP server in front of the app, run as a real server process: forwarding headers are believed
+from TRUSTED_PROXIES only, so the client address in logs and rate limits cannot be chosen by the client."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+
+import pytest
+from tornado.httputil import HTTPHeaders
+
+from handlers.httpserver import TrustedProxies
+from tests.servers import AppProcess
+
+
+@pytest.fixture
+def start_app(mongo_server, test_id, tmp_path) -> Iterator[Callable[..., AppProcess]]:
+    started: list[AppProcess] = []
+
+    def start(**env: str) -> AppProcess:
+        app = AppProcess(
+            {
+                "MONGODB_URL": mongo_server.url,
+                "MONGODB_DATABASE": f"{test_id}{len(started)}",
+                "DATA_DIR": str(tmp_path / f"data{len(started)}"),
+                "LOG_FORMAT": "json",
+                "LOG_LEVEL": "info",
+                **env,
+            }
+        )
+        started.append(app)
+        app.start()
+        return app
+
+    yield start
+    for app in started:
+        app.stop()
+        app.logfile.close()
+
+
+def post(url: str, body: dict, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json", **headers}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def login_codes(app: AppProcess, attempts: int) -> list[int]:
+    """Wrong-password logins for one email, each claiming another address in X-Forwarded-For."""
+    wrong = {"email": "victim@example.com", "password": "guess guess"}
+    return [
+        post(
+            app.url + "/api/auth/login",
+            wrong,
+            {"X-Forwarded-For": f"203.0.113.{i}", "X-Real-IP": f"198.51.100.{i}"},
+        )
+        for i in range(attempts)
+    ]
+
+
+def access_ips(app: AppProcess, path: str) -> list[str]:
+    lines = [json.loads(line) for line in app.output().splitlines() if line.startswith("{")]
+    return [e["remote_ip"] for e in lines if e.get("logger") == "access" and e.get("path") == path]
+
+
+def test_forwarding_headers_from_an_untrusted_peer_are_ignored(start_app):
+    """Rotating X-Forwarded-For no longer escapes the login rate limit, nor forges the logged address."""
+    app = start_app(LOGIN_RATE="3")
+    codes = login_codes(app, 4)
+    assert codes == [401, 401, 401, 429]
+    assert set(access_ips(app, "/api/auth/login")) == {"127.0.0.1"}
+
+
+def test_forwarding_headers_from_a_trusted_proxy_name_the_client(start_app):
+    app = start_app(LOGIN_RATE="3", TRUSTED_PROXIES="10.0.0.0/8, 127.0.0.0/8")
+    codes = login_codes(app, 4)
+    assert codes == [401, 401, 401, 401]  # four clients, one attempt each
+    assert access_ips(app, "/api/auth/login") == [f"203.0.113.{i}" for i in range(4)]
+
+
+def headers(**given: str) -> HTTPHeaders:
+    return HTTPHeaders({k.replace("_", "-"): v for k, v in given.items()})
+
+
+def test_the_client_is_the_rightmost_untrusted_hop():
+    assert TrustedProxies(()).client("192.0.2.9", headers(X_Forwarded_For="1.1.1.1")) == "192.0.2.9"
+    proxies = TrustedProxies([ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("fd00::/8")])
+    # forged left part, then the address the outer proxy saw, then an inner proxy
+    chain = headers(X_Forwarded_For="6.6.6.6, 203.0.113.5, 10.1.2.3")
+    assert proxies.client("10.0.0.1", chain) == "203.0.113.5"
+    assert proxies.client("fd00::1", headers(X_Forwarded_For="2001:db8::7")) == "2001:db8::7"
+    assert proxies.client("10.0.0.1", headers(X_Real_IP="203.0.113.8")) == "203.0.113.8"
+    assert proxies.client("10.0.0.1", headers(X_Forwarded_For="junk, 10.9.9.9")) == "10.9.9.9"
+    assert proxies.client("10.0.0.1", headers(X_Forwarded_For="10.2.2.2, 10.3.3.3")) == "10.2.2.2"
+    assert proxies.client("10.0.0.1", headers(X_Real_IP="not an address")) == "10.0.0.1"
+    assert proxies.client("10.0.0.1", headers()) == "10.0.0.1"
+    assert proxies.scheme("10.0.0.1", headers(X_Forwarded_Proto="https"), "http") == "https"
+    assert proxies.scheme("10.0.0.1", headers(X_Forwarded_Proto="gopher"), "http") == "http"
+    assert proxies.scheme("192.0.2.9", headers(X_Forwarded_Proto="https"), "http") == "http"
