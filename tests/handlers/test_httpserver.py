@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import select
+import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -104,3 +107,52 @@ def test_the_client_is_the_rightmost_untrusted_hop():
     assert proxies.scheme("10.0.0.1", headers(X_Forwarded_Proto="https"), "http") == "https"
     assert proxies.scheme("10.0.0.1", headers(X_Forwarded_Proto="gopher"), "http") == "http"
     assert proxies.scheme("192.0.2.9", headers(X_Forwarded_Proto="https"), "http") == "http"
+
+
+def dribble_until_closed(sock: socket.socket, payload: bytes, deadline: float = 30.0) -> bool:
+    """Send ``payload`` a byte at a time, each after waiting up to 0.2 s for the server to close the
+    connection; True once it has (well before ``deadline`` when the server times slow clients out)."""
+    end = time.monotonic() + deadline
+    i = 0
+    while time.monotonic() < end:
+        readable, _, _ = select.select([sock], [], [], 0.2)
+        if readable:
+            try:
+                if sock.recv(4096) == b"":
+                    return True
+            except ConnectionResetError:
+                return True
+            continue
+        if i < len(payload):
+            try:
+                sock.sendall(payload[i : i + 1])
+            except (BrokenPipeError, ConnectionResetError):
+                return True
+            i += 1
+    return False
+
+
+def test_clients_that_never_finish_headers_or_body_are_closed(start_app):
+    app = start_app(HTTP_IDLE_TIMEOUT="1", HTTP_BODY_TIMEOUT="1")
+    endless_headers = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 10_000
+    endless_body = (
+        b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000\r\n\r\n"
+    )
+    socks = [socket.create_connection(("127.0.0.1", app.port)) for _ in range(10)]
+    try:
+        for sock in socks[:5]:
+            sock.sendall(endless_headers[:40])
+        for sock in socks[5:]:
+            sock.sendall(endless_body)
+        closed = [dribble_until_closed(sock, endless_headers[40:] if i < 5 else b"{" * 10_000) for i, sock in
+                  enumerate(socks)]  # fmt: skip
+        assert closed == [True] * 10
+        silent = socket.create_connection(("127.0.0.1", app.port))
+        assert dribble_until_closed(silent, b"")  # says nothing at all
+        silent.close()
+        with urllib.request.urlopen(app.url + "/healthz", timeout=10) as resp:  # others are served
+            assert resp.status == 200
+    finally:
+        for sock in socks:
+            sock.close()
