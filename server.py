@@ -61,7 +61,18 @@ from realtime.webinars.qa import QaService
 from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
+from storage import (
+    accounts,
+    attendance,
+    history,
+    mongo,
+    polls,
+    rate_limits,
+    registrations,
+    room,
+    tickets,
+    webinars,
+)
 from storage.embedded import EmbeddedMongo, database_url
 
 log = logging.getLogger("server")
@@ -95,6 +106,7 @@ class Services:
     heartbeat: Heartbeat
     tokens: TokenService
     tickets: tickets.Tickets
+    limits: rate_limits.RateLimits
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -125,6 +137,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
+    rate_limits.create_indexes,
 ]
 
 
@@ -138,6 +151,7 @@ def open_webinar_domain(
     accounts_store: accounts.Accounts,
     webinar_store: webinars.Webinars,
     registration_store: registrations.Registrations,
+    limits: rate_limits.RateLimits,
     events: Iterable[WebinarEvents],
 ) -> ApiDeps:
     """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
@@ -168,6 +182,7 @@ def open_webinar_domain(
         stage=stage,
         policy=WebinarPolicy(service, room_store, hub),
         reports=ReportService(service, room_store, hub),
+        limits=limits,
     )
 
 
@@ -198,6 +213,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
         )
         rpc = RpcRegistry()
+        limits = rate_limits.RateLimits(db)
         domain = open_webinar_domain(
             settings,
             db,
@@ -207,6 +223,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             accounts_store=accounts_store,
             webinar_store=webinar_store,
             registration_store=registration_store,
+            limits=limits,
             events=[notifications.triggers, *listeners],
         )
         services = Services(
@@ -219,6 +236,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
             tokens=tokens,
             tickets=tickets.Tickets(db),
+            limits=limits,
             notifications=notifications,
             domain=domain,
             rpc=rpc,
@@ -247,7 +265,11 @@ def make_app(services: Services) -> tornado.web.Application:
         "tokens": services.tokens,
         "policy": services.policy,
         "presence": services.presence,
+        "limits": services.limits,
     }
+    ticket = dict(
+        tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
+    )
     live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
@@ -255,7 +277,7 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
         (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
         (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
-        (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
+        (r"/api/realtime/tickets", TicketHandler, ticket),
         (channel + r"/messages", PublishHandler, realtime),
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),

@@ -373,6 +373,32 @@ class Settings:
         "TLS_CERT", "", _path, "PEM certificate chain file: serve HTTPS (and send HSTS). Needs `TLS_KEY`."
     )
     tls_key: str = setting("TLS_KEY", "", _path, "PEM private key file of `TLS_CERT`.")
+    # Rate limits where a request is cheap to send and expensive to answer (0: no limit). Counted in
+    # MongoDB, so across every process; each refusal is 429 ``rate_limited`` with Retry-After.
+    login_address_rate: int = setting(
+        "LOGIN_ADDRESS_RATE",
+        30,
+        _int(0, 1_000_000),
+        "Login attempts per minute per client address, across emails (each costs an argon2 hash).",
+    )
+    signup_rate: int = setting(
+        "SIGNUP_RATE", 20, _int(0, 1_000_000), "Sign-ups per hour per client address (argon2 again)."
+    )
+    registration_rate: int = setting(
+        "REGISTRATION_RATE", 30, _int(0, 1_000_000), "Webinar registrations per minute per client address."
+    )
+    ticket_rate: int = setting(
+        "TICKET_RATE",
+        30,
+        _int(0, 1_000_000),
+        "SSE tickets (`POST /api/realtime/tickets`) per minute per user.",
+    )
+    publish_rate: int = setting(
+        "PUBLISH_RATE",
+        100,
+        _int(0, 1_000_000),
+        "Publish API calls per second per API key (or per host publishing with a token).",
+    )
 
     @property
     def production(self) -> bool:

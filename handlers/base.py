@@ -123,6 +123,8 @@ class JsonHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, Refused):
             self.set_status(STATUS[exc.kind])
+            if "retry_after" in exc.extra:
+                self.set_header("Retry-After", str(exc.extra["retry_after"]))
             error: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
         elif status_code >= 500:
             error = {
