@@ -161,6 +161,7 @@ class Cluster:
             "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0" if redis else "",
             "API_KEYS": f"bench:{self.api_key}",
             "JWT_KEYS": f"bench:{self.jwt_key}",
+            "PUBLISH_RATE": "0",  # the benchmark publishes as fast as the server takes it
             "LOG_LEVEL": "warning",
             "WS_OUTBOX_BYTES": str(outbox_bytes),
             "DATA_DIR": str(self.dir / "data"),
