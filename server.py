@@ -32,6 +32,7 @@ from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
+from handlers.headers import SecurityHeaders
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.httpserver import make_http_server
 from handlers.openapi import DocsHandler, OpenApiHandler
@@ -301,6 +302,8 @@ def make_app(services: Services) -> tornado.web.Application:
         log_function=log_request,
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
+        transforms=[SecurityHeaders],
+        cors_origins=s.cors_origins,  # read by JsonHandler (handlers/base.py)
     )
 
 

@@ -117,6 +117,17 @@ def _networks(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, 
     return tuple(ipaddress.ip_network(x, strict=False) for x in _list(raw))
 
 
+def _origins(raw: Any) -> tuple[str, ...]:
+    values = _list(raw)
+    for value in values:
+        parts = urlsplit(value)
+        bad = parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+        if value != "*" and bad:
+            raise ValueError(f"expected origins like https://app.example.com or *, got {value!r}")
+        parts.port  # noqa: B018  # raises ValueError for a port outside 0-65535
+    return values
+
+
 def _path(raw: Any) -> str:
     return str(raw).strip()
 
@@ -373,6 +384,13 @@ class Settings:
         "TLS_CERT", "", _path, "PEM certificate chain file: serve HTTPS (and send HSTS). Needs `TLS_KEY`."
     )
     tls_key: str = setting("TLS_KEY", "", _path, "PEM private key file of `TLS_CERT`.")
+    cors_origins: tuple[str, ...] = setting(
+        "CORS_ORIGINS",
+        (),
+        _origins,
+        "Origins (comma-separated, or `*`) whose pages may call the REST API cross-origin (CORS); "
+        "others get no CORS headers. Empty: none.",
+    )
     # Rate limits where a request is cheap to send and expensive to answer (0: no limit). Counted in
     # MongoDB, so across every process; each refusal is 429 ``rate_limited`` with Retry-After.
     login_address_rate: int = setting(
