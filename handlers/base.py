@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import tornado.web
 
+from handlers.json_input import BadJson, decode
 from realtime.schema import Query, read
 from storage.errors import Kind, Refused
 
@@ -104,9 +105,11 @@ class JsonHandler(tornado.web.RequestHandler):
         if not self.request.body:
             return {}
         try:
-            body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            body = decode(self.request.body)
+        except BadJson as exc:
+            if exc.malformed:
+                raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            raise Refused(Kind.INVALID, "invalid", f"the request body: {exc.reason}") from None
         if not isinstance(body, dict):
             raise Refused(Kind.MALFORMED, "invalid_json", "the request body must be a JSON object")
         return body

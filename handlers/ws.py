@@ -7,7 +7,6 @@ through the connection's bounded outbox, and owns the WebSocket's own close code
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -18,7 +17,8 @@ import tornado.websocket
 
 from config import Settings
 from handlers.base import request_id_of
-from handlers.origin import origin_allowed
+from handlers.json_input import BadJson, decode
+from handlers.origin import normalise, origin_allowed
 from realtime.engine.outbox import Outbox
 from realtime.engine.publication import Publication, encode, ws_text_frame
 from realtime.engine.session import GOING_AWAY, SLOW_CONSUMER, Session, SessionDeps
@@ -54,6 +54,15 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
     @property
     def remote_ip(self) -> str:
         return self.request.remote_ip or ""
+
+    def prepare(self) -> None:
+        # Tornado's own same-host comparison, before check_origin, raises on an Origin that is not
+        # a URL (an IPv6 bracket left open): refuse those here, as check_origin refuses any other.
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not normalise(origin):
+            log.warning("websocket origin refused (malformed): %s", origin[:200])
+            self.set_status(403)
+            self.finish("Cross origin websockets not allowed: malformed Origin")
 
     def check_origin(self, origin: str) -> bool:
         ok = origin_allowed(
@@ -140,9 +149,9 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
             self.session.error("rate_limited", "slow down: too many messages")
             return
         try:
-            msg = json.loads(message)
-        except ValueError:
-            self.session.error("bad_json", "message is not valid JSON")
+            msg = decode(message)
+        except BadJson as exc:
+            self.session.error("bad_json", f"message refused: {exc.reason}")
             return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.session.error("bad_message", "a message is a JSON object with a string 'type'")
