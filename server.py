@@ -31,6 +31,7 @@ from handlers import room as h_room
 from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
+from handlers.body_limit import BodyLimit
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.openapi import DocsHandler, OpenApiHandler
@@ -326,7 +327,7 @@ def api_routes(deps: ApiDeps) -> list[Any]:
 async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain and close everything."""
     services = await open_services(settings)
-    app = make_app(services)
+    app = BodyLimit(make_app(services), settings.max_body_bytes)
     server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
     server.listen(settings.port, settings.host)
     port = next(iter(server._sockets.values())).getsockname()[1]
