@@ -49,6 +49,12 @@ STATUS: dict[Kind, int] = {
 }
 
 
+def allowed_methods(handler: type[tornado.web.RequestHandler]) -> list[str]:
+    """The methods ``handler`` serves (the ones it defines), for a 405's ``Allow`` header."""
+    base = tornado.web.RequestHandler
+    return [m for m in base.SUPPORTED_METHODS if getattr(handler, m.lower()) is not getattr(base, m.lower())]
+
+
 def request_id_of(handler: tornado.web.RequestHandler) -> str:
     rid = getattr(handler, "_request_id", None)
     if rid is None:
@@ -137,6 +143,8 @@ class JsonHandler(tornado.web.RequestHandler):
             if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
                 message = exc.log_message % exc.args if exc.args else exc.log_message
             error = {"code": REASONS.get(status_code, "error"), "message": message}
+        if self.get_status() == 405:
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": error}, default=str))
 

@@ -7,6 +7,7 @@ through the connection's bounded outbox, and owns the WebSocket's own close code
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -16,7 +17,7 @@ import tornado.util
 import tornado.websocket
 
 from config import Settings
-from handlers.base import request_id_of
+from handlers.base import JsonHandler, request_id_of
 from handlers.json_input import BadJson, decode
 from handlers.origin import normalise, origin_allowed
 from realtime.engine.outbox import Outbox
@@ -56,13 +57,25 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         return self.request.remote_ip or ""
 
     def prepare(self) -> None:
-        # Tornado's own same-host comparison, before check_origin, raises on an Origin that is not
-        # a URL (an IPv6 bracket left open): refuse those here, as check_origin refuses any other.
+        # The handshake's refusals in the JSON error shape (Tornado answers them in plain text), and
+        # before Tornado's own same-host comparison, which raises on an Origin that is not a URL.
+        if self.request.method != "GET":
+            return  # 405, with Allow
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            self.set_header("Upgrade", "websocket")
+            self._refuse(426, "upgrade_required", "open a WebSocket here (Upgrade: websocket)")
+            return
         origin = self.request.headers.get("Origin")
-        if origin is not None and not normalise(origin):
-            log.warning("websocket origin refused (malformed): %s", origin[:200])
-            self.set_status(403)
-            self.finish("Cross origin websockets not allowed: malformed Origin")
+        if origin is not None and (not normalise(origin) or not self.check_origin(origin)):
+            self._refuse(403, "forbidden", "this Origin may not open a WebSocket here")
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        JsonHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]  # the JSON shape, Allow
 
     def check_origin(self, origin: str) -> bool:
         ok = origin_allowed(
