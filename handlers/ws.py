@@ -17,8 +17,9 @@ import tornado.util
 import tornado.websocket
 
 from config import Settings
-from handlers.base import request_id_of
-from handlers.origin import origin_allowed
+from handlers.base import JsonHandler, request_id_of
+from handlers.json_input import BadJson, decode
+from handlers.origin import normalise, origin_allowed
 from realtime.engine.outbox import Outbox
 from realtime.engine.publication import Publication, encode, ws_text_frame
 from realtime.engine.session import GOING_AWAY, SLOW_CONSUMER, Session, SessionDeps
@@ -54,6 +55,27 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
     @property
     def remote_ip(self) -> str:
         return self.request.remote_ip or ""
+
+    def prepare(self) -> None:
+        # The handshake's refusals in the JSON error shape (Tornado answers them in plain text), and
+        # before Tornado's own same-host comparison, which raises on an Origin that is not a URL.
+        if self.request.method != "GET":
+            return  # 405, with Allow
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            self.set_header("Upgrade", "websocket")
+            self._refuse(426, "upgrade_required", "open a WebSocket here (Upgrade: websocket)")
+            return
+        origin = self.request.headers.get("Origin")
+        if origin is not None and (not normalise(origin) or not self.check_origin(origin)):
+            self._refuse(403, "forbidden", "this Origin may not open a WebSocket here")
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        JsonHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]  # the JSON shape, Allow
 
     def check_origin(self, origin: str) -> bool:
         ok = origin_allowed(
@@ -140,9 +162,9 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
             self.session.error("rate_limited", "slow down: too many messages")
             return
         try:
-            msg = json.loads(message)
-        except ValueError:
-            self.session.error("bad_json", "message is not valid JSON")
+            msg = decode(message)
+        except BadJson as exc:
+            self.session.error("bad_json", f"message refused: {exc.reason}")
             return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
             self.session.error("bad_message", "a message is a JSON object with a string 'type'")
