@@ -62,19 +62,10 @@ from realtime.webinars.qa import QaService
 from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import (
-    accounts,
-    attendance,
-    history,
-    mongo,
-    polls,
-    rate_limits,
-    registrations,
-    room,
-    tickets,
-    webinars,
-)
+from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo, database_url
+from storage.rate_limits import RateLimits
+from storage.rate_limits import create_indexes as rate_limit_indexes
 
 log = logging.getLogger("server")
 
@@ -107,7 +98,7 @@ class Services:
     heartbeat: Heartbeat
     tokens: TokenService
     tickets: tickets.Tickets
-    limits: rate_limits.RateLimits
+    limits: RateLimits
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -138,7 +129,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
-    rate_limits.create_indexes,
+    rate_limit_indexes,
 ]
 
 
@@ -152,7 +143,7 @@ def open_webinar_domain(
     accounts_store: accounts.Accounts,
     webinar_store: webinars.Webinars,
     registration_store: registrations.Registrations,
-    limits: rate_limits.RateLimits,
+    limits: RateLimits,
     events: Iterable[WebinarEvents],
 ) -> ApiDeps:
     """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
@@ -214,7 +205,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
         )
         rpc = RpcRegistry()
-        limits = rate_limits.RateLimits(db)
+        limits = RateLimits(db)
         domain = open_webinar_domain(
             settings,
             db,

@@ -111,12 +111,10 @@ class JsonHandler(tornado.web.RequestHandler):
         origin may read every answer, errors included; any other origin gets no CORS header at all."""
         allowed: tuple[str, ...] = self.application.settings.get("cors_origins", ())
         self.cors_allowed = cors_origin(self.request.headers.get("Origin"), allowed)
-        if not allowed:
-            return
-        self.set_header("Vary", "Origin")
-        value = self.cors_allowed
-        if value is not None:
-            self.set_header("Access-Control-Allow-Origin", value)
+        if allowed:
+            self.set_header("Vary", "Origin")
+        if self.cors_allowed is not None:
+            self.set_header("Access-Control-Allow-Origin", self.cors_allowed)
             self.set_header("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)
 
     def options(self, *args: str) -> None:
