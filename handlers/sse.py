@@ -81,7 +81,7 @@ class EventStreamHandler(JsonHandler):
             raise Refused(
                 Kind.UNAUTHORIZED, "ticket_invalid", "unknown, used or expired ticket; get a new one"
             )
-        claims = Claims(**raw)
+        claims = await self.live.tokens.unrevoked(Claims(**raw))
         if claims.exp < time.time():
             raise Refused(Kind.UNAUTHORIZED, "token_expired", "the token behind this ticket has expired")
         last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", "")
