@@ -141,12 +141,8 @@ class EventStreamHandler(JsonHandler):
 
     def send_json(self, msg: dict[str, Any]) -> None:
         """A session message as an event named by its ``type``; ``subscribed`` is ``reset`` when
-        history could not fill the gap. The channels of a stream are fixed when it opens, so losing
-        one (``unsubscribed`` by a kick) ends the stream."""
+        history could not fill the gap."""
         kind = msg["type"]
-        if kind == "unsubscribed":
-            self.close(msg.get("code", 1000), msg.get("reason", ""))
-            return
         body = {k: v for k, v in msg.items() if k not in ("type", "reset")}
         if kind == "subscribed":
             self.positions[msg["channel"]] = msg["seq"]

@@ -1,12 +1,16 @@
-"""The webinar domain across real server processes: a ban holds on every process, and a restart in the
-middle of a live webinar keeps all durable state."""
+"""The webinar domain across real server processes: a ban and a logout end the user's live sessions
+(WebSocket and SSE) on every process, and a restart in the middle of a live webinar keeps all durable
+state."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from tests.api import Api, join_token
 from tests.servers import AppProcess, RedisServer
+from tests.sseclient import EventStream, ticket_for
 from tests.wsclient import WsClient
 
 
@@ -45,14 +49,21 @@ async def test_ban_holds_across_processes_tabs_and_reconnects(http_client, two_p
     tab_a = await WsClient.connect(a.url, guest)
     assert (await tab_b.subscribe(room))["type"] == "subscribed"
     assert (await tab_a.subscribe(room))["type"] == "subscribed"
+    viewer_b = await EventStream().open(b.url, await ticket_for(http_client, b.url, guest), [room])
+    await viewer_b.event("subscribed")
     code, me = await api_b.call("GET", "/api/me", token=guest)
     code, _ = await api_a.call(
         "POST", f"/api/webinars/{wid}/moderation", {"user_id": me["id"], "action": "ban"}, token
     )
     assert code == 200
-    # both tabs are removed from the room, the one on the other process too
-    assert (await tab_b.expect("unsubscribed", channel=room))["reason"] == "banned"
-    assert (await tab_a.expect("unsubscribed", channel=room))["reason"] == "banned"
+    # every connection in the room is closed with 4003, the ones on the other process too
+    for tab in (tab_a, tab_b):
+        closed = await tab.closed()
+        assert (closed.code, closed.reason) == (4003, "banned")
+    events = await viewer_b.end()
+    assert events[-1]["event"] == "kicked"
+    assert json.loads(events[-1]["data"]) == {"code": 4003, "reason": "banned"}
+    await viewer_b.close()
     for url in (a.url, b.url):
         again = await WsClient.connect(url, guest)
         assert (await again.subscribe(room))["code"] == "banned"
@@ -62,6 +73,30 @@ async def test_ban_holds_across_processes_tabs_and_reconnects(http_client, two_p
     assert (code, body["error"]["code"]) == (403, "banned")
     tab_a.close()
     tab_b.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_logout_ends_the_tokens_sessions_on_every_process(http_client, two_processes):
+    a, b = two_processes
+    api_a = Api(http_client, a.url)
+    _, guest, w = await api_a.live_webinar()
+    room = f"room:{w['id']}"
+    tab_b = await WsClient.connect(b.url, guest)
+    viewer_b = await EventStream().open(b.url, await ticket_for(http_client, b.url, guest), [room])
+    await viewer_b.event("subscribed")
+    unused_ticket = await ticket_for(http_client, b.url, guest)
+    code, _ = await api_a.call("POST", "/api/auth/logout", None, guest)
+    assert code == 204
+    assert (await tab_b.closed()).code == 4003
+    events = await viewer_b.end()
+    assert json.loads(events[-1]["data"]) == {"code": 4003, "reason": "logged out"}
+    await viewer_b.close()
+    refused = await EventStream().open(b.url, unused_ticket, [room])
+    assert (refused.status, refused.error["code"]) == (401, "token_revoked")
+    await refused.close()
+    for url in (a.url, b.url):
+        code, body = await Api(http_client, url).call("GET", "/api/me", token=guest)
+        assert (code, body["error"]["code"]) == (401, "token_revoked")
 
 
 @pytest.mark.gen_test(timeout=120)

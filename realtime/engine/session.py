@@ -34,6 +34,7 @@ log = logging.getLogger("realtime.engine.session")
 # Close codes the session decides (docs/protocol.md); a transport adds its own framing errors.
 GOING_AWAY = 1001
 NOT_AUTHENTICATED = 4001
+KICKED = 4003  # banned from a channel of the connection, or its token was logged out
 SLOW_CONSUMER = 4008
 TOKEN_EXPIRED = 4010
 
@@ -139,12 +140,10 @@ class Session:
         self.transport.close(code, reason)
 
     def kick(self, channel: str, code: int, reason: str) -> None:
-        if channel == "*":
+        """Close the connection with ``code`` if it is on ``channel`` (``*``: whichever channels);
+        leaving its channels follows the close as for any other end."""
+        if channel == "*" or channel in self.channels:
             self.close(code, reason[:100])
-            return
-        if channel in self.channels:
-            self.deps.hub.track(self._leave(channel))
-            self.send({"type": "unsubscribed", "channel": channel, "code": code, "reason": reason})
 
     def send_ping(self) -> None:
         self.transport.send_ping()
