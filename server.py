@@ -43,6 +43,7 @@ from realtime.engine.broker_redis import RedisBroker
 from realtime.engine.channels import ChannelPolicy
 from realtime.engine.heartbeat import Heartbeat
 from realtime.engine.hub import Hub
+from realtime.engine.limits import ConnectionLimits
 from realtime.engine.presence import PresenceBackend, PresenceTracker
 from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
@@ -245,7 +246,10 @@ def make_app(services: Services) -> tornado.web.Application:
         "policy": services.policy,
         "presence": services.presence,
     }
-    live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
+    limits = ConnectionLimits(s.max_connections_per_user, s.max_unauthenticated_per_address)
+    live = SessionDeps(
+        services.hub, services.tokens, services.policy, services.rpc, services.presence, limits
+    )
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),

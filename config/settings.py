@@ -335,6 +335,20 @@ class Settings:
     push_concurrency: int = setting(
         "PUSH_CONCURRENCY", 16, _int(1, 1000), "Web Push requests in flight per process."
     )
+    max_connections_per_user: int = setting(
+        "MAX_CONNECTIONS_PER_USER",
+        20,
+        _int(0, 100_000),
+        "Simultaneous live connections (WebSockets and SSE streams) per user and process; past it "
+        "close 4009 / HTTP 429 `too_many_connections` (0: no cap).",
+    )
+    max_unauthenticated_per_address: int = setting(
+        "MAX_UNAUTHENTICATED_PER_ADDRESS",
+        200,
+        _int(0, 1_000_000),
+        "WebSockets per client address and process that have not sent `auth` yet; past it close 4009 "
+        "(0: no cap).",
+    )
 
     @property
     def production(self) -> bool:

@@ -88,7 +88,25 @@ class EventStreamHandler(JsonHandler):
         since = parse_event_id(last_id) if last_id else {}
         session = self.session = Session(self.live, self, claims)
         admitted: list[Channel] = [await session.admit(name, since.get(name)) for name in names]
+        session.reserve()  # 429 too_many_connections past the user's cap
+        try:
+            await self._start()
+            session.open(self.push)
+            for channel in admitted:
+                await session.join(channel, since.get(channel.name))
+            log.info("sse open conn=%s user=%s channels=%d", session.conn_id, claims.user_id, len(admitted))
+            await self._done.wait()
+        except Refused as exc:  # the stream has started: say why it ends
+            session.error(exc.code, exc.message, **exc.extra)
+        finally:
+            if self.outbox is not None:
+                self.outbox.finish()  # what is queued goes before the response's last chunk
+            session.closed()
+            dropped = self.outbox.dropped if self.outbox is not None else 0
+            log.info("sse close conn=%s dropped=%d", session.conn_id, dropped)
 
+    async def _start(self) -> None:
+        """Send the response head and hand the connection to the outbox."""
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
@@ -104,18 +122,6 @@ class EventStreamHandler(JsonHandler):
         self.outbox = Outbox(
             connection.stream, self.settings_.ws_outbox_bytes, self._on_overflow, self._done.set
         )
-        session.open(self.push)
-        try:
-            for channel in admitted:
-                await session.join(channel, since.get(channel.name))
-            log.info("sse open conn=%s user=%s channels=%d", session.conn_id, claims.user_id, len(admitted))
-            await self._done.wait()
-        except Refused as exc:  # the stream has started: say why it ends
-            session.error(exc.code, exc.message, **exc.extra)
-        finally:
-            self.outbox.finish()  # what is queued goes before the response's last chunk
-            session.closed()
-            log.info("sse close conn=%s dropped=%d", session.conn_id, self.outbox.dropped)
 
     def on_connection_close(self) -> None:
         self._done.set()

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
+from realtime.engine.limits import TOO_MANY_CONNECTIONS, ConnectionLimits, Place
 from realtime.engine.presence import PresenceTracker
 from realtime.engine.publication import Publication
 from realtime.engine.rpc import RpcContext, RpcRegistry
@@ -78,12 +79,23 @@ class SessionDeps:
     policy: ChannelPolicy
     rpc: RpcRegistry
     presence: PresenceTracker
+    limits: ConnectionLimits
 
 
 class Session:
     # Per-connection memory matters at 5,000 connections a process: slots, the shared deps, and one
     # timer (the auth deadline, then the token's expiry).
-    __slots__ = ("deps", "transport", "conn_id", "claims", "channels", "push", "close_code", "_timer")
+    __slots__ = (
+        "deps",
+        "transport",
+        "conn_id",
+        "claims",
+        "channels",
+        "push",
+        "close_code",
+        "_timer",
+        "_place",
+    )
 
     def __init__(self, deps: SessionDeps, transport: Transport, claims: Claims | None = None) -> None:
         """``claims`` when the transport authenticated the client before (an SSE ticket)."""
@@ -95,6 +107,7 @@ class Session:
         self.push: Push = _nothing  # the hub's hot path (see Hub._flush); the transport's once open
         self.close_code: int | None = None  # the code this side closed with, if it did
         self._timer: asyncio.TimerHandle | None = None
+        self._place: Place | None = None  # what it holds in the connection limits
 
     @property
     def user_id(self) -> str:
@@ -104,21 +117,37 @@ class Session:
     def jti(self) -> str:
         return self.claims.jti if self.claims is not None else ""
 
+    def reserve(self) -> None:
+        """Take this authenticated session's place in its user's connection cap, or ``Refused``
+        ``too_many_connections`` (a transport that authenticated the client itself calls this
+        before it starts; :meth:`closed` gives the place back)."""
+        assert self.claims is not None and self._place is None
+        self._place = self.deps.limits.take("user", self.claims.user_id)
+
     def open(self, push: Push) -> None:
         """The connection is up: join the hub's registry and start the clock (``auth`` within
-        AUTH_TIMEOUT, or the token's expiry when already authenticated)."""
+        AUTH_TIMEOUT, or the token's expiry when already authenticated). An unauthenticated one
+        past its address's cap is closed with 4009 at once."""
         self.push = push
         self.deps.hub.connections.add(self)
-        if self.claims is None:
-            self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._auth_timeout)
-        else:
+        if self.claims is not None:
             self._expire_with(self.claims)
+            return
+        try:
+            self._place = self.deps.limits.take("address", self.transport.remote_ip)
+        except Refused as exc:
+            self.close(TOO_MANY_CONNECTIONS, exc.code)
+            return
+        self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._auth_timeout)
 
     def closed(self) -> None:
-        """The transport's connection has ended: leave the registry and, in the background (which
-        the hub lets finish on shutdown), every channel."""
+        """The transport's connection has ended: give back its place in the limits, leave the
+        registry and, in the background (which the hub lets finish on shutdown), every channel."""
         if self._timer is not None:
             self._timer.cancel()
+        if self._place is not None:
+            self.deps.limits.give_back(self._place)
+            self._place = None
         self.deps.hub.connections.discard(self)
         if self.channels:
             self.deps.hub.track(self._cleanup(list(self.channels)))
@@ -181,7 +210,8 @@ class Session:
         except Refused as exc:
             self.error(exc.code, exc.message, **exc.extra)
             if kind == "auth" and self.claims is None:
-                self.close(NOT_AUTHENTICATED, exc.code)
+                over = exc.code == "too_many_connections"
+                self.close(TOO_MANY_CONNECTIONS if over else NOT_AUTHENTICATED, exc.code)
 
     async def authenticate(self, token: Any, refresh: bool = False) -> None:
         claims = await self.deps.tokens.authenticate(token)
@@ -189,6 +219,8 @@ class Session:
             raise Refused(Kind.UNAUTHORIZED, "token_invalid", "a refreshed token must be for the same user")
         if self.claims is not None and not refresh:
             raise Refused(Kind.CONFLICT, "already_authenticated", "this connection is authenticated already")
+        if self.claims is None:
+            self._count_as_user(claims)
         self.claims = claims
         self._expire_with(claims)
         self.send(
@@ -200,6 +232,15 @@ class Session:
                 "exp": int(claims.exp),
             }
         )
+
+    def _count_as_user(self, claims: Claims) -> None:
+        """Move from the address's count of unauthenticated sockets to the user's count."""
+        if self not in self.deps.hub.connections:
+            raise Refused(Kind.CONFLICT, "closed", "the connection closed while authenticating")
+        place = self.deps.limits.take("user", claims.user_id)
+        if self._place is not None:
+            self.deps.limits.give_back(self._place)
+        self._place = place
 
     def _expire_with(self, claims: Claims) -> None:
         if self._timer is not None:
