@@ -184,7 +184,8 @@ class Session:
 
     async def handle(self, msg: dict[str, Any]) -> None:
         """One client message (a JSON object with a string ``type``). A refusal is answered with
-        ``error``; a refused ``auth`` also closes the connection with 4001."""
+        ``error``; before the connection has authenticated it also closes it with 4001 (a refused
+        ``auth``, or a message other than ``auth`` and ``ping``), or 4009 past the user's cap."""
         kind = msg["type"]
         try:
             if kind == "ping":
@@ -209,7 +210,7 @@ class Session:
                 raise Refused(Kind.INVALID, "unknown_type", f"unknown message type {kind[:40]!r}")
         except Refused as exc:
             self.error(exc.code, exc.message, **exc.extra)
-            if kind == "auth" and self.claims is None:
+            if self.claims is None:  # a refused auth, or anything but auth and ping before it
                 over = exc.code == "too_many_connections"
                 self.close(TOO_MANY_CONNECTIONS if over else NOT_AUTHENTICATED, exc.code)
 
