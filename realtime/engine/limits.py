@@ -43,6 +43,14 @@ class ConnectionLimits:
         self._held[place] = held + 1
         return place
 
+    def move(self, held: Place | None, scope: Scope, key: str) -> Place:
+        """:meth:`take` a place for ``key``, then give back ``held`` (an authenticating socket moves
+        from its address's count to its user's); on ``Refused`` it keeps ``held``."""
+        place = self.take(scope, key)
+        if held is not None:
+            self.give_back(held)
+        return place
+
     def give_back(self, place: Place) -> None:
         held = self._held.get(place, 0) - 1
         if held > 0:

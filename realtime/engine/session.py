@@ -17,9 +17,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
@@ -28,6 +27,7 @@ from realtime.engine.limits import TOO_MANY_CONNECTIONS, ConnectionLimits, Place
 from realtime.engine.presence import PresenceTracker
 from realtime.engine.publication import Publication
 from realtime.engine.rpc import RpcContext, RpcRegistry
+from realtime.engine.transport import Push, Transport, push_nothing
 from storage.errors import Kind, Refused
 
 log = logging.getLogger("realtime.engine.session")
@@ -42,32 +42,6 @@ TOKEN_EXPIRED = 4010
 AUTH_TIMEOUT = 10.0
 MAX_CHANNELS = 64
 PRESENCE_KINDS = ("room", "backstage")
-
-Push = Callable[[bytes, bool, list[Publication]], None]
-
-
-def _nothing(frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
-    return None
-
-
-class Transport(Protocol):
-    """The framing side of a live connection."""
-
-    @property
-    def remote_ip(self) -> str: ...
-
-    def deliver(self, pub: Publication) -> None:
-        """Frame and send one publication."""
-
-    def send_json(self, msg: dict[str, Any]) -> None:
-        """Frame and send one session message (``subscribed``, ``error``, ``rpc_result``...)."""
-
-    def close(self, code: int, reason: str) -> None:
-        """End the connection with ``code``; the transport calls ``Session.closed`` once it has."""
-
-    def send_ping(self) -> None: ...
-
-    def answered_since_ping(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +78,7 @@ class Session:
         self.conn_id = secrets.token_hex(6)
         self.claims = claims
         self.channels: set[str] = set()
-        self.push: Push = _nothing  # the hub's hot path (see Hub._flush); the transport's once open
+        self.push: Push = push_nothing  # the hub's hot path (see Hub._flush); the transport's once open
         self.close_code: int | None = None  # the code this side closed with, if it did
         self._timer: asyncio.TimerHandle | None = None
         self._place: Place | None = None  # what it holds in the connection limits
@@ -238,10 +212,7 @@ class Session:
         """Move from the address's count of unauthenticated sockets to the user's count."""
         if self not in self.deps.hub.connections:
             raise Refused(Kind.CONFLICT, "closed", "the connection closed while authenticating")
-        place = self.deps.limits.take("user", claims.user_id)
-        if self._place is not None:
-            self.deps.limits.give_back(self._place)
-        self._place = place
+        self._place = self.deps.limits.move(self._place, "user", claims.user_id)
 
     def _expire_with(self, claims: Claims) -> None:
         if self._timer is not None:
@@ -354,32 +325,7 @@ class Session:
         await self.deps.hub.publish(channel.name, event, body, durable=False)
 
     async def rpc(self, msg: dict[str, Any]) -> None:
-        """The RPC envelope: ``rpc_result`` or ``rpc_error`` with the request's ``id``. A ``Refused``
-        answers with its code; anything else is logged and answered ``internal_error``."""
+        """An RPC, answered through the registry's envelope (realtime/engine/rpc.py)."""
         assert self.claims is not None
-        rid = msg.get("id")
-        if not (isinstance(rid, int | str) and not isinstance(rid, bool) and len(str(rid)) <= 64):
-            raise Refused(Kind.INVALID, "bad_message", "rpc needs an 'id' (number or short string)")
-        name = msg.get("method")
-        method = self.deps.rpc.get(name) if isinstance(name, str) else None
-        params = msg.get("params", {})
-        if method is None:
-            self._rpc_error(rid, "unknown_method", "no such method")
-            return
-        if not isinstance(params, dict):
-            self._rpc_error(rid, "invalid", "'params' must be an object")
-            return
         context = RpcContext(self.claims, self.conn_id, self.transport.remote_ip)
-        try:
-            result = await method(context, params)
-        except Refused as exc:
-            self._rpc_error(rid, exc.code, exc.message)
-            return
-        except Exception:
-            log.exception("rpc %s failed conn=%s", name, self.conn_id)
-            self._rpc_error(rid, "internal_error", "internal error")
-            return
-        self.send({"type": "rpc_result", "id": rid, "result": result})
-
-    def _rpc_error(self, rid: int | str, code: str, message: str) -> None:
-        self.send({"type": "rpc_error", "id": rid, "error": {"code": code, "message": message}})
+        self.send(await self.deps.rpc.answer(context, msg))
