@@ -99,6 +99,32 @@ async def test_logout_ends_the_tokens_sessions_on_every_process(http_client, two
         assert (code, body["error"]["code"]) == (401, "token_revoked")
 
 
+@pytest.mark.gen_test(timeout=60)
+async def test_an_sse_viewer_on_one_process_is_in_presence_and_attendance_on_the_other(
+    http_client, two_processes
+):
+    a, b = two_processes
+    api_a = Api(http_client, a.url)
+    host, guest, w = await api_a.live_webinar()
+    room = f"room:{w['id']}"
+    watcher = await WsClient.connect(a.url, host)
+    await watcher.subscribe(room)
+    viewer_b = await EventStream().open(b.url, await ticket_for(http_client, b.url, guest), [room])
+    await viewer_b.event("subscribed")
+    while (await watcher.expect("presence", timeout=20))["data"]["count"] != 2:
+        pass
+    code, roster = await api_a.call("GET", f"/api/channels/{room}/presence", token=host)
+    assert code == 200 and roster["count"] == 2
+    code, report = await api_a.call("GET", f"/api/webinars/{w['id']}/reports/attendance", token=host)
+    (row,) = [r for r in report["attendance"] if r["registered"]]  # the viewer (the host is there too)
+    assert row["present_live"] is True and row["left_at"] is None
+    await viewer_b.close()
+    while (update := await watcher.expect("presence", timeout=20))["data"]["count"] != 1:
+        pass
+    assert update["data"]["left_total"] == 1
+    watcher.close()
+
+
 @pytest.mark.gen_test(timeout=120)
 async def test_restart_mid_webinar_keeps_durable_state(http_client, env):
     app = AppProcess(env)
