@@ -44,6 +44,7 @@ from realtime.engine.channels import ChannelPolicy
 from realtime.engine.heartbeat import Heartbeat
 from realtime.engine.hub import Hub
 from realtime.engine.limits import ConnectionLimits
+from realtime.engine.limits_redis import RedisUserCount
 from realtime.engine.presence import PresenceBackend, PresenceTracker
 from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
@@ -82,6 +83,17 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     return MemoryPresence()
 
 
+def make_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
+    """The connection caps; the per-user count is shared through Redis when the broker is Redis."""
+    shared = RedisUserCount(broker.redis, settings.redis_prefix) if isinstance(broker, RedisBroker) else None
+    return ConnectionLimits(
+        settings.max_connections_per_user,
+        settings.max_unauthenticated_per_address,
+        shared,
+        ttl=settings.presence_ttl,
+    )
+
+
 @dataclasses.dataclass
 class Services:
     """Everything a running server holds open; built whole by :func:`open_services` inside the loop."""
@@ -93,6 +105,7 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     heartbeat: Heartbeat
+    limits: ConnectionLimits
     tokens: TokenService
     tickets: tickets.Tickets
     notifications: NotificationServices
@@ -108,6 +121,7 @@ class Services:
         await self.heartbeat.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
+        await self.limits.close()
         await self.hub.close()
         await self.broker.close()
         await self.client.close()
@@ -215,6 +229,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             hub=hub,
             presence=presence,
             heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
+            limits=make_limits(settings, broker),
             tokens=tokens,
             tickets=tickets.Tickets(db),
             notifications=notifications,
@@ -225,6 +240,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         )
         await hub.start()
         presence.start()
+        services.limits.start()
         services.heartbeat.start()
         domain.stage.start()
         notifications.worker.start()  # last: nothing to stop if start-up fails before
@@ -246,9 +262,8 @@ def make_app(services: Services) -> tornado.web.Application:
         "policy": services.policy,
         "presence": services.presence,
     }
-    limits = ConnectionLimits(s.max_connections_per_user, s.max_unauthenticated_per_address)
     live = SessionDeps(
-        services.hub, services.tokens, services.policy, services.rpc, services.presence, limits
+        services.hub, services.tokens, services.policy, services.rpc, services.presence, services.limits
     )
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [

@@ -288,7 +288,7 @@ class Settings:
         "PRESENCE_TTL",
         30.0,
         _float(0.5, 3600),
-        "Seconds after which a crashed process's presence entries expire.",
+        "Seconds after which a crashed process's presence entries (and counted connections) expire.",
     )
     presence_interval: float = setting(
         "PRESENCE_INTERVAL",
@@ -339,8 +339,8 @@ class Settings:
         "MAX_CONNECTIONS_PER_USER",
         20,
         _int(0, 100_000),
-        "Simultaneous live connections (WebSockets and SSE streams) per user and process; past it "
-        "close 4009 / HTTP 429 `too_many_connections` (0: no cap).",
+        "Simultaneous live connections (WebSockets and SSE streams) per user, on all processes together "
+        "with Redis; past it close 4009 / HTTP 429 `too_many_connections` (0: no cap).",
     )
     max_unauthenticated_per_address: int = setting(
         "MAX_UNAUTHENTICATED_PER_ADDRESS",

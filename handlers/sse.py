@@ -88,7 +88,7 @@ class EventStreamHandler(JsonHandler):
         since = parse_event_id(last_id) if last_id else {}
         session = self.session = Session(self.live, self, claims)
         admitted: list[Channel] = [await session.admit(name, since.get(name)) for name in names]
-        session.reserve()  # 429 too_many_connections past the user's cap
+        await session.reserve()  # 429 too_many_connections past the user's cap
         try:
             await self._start()
             session.open(self.push)

@@ -4,6 +4,7 @@ state."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -26,10 +27,16 @@ def env(mongo_server, test_id, tmp_path):
 
 
 @pytest.fixture
-def two_processes(env):
+def process_env():
+    """Extra settings of the two processes; a test overrides it with ``parametrize``."""
+    return {}
+
+
+@pytest.fixture
+def two_processes(env, process_env):
     redis = RedisServer()
     redis.start()
-    apps = [AppProcess({**env, "REDIS_URL": redis.url}) for _ in range(2)]
+    apps = [AppProcess({**env, **process_env, "REDIS_URL": redis.url}) for _ in range(2)]
     for app in apps:
         app.start()
     yield apps
@@ -123,6 +130,40 @@ async def test_an_sse_viewer_on_one_process_is_in_presence_and_attendance_on_the
         pass
     assert update["data"]["left_total"] == 1
     watcher.close()
+
+
+@pytest.mark.parametrize("process_env", [{"MAX_CONNECTIONS_PER_USER": "2"}])
+@pytest.mark.gen_test(timeout=60)
+async def test_the_per_user_cap_counts_connections_on_every_process(http_client, two_processes):
+    a, b = two_processes
+    _, guest, w = await Api(http_client, a.url).live_webinar()
+    tab_a = await WsClient.connect(a.url, guest)
+    viewer_b = await EventStream().open(
+        b.url, await ticket_for(http_client, b.url, guest), [f"room:{w['id']}"]
+    )
+    await viewer_b.event("subscribed")
+    for url in (a.url, b.url):  # the third connection is refused wherever it lands
+        third = await WsClient.connect(url)
+        await third.send({"type": "auth", "token": guest})
+        assert (await third.expect("error"))["code"] == "too_many_connections"
+        assert (await third.closed()).code == 4009
+    over = await EventStream().open(a.url, await ticket_for(http_client, a.url, guest), [f"room:{w['id']}"])
+    assert (over.status, over.error["code"]) == (429, "too_many_connections")
+    await over.close()
+    tab_a.close()
+
+    async def admitted() -> WsClient:
+        # The server offers no event for "the closed tab no longer counts"; retry until it does.
+        while True:
+            client = await WsClient.connect(b.url)
+            await client.send({"type": "auth", "token": guest})
+            if (await client.expect(lambda m: m["type"] in ("welcome", "error")))["type"] == "welcome":
+                return client
+            await client.closed()
+
+    again = await asyncio.wait_for(admitted(), 20)
+    again.close()
+    await viewer_b.close()
 
 
 @pytest.mark.gen_test(timeout=120)

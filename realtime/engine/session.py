@@ -91,12 +91,12 @@ class Session:
     def jti(self) -> str:
         return self.claims.jti if self.claims is not None else ""
 
-    def reserve(self) -> None:
+    async def reserve(self) -> None:
         """Take this authenticated session's place in its user's connection cap, or ``Refused``
         ``too_many_connections`` (a transport that authenticated the client itself calls this
         before it starts; :meth:`closed` gives the place back)."""
         assert self.claims is not None and self._place is None
-        self._place = self.deps.limits.take("user", self.claims.user_id)
+        self._place = await self.deps.limits.take_user(self.claims.user_id, self.conn_id)
 
     def open(self, push: Push) -> None:
         """The connection is up: join the hub's registry and start the clock (``auth`` within
@@ -108,7 +108,7 @@ class Session:
             self._expire_with(self.claims)
             return
         try:
-            self._place = self.deps.limits.take("address", self.transport.remote_ip)
+            self._place = self.deps.limits.take_address(self.transport.remote_ip)
         except Refused as exc:
             self.close(TOO_MANY_CONNECTIONS, exc.code)
             return
@@ -195,7 +195,7 @@ class Session:
         if self.claims is not None and not refresh:
             raise Refused(Kind.CONFLICT, "already_authenticated", "this connection is authenticated already")
         if self.claims is None:
-            self._count_as_user(claims)
+            await self._count_as_user(claims)
         self.claims = claims
         self._expire_with(claims)
         self.send(
@@ -208,11 +208,15 @@ class Session:
             }
         )
 
-    def _count_as_user(self, claims: Claims) -> None:
+    async def _count_as_user(self, claims: Claims) -> None:
         """Move from the address's count of unauthenticated sockets to the user's count."""
-        if self not in self.deps.hub.connections:
+        place = await self.deps.limits.take_user(claims.user_id, self.conn_id)
+        if self not in self.deps.hub.connections:  # it closed while authenticating
+            self.deps.limits.give_back(place)
             raise Refused(Kind.CONFLICT, "closed", "the connection closed while authenticating")
-        self._place = self.deps.limits.move(self._place, "user", claims.user_id)
+        if self._place is not None:
+            self.deps.limits.give_back(self._place)
+        self._place = place
 
     def _expire_with(self, claims: Claims) -> None:
         if self._timer is not None:
