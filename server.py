@@ -15,12 +15,12 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-import tornado.httpserver
 import tornado.web
 from pymongo import AsyncMongoClient
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
+from config.signing_key import with_signing_key
 from handlers import accounts as h_accounts
 from handlers import notifications as h_notifications
 from handlers import openapi
@@ -32,7 +32,9 @@ from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
+from handlers.headers import SecurityHeaders
 from handlers.health import HealthHandler, ReadyHandler
+from handlers.httpserver import make_http_server
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
@@ -62,7 +64,18 @@ from realtime.webinars.qa import QaService
 from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
+from storage import (
+    accounts,
+    attendance,
+    history,
+    mongo,
+    polls,
+    rate_limits,
+    registrations,
+    room,
+    tickets,
+    webinars,
+)
 from storage.embedded import EmbeddedMongo, database_url
 
 log = logging.getLogger("server")
@@ -83,7 +96,7 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     return MemoryPresence()
 
 
-def make_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
+def make_connection_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
     """The connection caps; the per-user count is shared through Redis when the broker is Redis."""
     shared = RedisUserCount(broker.redis, settings.redis_prefix) if isinstance(broker, RedisBroker) else None
     return ConnectionLimits(
@@ -105,9 +118,10 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     heartbeat: Heartbeat
-    limits: ConnectionLimits
+    connection_limits: ConnectionLimits
     tokens: TokenService
     tickets: tickets.Tickets
+    limits: rate_limits.RateLimits
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -121,7 +135,7 @@ class Services:
         await self.heartbeat.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
-        await self.limits.close()
+        await self.connection_limits.close()
         await self.hub.close()
         await self.broker.close()
         await self.client.close()
@@ -139,6 +153,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
+    rate_limits.create_indexes,
 ]
 
 
@@ -152,6 +167,7 @@ def open_webinar_domain(
     accounts_store: accounts.Accounts,
     webinar_store: webinars.Webinars,
     registration_store: registrations.Registrations,
+    limits: rate_limits.RateLimits,
     events: Iterable[WebinarEvents],
 ) -> ApiDeps:
     """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
@@ -182,6 +198,7 @@ def open_webinar_domain(
         stage=stage,
         policy=WebinarPolicy(service, room_store, hub),
         reports=ReportService(service, room_store, hub),
+        limits=limits,
     )
 
 
@@ -189,8 +206,10 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
     """Open the database and build everything in dependency order, then start the background tasks.
 
     The webinar events go to the notification triggers, then to ``listeners`` (extra observers).
-    If start-up fails, the database client and the embedded database are closed again.
+    If start-up fails, the database client and the embedded database are closed again. Without
+    ``JWT_KEYS`` the signing key is the one kept in the data directory (config/signing_key.py).
     """
+    settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
     client = mongo.open_client(url)
     try:
@@ -210,6 +229,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
         )
         rpc = RpcRegistry()
+        limits = rate_limits.RateLimits(db)
         domain = open_webinar_domain(
             settings,
             db,
@@ -219,6 +239,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             accounts_store=accounts_store,
             webinar_store=webinar_store,
             registration_store=registration_store,
+            limits=limits,
             events=[notifications.triggers, *listeners],
         )
         services = Services(
@@ -229,9 +250,10 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             hub=hub,
             presence=presence,
             heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
-            limits=make_limits(settings, broker),
+            connection_limits=make_connection_limits(settings, broker),
             tokens=tokens,
             tickets=tickets.Tickets(db),
+            limits=limits,
             notifications=notifications,
             domain=domain,
             rpc=rpc,
@@ -240,7 +262,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         )
         await hub.start()
         presence.start()
-        services.limits.start()
+        services.connection_limits.start()
         services.heartbeat.start()
         domain.stage.start()
         notifications.worker.start()  # last: nothing to stop if start-up fails before
@@ -261,9 +283,18 @@ def make_app(services: Services) -> tornado.web.Application:
         "tokens": services.tokens,
         "policy": services.policy,
         "presence": services.presence,
+        "limits": services.limits,
     }
+    ticket = dict(
+        tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
+    )
     live = SessionDeps(
-        services.hub, services.tokens, services.policy, services.rpc, services.presence, services.limits
+        services.hub,
+        services.tokens,
+        services.policy,
+        services.rpc,
+        services.presence,
+        services.connection_limits,
     )
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
@@ -271,7 +302,7 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
         (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
         (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
-        (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
+        (r"/api/realtime/tickets", TicketHandler, ticket),
         (channel + r"/messages", PublishHandler, realtime),
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
@@ -295,6 +326,8 @@ def make_app(services: Services) -> tornado.web.Application:
         log_function=log_request,
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
+        transforms=[SecurityHeaders],
+        cors_origins=s.cors_origins,  # read by JsonHandler (handlers/base.py)
     )
 
 
@@ -346,14 +379,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain and close everything."""
     services = await open_services(settings)
     app = make_app(services)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
+    server = make_http_server(app, settings)
     server.listen(settings.port, settings.host)
     port = next(iter(server._sockets.values())).getsockname()[1]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    base = settings.public_url or f"http://{settings.host}:{port}"
+    scheme = "https" if settings.tls_cert else "http"
+    base = settings.public_url or f"{scheme}://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
     print(f"READY {base}", flush=True)
     if ready is not None:
