@@ -45,6 +45,8 @@ from realtime.engine.broker_redis import RedisBroker
 from realtime.engine.channels import ChannelPolicy
 from realtime.engine.heartbeat import Heartbeat
 from realtime.engine.hub import Hub
+from realtime.engine.limits import ConnectionLimits
+from realtime.engine.limits_redis import RedisUserCount
 from realtime.engine.presence import PresenceBackend, PresenceTracker
 from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
@@ -85,6 +87,17 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     return MemoryPresence()
 
 
+def make_connection_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
+    """The connection caps; the per-user count is shared through Redis when the broker is Redis."""
+    shared = RedisUserCount(broker.redis, settings.redis_prefix) if isinstance(broker, RedisBroker) else None
+    return ConnectionLimits(
+        settings.max_connections_per_user,
+        settings.max_unauthenticated_per_address,
+        shared,
+        ttl=settings.presence_ttl,
+    )
+
+
 @dataclasses.dataclass
 class Services:
     """Everything a running server holds open; built whole by :func:`open_services` inside the loop."""
@@ -96,6 +109,7 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     heartbeat: Heartbeat
+    connection_limits: ConnectionLimits
     tokens: TokenService
     tickets: tickets.Tickets
     limits: RateLimits
@@ -112,6 +126,7 @@ class Services:
         await self.heartbeat.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
+        await self.connection_limits.close()
         await self.hub.close()
         await self.broker.close()
         await self.client.close()
@@ -226,6 +241,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             hub=hub,
             presence=presence,
             heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
+            connection_limits=make_connection_limits(settings, broker),
             tokens=tokens,
             tickets=tickets.Tickets(db),
             limits=limits,
@@ -237,6 +253,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         )
         await hub.start()
         presence.start()
+        services.connection_limits.start()
         services.heartbeat.start()
         domain.stage.start()
         notifications.worker.start()  # last: nothing to stop if start-up fails before
@@ -262,7 +279,14 @@ def make_app(services: Services) -> tornado.web.Application:
     ticket = dict(
         tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
     )
-    live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
+    live = SessionDeps(
+        services.hub,
+        services.tokens,
+        services.policy,
+        services.rpc,
+        services.presence,
+        services.connection_limits,
+    )
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),

@@ -312,7 +312,7 @@ class Settings:
         "PRESENCE_TTL",
         30.0,
         _float(0.5, 3600),
-        "Seconds after which a crashed process's presence entries expire.",
+        "Seconds after which a crashed process's presence entries (and counted connections) expire.",
     )
     presence_interval: float = setting(
         "PRESENCE_INTERVAL",
@@ -416,6 +416,21 @@ class Settings:
         100,
         _int(0, 1_000_000),
         "Publish API calls per second per API key (or per host publishing with a token).",
+    )
+    # Sessions (issue 10): caps on simultaneous live connections (realtime/engine/limits.py).
+    max_connections_per_user: int = setting(
+        "MAX_CONNECTIONS_PER_USER",
+        20,
+        _int(0, 100_000),
+        "Simultaneous live connections (WebSockets and SSE streams) per user, on all processes together "
+        "with Redis; past it close 4009 / HTTP 429 `too_many_connections` (0: no cap).",
+    )
+    max_unauthenticated_per_address: int = setting(
+        "MAX_UNAUTHENTICATED_PER_ADDRESS",
+        200,
+        _int(0, 1_000_000),
+        "WebSockets per client address and process that have not sent `auth` yet; past it close 4009 "
+        "(0: no cap).",
     )
 
     @property

@@ -78,7 +78,7 @@ def operations(settings: Settings) -> list[Op]:
            {200: a.Tokens}, ("bad_credentials", "rate_limited")),
         Op("post", "/api/auth/refresh", "Rotate a refresh token", "none", a.RefreshBody, {200: a.Tokens},
            ("refresh_invalid", "refresh_reused")),
-        Op("post", "/api/auth/logout", "Revoke this access token and the refresh token's family",
+        Op("post", "/api/auth/logout", "Revoke this token (any kind) and the refresh token's family",
            "bearer", a.RefreshBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
         Op("get", "/api/me", "The caller", "bearer", ok={200: a.User}),
         # webinars and registrations

@@ -22,7 +22,7 @@ from handlers.json_input import BadJson, decode
 from handlers.origin import normalise, origin_allowed
 from realtime.engine.outbox import Outbox
 from realtime.engine.publication import Publication, encode, ws_text_frame
-from realtime.engine.session import GOING_AWAY, SLOW_CONSUMER, Session, SessionDeps
+from realtime.engine.session import GOING_AWAY, NOT_AUTHENTICATED, SLOW_CONSUMER, Session, SessionDeps
 
 log = logging.getLogger("realtime.ws")
 
@@ -30,6 +30,7 @@ __all__ = ["GOING_AWAY", "RealtimeSocket"]
 
 # The WebSocket's own close codes (docs/protocol.md); the session's are in realtime/engine/session.py.
 UNSUPPORTED_DATA = 1003
+BAD_MESSAGES = 4000
 FLOODING = 4029
 
 _NO_HEADERS = tornado.httputil.HTTPHeaders()
@@ -38,6 +39,7 @@ _NO_UI = tornado.util.ObjectDict()
 RATE_PER_SECOND = 20.0
 RATE_BURST = 60.0
 FLOOD_LIMIT = 200
+MALFORMED_LIMIT = 10  # malformed frames in a row (no well-formed message between) before 4000
 
 
 class RealtimeSocket(tornado.websocket.WebSocketHandler):
@@ -50,6 +52,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self._tokens_left = RATE_BURST
         self._last_refill = time.monotonic()
         self._refused = 0
+        self._malformed = 0
         self._answered = True
 
     @property
@@ -164,15 +167,26 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         try:
             msg = decode(message)
         except BadJson as exc:
-            self.session.error("bad_json", f"message refused: {exc.reason}")
+            self._refuse_malformed("bad_json", f"message refused: {exc.reason}")
             return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            self.session.error("bad_message", "a message is a JSON object with a string 'type'")
+            self._refuse_malformed("bad_message", "a message is a JSON object with a string 'type'")
             return
+        self._malformed = 0
         try:
             await self.session.handle(msg)
         except tornado.websocket.WebSocketClosedError:
             pass
+
+    def _refuse_malformed(self, code: str, message: str) -> None:
+        """Answer a frame that is not a message; before ``auth`` it closes the socket (4001), and
+        the MALFORMED_LIMIT-th in a row closes it too (4000)."""
+        self.session.error(code, message)
+        self._malformed += 1
+        if self.session.claims is None:
+            self.session.close(NOT_AUTHENTICATED, code)
+        elif self._malformed >= MALFORMED_LIMIT:
+            self.session.close(BAD_MESSAGES, "too many malformed messages")
 
     def on_close(self) -> None:
         if self.outbox is not None:
