@@ -35,6 +35,7 @@ class Claims:
     webinar: str | None = None
     scope: str = "access"
     jti: str = ""
+    iat: float = 0.0
 
     @property
     def user_id(self) -> str:
@@ -47,13 +48,17 @@ class Claims:
 
 class TokenService:
     def __init__(
-        self, settings: Settings, *, is_revoked: Callable[[str], Awaitable[bool]] | None = None
+        self,
+        settings: Settings,
+        *,
+        is_revoked: Callable[[str, str, float], Awaitable[bool]] | None = None,
     ) -> None:
         self.settings = settings
         self.algorithm = settings.jwt_algorithm
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
         self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
-        # Whether a host token's ``jti`` was revoked by logout (the accounts store); None: never.
+        # Whether a host token (jti, sub, iat) was revoked by logout, a password reset or a disabled
+        # account (the accounts store); None: never.
         self.is_revoked = is_revoked
 
     def issue(
@@ -90,8 +95,11 @@ class TokenService:
         """:meth:`verify`, and for host tokens (the ones logout revokes) the revocation check; the one
         place every REST handler, the WebSocket and the SSE ticket authenticate a caller."""
         claims = self.verify(token)
-        if claims.is_host and self.is_revoked is not None and await self.is_revoked(claims.jti):
-            raise unauthorized("token_revoked", "this token was revoked by logout")
+        revoked = self.is_revoked
+        if claims.is_host and revoked is not None and await revoked(claims.jti, claims.sub, claims.iat):
+            raise unauthorized(
+                "token_revoked", "this token was revoked (logout, password reset or disabled account)"
+            )
         return claims
 
     def verify(self, token: str, *, scope: str = "access") -> Claims:
@@ -146,4 +154,31 @@ class TokenService:
             webinar=wid if isinstance(wid, str) else None,
             scope=token_scope,
             jti=str(data.get("jti", "")),
+            iat=float(data["iat"]),
         )
+
+
+def mint_integrator_token(
+    settings: Settings, sub: str, *, name: str = "", webinar: str | None = None, ttl: int, kid: str = ""
+) -> str:
+    """An attendee token signed as an integrator's backend would sign it (``INTEGRATOR_KEYS``,
+    ``INTEGRATOR_ISSUER``): for the admin command line and for trying the integration out.
+    ``kid`` defaults to the first integrator key; raises ``KeyError`` naming an unknown one."""
+    keys = settings.integrator_keys
+    kid = kid or next(iter(keys))
+    secret = keys[kid].reveal()
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "role": "attendee",
+        "name": name,
+        "scope": "access",
+        "iss": settings.integrator_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": secrets.token_urlsafe(12),
+    }
+    if webinar is not None:
+        claims["wid"] = webinar
+    return jwt.encode(claims, secret, algorithm=settings.jwt_algorithm, headers={"kid": kid})
