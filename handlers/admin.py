@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from config import ConfigError, Settings
 from realtime.auth.tokens import TokenService, mint_integrator_token
 from realtime.jobs.retention import policy_of
-from storage import accounts, mongo, retention
+from storage import accounts, embedded_backup, mongo, retention
 from storage.embedded import database_url
 from storage.mongo import Database
 
@@ -60,6 +61,32 @@ async def reset_password(settings: Settings, email: str, password: str) -> str:
 async def apply_retention(settings: Settings) -> dict[str, int]:
     async with open_database(settings) as db:
         return await retention.apply(db, policy_of(settings))
+
+
+def _embedded_only(settings: Settings, what: str) -> None:
+    if settings.mongodb_url:
+        raise ConfigError(
+            f"MONGODB_URL: {what} is for the embedded database; back MongoDB up with mongodump and "
+            "restore it with mongorestore (docs/deploy.md)"
+        )
+
+
+async def backup(settings: Settings, output: Path) -> int:
+    """A consistent archive of the embedded database, taken while the server runs; its size."""
+    _embedded_only(settings, "backup")
+    output = embedded_backup.archive_path(output)
+    url, embedded = await database_url("", settings.data_path, share=True)
+    try:
+        return await embedded_backup.backup(url, output)
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+
+
+def restore(settings: Settings, archive: Path) -> Path | None:
+    """Unpack ``archive`` as the embedded database (the server must be stopped)."""
+    _embedded_only(settings, "restore")
+    return embedded_backup.restore(archive, settings.data_path / "mongo")
 
 
 def mint_token(settings: Settings, sub: str, *, name: str, webinar: str | None, ttl: int, kid: str) -> str:

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import StringConstraints
@@ -127,6 +128,20 @@ def apply_retention(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def backup(settings: Settings, args: argparse.Namespace) -> int:
+    size = asyncio.run(admin.backup(settings, Path(args.output)))
+    print(f"wrote {Path(args.output).resolve()} ({size} bytes)")
+    return 0
+
+
+def restore(settings: Settings, args: argparse.Namespace) -> int:
+    aside = admin.restore(settings, Path(args.archive))
+    print(f"restored {args.archive} into {settings.data_path / 'mongo'}")
+    if aside is not None:
+        print(f"the earlier database was moved to {aside}")
+    return 0
+
+
 Command = Callable[[Settings, argparse.Namespace], int]
 
 
@@ -175,6 +190,14 @@ def parser() -> argparse.ArgumentParser:
     check = command("check-config", check_config, "validate the settings and print them, secrets masked")
     check.add_argument("--json", action="store_true")
     command("apply-retention", apply_retention, "delete what the retention settings no longer keep, now")
+    back = command(
+        "backup", backup, "write a consistent .tar.gz of the embedded database (while the server runs)"
+    )
+    back.add_argument("--output", required=True, help="the archive to write (must not exist)")
+    rest = command(
+        "restore", restore, "unpack a backup as the embedded database (server stopped; old one kept aside)"
+    )
+    rest.add_argument("--archive", required=True, help="an archive written by backup")
     return p
 
 
@@ -191,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    except (Refused, EmbeddedInUse, ValueError) as exc:
+    except (Refused, EmbeddedInUse, ValueError, OSError) as exc:
         print(f"error: {getattr(exc, 'message', exc)}", file=sys.stderr)
         return 1
     except (PyMongoError, RuntimeError) as exc:  # the database cannot be reached or started

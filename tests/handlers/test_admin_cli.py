@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -189,3 +190,56 @@ def test_a_command_without_a_running_server_starts_and_stops_its_own_database(tm
     listed = cli(env, "list-hosts")
     assert listed.returncode == 0 and listed.stdout.startswith("solo@example.com\t")
     assert not secantus_on(tmp_path / "mongo")
+
+
+def test_backup_while_running_then_restore_into_a_new_data_dir(running, tmp_path):
+    app, env = running
+    email = "backup@example.com"
+    assert (
+        cli(env, "create-host", "--email", email, "--password-stdin", stdin="backed up pw\n").returncode == 0
+    )
+    archive = tmp_path / "backups" / "webinar.tar.gz"
+    done = cli(env, "backup", "--output", str(archive))
+    assert done.returncode == 0, done.stderr
+    assert archive.is_file() and f"wrote {archive}" in done.stdout
+    again = cli(env, "backup", "--output", str(archive))
+    assert again.returncode == 1 and "exists" in again.stderr
+    refused = cli(env, "restore", "--archive", str(archive))
+    assert refused.returncode == 1 and "stop the server first" in refused.stderr
+    assert call(app.url, "GET", "/readyz")[0] == 200
+
+    other = {**env, "DATA_DIR": str(tmp_path / "restored")}
+    (tmp_path / "restored" / "mongo").mkdir(parents=True)
+    (tmp_path / "restored" / "mongo" / "something").write_text("an earlier database")
+    restored = cli(other, "restore", "--archive", str(archive))
+    assert restored.returncode == 0, restored.stderr
+    assert "moved to" in restored.stdout
+    kept = [p for p in (tmp_path / "restored").iterdir() if p.name.startswith("mongo.before-restore-")]
+    assert len(kept) == 1 and (kept[0] / "something").read_text() == "an earlier database"
+    second = AppProcess(other)
+    second.start()
+    try:
+        assert login(second.url, email, "backed up pw")[0] == 200
+    finally:
+        assert second.stop() == 0
+    with_mongo = cli(
+        {**env, "MONGODB_URL": "mongodb://127.0.0.1:1/"}, "backup", "--output", str(tmp_path / "x")
+    )
+    assert with_mongo.returncode == 2 and "mongodump" in with_mongo.stderr
+
+
+def test_a_copy_of_the_data_directory_made_while_stopped_starts_with_the_data(tmp_path):
+    env = {"DATA_DIR": str(tmp_path / "live"), "MONGODB_URL": "", "REDIS_URL": "", "SIGNUP_OPEN": "false"}
+    live = AppProcess(env)
+    live.start()
+    made = cli(env, "create-host", "--email", "cold@example.com", "--password-stdin", stdin="cold copy pw\n")
+    assert made.returncode == 0, made.stderr
+    # the documented procedure: stop the server (SIGTERM), copy DATA_DIR/mongo, start on the copy
+    assert live.stop() == 0
+    shutil.copytree(tmp_path / "live" / "mongo", tmp_path / "copy" / "mongo")
+    app = AppProcess({**env, "DATA_DIR": str(tmp_path / "copy")})
+    app.start()
+    try:
+        assert login(app.url, "cold@example.com", "cold copy pw")[0] == 200
+    finally:
+        assert app.stop() == 0
