@@ -13,8 +13,11 @@ Lifecycle contract:
 - **A start deals with what a dead start left behind** (storage/embedded_process.py finds it): a
   SecantusDB on the directory whose owner died is stopped, with a warning naming it; one whose owner
   is alive is another running server's and the start is refused, naming that process and its URL.
-- :func:`database_url` with ``share=True`` (the admin commands) uses the running server's embedded
-  database instead, recorded in ``<DATA_DIR>/mongo.json``, and starts its own only when none runs.
+- :func:`database_url` with ``share=True`` uses the embedded database a running process started
+  (recorded in ``<DATA_DIR>/mongo.json``) and starts its own only when none runs: for the admin
+  commands, and for worker processes of a supervising parent that started it (which may instead
+  pass the URL on as ``MONGODB_URL``). A server without ``share`` never piggybacks on another
+  server's database, which would vanish when that server stops.
 """
 
 from __future__ import annotations

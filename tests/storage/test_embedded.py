@@ -87,11 +87,13 @@ def test_kill_9_of_the_server_takes_the_embedded_database_with_it(tmp_path):
     assert wait_until(lambda: not secantus_on(tmp_path / "mongo"))
 
 
-def test_a_failed_listen_leaves_no_database_behind(tmp_path):
+@pytest.mark.parametrize("bad", ["port in use", "unknown host"])
+def test_a_failed_listen_leaves_no_database_behind(tmp_path, bad):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        app = embedded_app(tmp_path, PORT=str(busy.getsockname()[1]))
+        listen = {"PORT": str(busy.getsockname()[1])} if bad == "port in use" else {"HOST": "999.1.1.1"}
+        app = embedded_app(tmp_path, **listen)
         app.port = free_port()  # never listens: start() must see the process exit instead
         with pytest.raises(RuntimeError):
             app.start()
