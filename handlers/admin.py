@@ -14,12 +14,15 @@ from typing import Any
 
 from config import ConfigError, Settings
 from realtime.auth.tokens import TokenService, mint_integrator_token
+from realtime.engine.broker_redis import RedisBroker
+from realtime.engine.control import Control
 from realtime.jobs.retention import policy_of
 from storage import accounts, embedded_backup, mongo, retention
 from storage.embedded import database_url
 from storage.mongo import Database
 
 MAX_TOKEN_TTL = 365 * 86400
+KICKED = 4003  # the close code of a kicked connection (docs/protocol.md)
 
 
 @contextlib.asynccontextmanager
@@ -46,16 +49,36 @@ async def list_hosts(settings: Settings) -> list[dict[str, Any]]:
         return await accounts.Accounts(db).hosts()
 
 
-async def set_disabled(settings: Settings, email: str, disabled: bool) -> str:
+async def end_live_connections(settings: Settings, user_id: str, reason: str) -> bool:
+    """Close ``user_id``'s WebSocket and SSE connections on every server process (4003), through
+    the broker's kick, as logout does. Only Redis reaches other processes; False when there is no
+    ``REDIS_URL`` or Redis did not answer (the connections then end when their token expires)."""
+    if not settings.redis_url:
+        return False
+    unreached: list[str] = []
+    broker = RedisBroker(settings.redis_url.reveal(), settings.redis_prefix)
+    try:
+        # The kick is applied locally only when the broker is down; here "locally" means not at all.
+        control = Control(broker, lambda channel, *_: unreached.append(channel))
+        await control.kick("*", user_id, KICKED, reason)
+    finally:
+        await broker.close()
+    return not unreached
+
+
+async def set_disabled(settings: Settings, email: str, disabled: bool) -> tuple[str, bool]:
+    """(user id, whether live connections were closed)."""
     async with open_database(settings) as db:
         user = await accounts.Accounts(db).set_disabled(email, disabled)
-        return str(user["_id"])
+    user_id = str(user["_id"])
+    return user_id, disabled and await end_live_connections(settings, user_id, "account disabled")
 
 
-async def reset_password(settings: Settings, email: str, password: str) -> str:
+async def reset_password(settings: Settings, email: str, password: str) -> tuple[str, bool]:
     async with open_database(settings) as db:
         user = await accounts.Accounts(db).reset_password(email, password)
-        return str(user["_id"])
+    user_id = str(user["_id"])
+    return user_id, await end_live_connections(settings, user_id, "password reset")
 
 
 async def apply_retention(settings: Settings) -> dict[str, int]:

@@ -30,6 +30,11 @@ from storage.embedded import EmbeddedInUse
 from storage.errors import Refused
 
 PROG = "python -m handlers.cli"
+LIVE_ENDED = "its open live connections were closed (4003) on every server process"
+LIVE_LEFT = (
+    "its open live connections end when their access token expires "
+    "(without REDIS_URL, or with Redis not answering, they cannot be reached)"
+)
 
 
 def _password(args: argparse.Namespace) -> str:
@@ -81,8 +86,9 @@ def list_hosts(settings: Settings, args: argparse.Namespace) -> int:
 
 def disable_host(settings: Settings, args: argparse.Namespace) -> int:
     email = _email(args)
-    asyncio.run(admin.set_disabled(settings, email, True))
+    _, kicked = asyncio.run(admin.set_disabled(settings, email, True))
     print(f"disabled host {email}: login refused, its tokens and refresh tokens revoked")
+    print(LIVE_ENDED if kicked else LIVE_LEFT)
     return 0
 
 
@@ -95,8 +101,9 @@ def enable_host(settings: Settings, args: argparse.Namespace) -> int:
 
 def reset_password(settings: Settings, args: argparse.Namespace) -> int:
     new = read(PasswordReset, {"email": args.email, "password": _password(args)})
-    asyncio.run(admin.reset_password(settings, new.email, new.password))
+    _, kicked = asyncio.run(admin.reset_password(settings, new.email, new.password))
     print(f"reset the password of {new.email}: its earlier tokens and refresh tokens are revoked")
+    print(LIVE_ENDED if kicked else LIVE_LEFT)
     return 0
 
 

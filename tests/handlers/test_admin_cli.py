@@ -243,3 +243,32 @@ def test_a_copy_of_the_data_directory_made_while_stopped_starts_with_the_data(tm
         assert login(app.url, "cold@example.com", "cold copy pw")[0] == 200
     finally:
         assert app.stop() == 0
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_disable_host_closes_its_live_connections_on_a_server_with_redis(
+    mongo_server, redis_server, test_id
+):
+    from tests.wsclient import WsClient
+
+    env = {
+        "MONGODB_URL": mongo_server.url,
+        "MONGODB_DATABASE": test_id,
+        "REDIS_URL": redis_server.url,
+        "REDIS_PREFIX": f"{test_id}:",
+    }
+    app = AppProcess(env)
+    app.start()
+    try:
+        email = "live@example.com"
+        made = cli(env, "create-host", "--email", email, "--password-stdin", stdin="live host pw\n")
+        assert made.returncode == 0, made.stderr
+        code, tokens = login(app.url, email, "live host pw")
+        assert code == 200
+        live = await WsClient.connect(app.ws_url + "/ws", tokens["access_token"])
+        done = cli(env, "disable-host", "--email", email)
+        assert done.returncode == 0, done.stderr
+        assert "closed (4003) on every server process" in done.stdout
+        assert (await live.closed()).code == 4003
+    finally:
+        assert app.stop() == 0
