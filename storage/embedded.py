@@ -113,6 +113,7 @@ class EmbeddedMongo:
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             if self._proc.returncode is not None:
+                await clear_stale(self.path, stop_orphan=False)  # another start won a race: name it
                 raise RuntimeError(f"embedded database exited with {self._proc.returncode}; see {log_path}")
             try:
                 _, writer = await asyncio.open_connection(self.host, self.port)
@@ -143,14 +144,15 @@ class EmbeddedMongo:
         log.info("embedded database stopped")
 
 
-async def clear_stale(path: Path) -> None:
-    """Before starting on ``path``: stop an orphaned SecantusDB on it, refuse if a live one is owned.
+async def clear_stale(path: Path, *, stop_orphan: bool = True) -> None:
+    """Before starting on ``path``: stop an orphaned SecantusDB on it, refuse if a live one is owned
+    (or, without ``stop_orphan``, if there is any).
 
     Raises :class:`EmbeddedInUse` naming the owner (or the pid when it cannot be verified)."""
     running = await asyncio.to_thread(proc_state.find_running, path)
     if running is None:
         return
-    if running.owned or not running.verified:
+    if running.owned or not running.verified or not stop_orphan:
         where = f" at {running.url}" if running.url else ""
         raise EmbeddedInUse(
             f"the embedded database in {path} is already running{where} (pid {running.pid}, "
