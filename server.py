@@ -15,12 +15,12 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
-import tornado.httpserver
 import tornado.web
 from pymongo import AsyncMongoClient
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
+from config.signing_key import with_signing_key
 from handlers import accounts as h_accounts
 from handlers import notifications as h_notifications
 from handlers import openapi
@@ -32,7 +32,9 @@ from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
+from handlers.headers import SecurityHeaders
 from handlers.health import HealthHandler, ReadyHandler
+from handlers.httpserver import make_http_server
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
@@ -61,7 +63,18 @@ from realtime.webinars.qa import QaService
 from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
+from storage import (
+    accounts,
+    attendance,
+    history,
+    mongo,
+    polls,
+    rate_limits,
+    registrations,
+    room,
+    tickets,
+    webinars,
+)
 from storage.embedded import EmbeddedMongo, database_url
 
 log = logging.getLogger("server")
@@ -95,6 +108,7 @@ class Services:
     heartbeat: Heartbeat
     tokens: TokenService
     tickets: tickets.Tickets
+    limits: rate_limits.RateLimits
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -125,6 +139,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
+    rate_limits.create_indexes,
 ]
 
 
@@ -138,6 +153,7 @@ def open_webinar_domain(
     accounts_store: accounts.Accounts,
     webinar_store: webinars.Webinars,
     registration_store: registrations.Registrations,
+    limits: rate_limits.RateLimits,
     events: Iterable[WebinarEvents],
 ) -> ApiDeps:
     """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
@@ -168,6 +184,7 @@ def open_webinar_domain(
         stage=stage,
         policy=WebinarPolicy(service, room_store, hub),
         reports=ReportService(service, room_store, hub),
+        limits=limits,
     )
 
 
@@ -175,8 +192,10 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
     """Open the database and build everything in dependency order, then start the background tasks.
 
     The webinar events go to the notification triggers, then to ``listeners`` (extra observers).
-    If start-up fails, the database client and the embedded database are closed again.
+    If start-up fails, the database client and the embedded database are closed again. Without
+    ``JWT_KEYS`` the signing key is the one kept in the data directory (config/signing_key.py).
     """
+    settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
     client = mongo.open_client(url)
     try:
@@ -199,6 +218,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         notifications.worker.register(RETENTION_JOB, retention.run)
         await retention.schedule()
         rpc = RpcRegistry()
+        limits = rate_limits.RateLimits(db)
         domain = open_webinar_domain(
             settings,
             db,
@@ -208,6 +228,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             accounts_store=accounts_store,
             webinar_store=webinar_store,
             registration_store=registration_store,
+            limits=limits,
             events=[notifications.triggers, *listeners],
         )
         services = Services(
@@ -220,6 +241,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
             tokens=tokens,
             tickets=tickets.Tickets(db),
+            limits=limits,
             notifications=notifications,
             domain=domain,
             rpc=rpc,
@@ -248,7 +270,11 @@ def make_app(services: Services) -> tornado.web.Application:
         "tokens": services.tokens,
         "policy": services.policy,
         "presence": services.presence,
+        "limits": services.limits,
     }
+    ticket = dict(
+        tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
+    )
     live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
@@ -256,7 +282,7 @@ def make_app(services: Services) -> tornado.web.Application:
         (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
         (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
         (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
-        (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
+        (r"/api/realtime/tickets", TicketHandler, ticket),
         (channel + r"/messages", PublishHandler, realtime),
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
@@ -280,6 +306,8 @@ def make_app(services: Services) -> tornado.web.Application:
         log_function=log_request,
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
+        transforms=[SecurityHeaders],
+        cors_origins=s.cors_origins,  # read by JsonHandler (handlers/base.py)
     )
 
 
@@ -331,14 +359,15 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM/SIGINT, then drain and close everything."""
     services = await open_services(settings)
     app = make_app(services)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
+    server = make_http_server(app, settings)
     server.listen(settings.port, settings.host)
     port = next(iter(server._sockets.values())).getsockname()[1]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    base = settings.public_url or f"http://{settings.host}:{port}"
+    scheme = "https" if settings.tls_cert else "http"
+    base = settings.public_url or f"{scheme}://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
     print(f"READY {base}", flush=True)
     if ready is not None:

@@ -9,6 +9,13 @@ from typing import Any, TypeVar
 
 import tornado.web
 
+from handlers.headers import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE,
+    cors_origin,
+    handler_methods,
+)
 from realtime.schema import Query, read
 from storage.errors import Kind, Refused
 
@@ -91,6 +98,33 @@ class JsonHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Request-Id", request_id_of(self))
+        self._cors()
+
+    def _cors(self) -> None:
+        """CORS for origins in ``CORS_ORIGINS`` (the application setting ``cors_origins``): the allowed
+        origin may read every answer, errors included; any other origin gets no CORS header at all."""
+        allowed: tuple[str, ...] = self.application.settings.get("cors_origins", ())
+        self.cors_allowed = cors_origin(self.request.headers.get("Origin"), allowed)
+        if not allowed:
+            return
+        self.set_header("Vary", "Origin")
+        value = self.cors_allowed
+        if value is not None:
+            self.set_header("Access-Control-Allow-Origin", value)
+            self.set_header("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)
+
+    def options(self, *args: str) -> None:
+        """``Allow`` for anyone; a CORS preflight from an allowed origin also gets the methods, the
+        request headers it may send and how long to cache that (``Access-Control-Max-Age``)."""
+        methods = ", ".join(handler_methods(self))
+        self.set_header("Allow", methods)
+        preflight = "Access-Control-Request-Method" in self.request.headers
+        if preflight and self.cors_allowed is not None:
+            self.set_header("Access-Control-Allow-Methods", methods)
+            self.set_header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)
+            self.set_header("Access-Control-Max-Age", str(CORS_MAX_AGE))
+        self.set_status(204)
+        self.finish()
 
     def check_xsrf_cookie(self) -> None:
         # The API authenticates with bearer tokens, never cookies, so XSRF does not apply.
@@ -123,6 +157,8 @@ class JsonHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, Refused):
             self.set_status(STATUS[exc.kind])
+            if "retry_after" in exc.extra:
+                self.set_header("Retry-After", str(exc.extra["retry_after"]))
             error: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
         elif status_code >= 500:
             error = {

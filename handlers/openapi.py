@@ -46,6 +46,12 @@ CODES: dict[str, Kind] = {
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
 }
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "whole seconds until the next attempt may succeed (also `error.retry_after`)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 TOKEN_CODES = ("unauthorized", "token_invalid", "token_expired", "token_revoked")
 BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid")
 
@@ -208,6 +214,7 @@ def _errors(op: Op) -> dict[str, Any]:
         str(status): {
             "description": ", ".join(f"`{c}`" for c in found),
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            **({"headers": RETRY_AFTER} if status == 429 else {}),
         }
         for status, found in sorted(by_status.items())
     }

@@ -23,12 +23,14 @@ from tornado.http1connection import HTTP1Connection
 from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
+from handlers.limits import MINUTE, enforce
 from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import Channel, parse_channel
 from realtime.engine.outbox import Outbox
 from realtime.engine.publication import Publication, encode
 from realtime.engine.session import SLOW_CONSUMER, Session, SessionDeps
 from storage.errors import Kind, Refused
+from storage.rate_limits import RateLimits
 from storage.tickets import Tickets
 
 log = logging.getLogger("realtime.sse")
@@ -176,11 +178,14 @@ class EventStreamHandler(JsonHandler):
 class TicketHandler(JsonHandler):
     """``POST /api/realtime/tickets``: trade the bearer JWT for a single-use SSE ticket."""
 
-    def initialize(self, tokens: TokenService, tickets: Tickets) -> None:
+    def initialize(self, tokens: TokenService, tickets: Tickets, limits: RateLimits, rate: int) -> None:
         self.tokens = tokens
         self.tickets = tickets
+        self.limits = limits
+        self.rate = rate  # TICKET_RATE
 
     async def post(self) -> None:
         claims = await bearer_claims(self, self.tokens)
+        await enforce(self.limits, f"ticket:{claims.user_id}", self.rate, MINUTE, "SSE tickets")
         ticket = await self.tickets.issue(dataclasses.asdict(claims))
         self.send({"ticket": ticket, "expires_in": 60}, 201)

@@ -53,6 +53,8 @@ class TokenService:
         *,
         is_revoked: Callable[[str, str, float], Awaitable[bool]] | None = None,
     ) -> None:
+        if not settings.jwt_keys:
+            raise ValueError("no signing key: JWT_KEYS is empty (config.signing_key.with_signing_key)")
         self.settings = settings
         self.algorithm = settings.jwt_algorithm
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}

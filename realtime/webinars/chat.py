@@ -12,6 +12,7 @@ across processes; the rule is decided here.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -54,13 +55,19 @@ class ChatService:
         """429 ``slow_mode`` or ``rate_limited`` when this attendee may not send yet."""
         slow = int(p.webinar["slow_mode_seconds"])
         if slow and not await self.room.take_turn(p.webinar_id, p.user_id, slow):
-            raise Refused(Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow} s")
+            raise Refused(
+                Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow} s", retry_after=slow
+            )
         rate = self.settings.chat_rate
         sent = await self.room.recent_sends(p.webinar_id, p.user_id, rate + 1, RATE_WINDOW)
         # sent is in time order, this send among it: refused when rate + 1 sends fall within one window
         if len(sent) > rate and sent[0] > sent[-1] - timedelta(seconds=RATE_WINDOW):
+            wait = (sent[1] + timedelta(seconds=RATE_WINDOW) - sent[-1]).total_seconds()
             raise Refused(
-                Kind.RATE_LIMITED, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds"
+                Kind.RATE_LIMITED,
+                "rate_limited",
+                f"at most {rate} messages per {RATE_WINDOW} seconds",
+                retry_after=max(1, math.ceil(wait)),
             )
 
     async def delete(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
