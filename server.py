@@ -52,6 +52,7 @@ from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
 from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import SessionDeps
+from realtime.jobs.retention import RETENTION_JOB, RetentionSchedule
 from realtime.notifications import services as notification_services
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.webinars import rpc as room_rpc
@@ -219,6 +220,9 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         notifications = await open_notifications(
             db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
         )
+        retention = RetentionSchedule(db, notifications.jobs, settings)
+        notifications.worker.register(RETENTION_JOB, retention.run)
+        await retention.schedule()
         rpc = RpcRegistry()
         limits = RateLimits(db)
         domain = open_webinar_domain(

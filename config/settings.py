@@ -359,6 +359,34 @@ class Settings:
     push_concurrency: int = setting(
         "PUSH_CONCURRENCY", 16, _int(1, 1000), "Web Push requests in flight per process."
     )
+    room_history_retention_days: int = setting(
+        "ROOM_HISTORY_RETENTION_DAYS",
+        0,
+        _int(0, 36500),
+        "Days a webinar room's timeline, chat, questions and announcements are kept (0: forever); "
+        "older ones are deleted, so replays and reports of older webinars lose them.",
+    )
+    inbox_retention_days: int = setting(
+        "INBOX_RETENTION_DAYS", 0, _int(0, 36500), "Days a notification stays in its inbox (0: forever)."
+    )
+    attendance_retention_days: int = setting(
+        "ATTENDANCE_RETENTION_DAYS",
+        0,
+        _int(0, 36500),
+        "Days attendance sessions (the attendance report's data) are kept (0: forever).",
+    )
+    job_retention_days: int = setting(
+        "JOB_RETENTION_DAYS",
+        14,
+        _int(0, 36500),
+        "Days finished background jobs (and their idempotency keys) are kept (0: forever).",
+    )
+    retention_interval: float = setting(
+        "RETENTION_INTERVAL",
+        3600.0,
+        _float(1, 7 * 86400),
+        "Seconds between the server's retention runs (one process runs each, through the job queue).",
+    )
 
     # Secure defaults (issue 10): who the client is, slow clients, TLS.
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
@@ -525,6 +553,39 @@ def _check(s: Settings) -> None:
         for kid, key in {**s.integrator_keys, **s.api_keys}.items():
             if len(key.reveal()) < MIN_KEY_LENGTH:
                 raise ConfigError(f"INTEGRATOR_KEYS/API_KEYS: key {kid!r} is shorter than 32 characters")
+
+
+def shown_value(value: Any) -> str:
+    """A setting's value as ``check-config`` prints it: secrets masked (a URL keeps its scheme, user
+    and hosts, its password and query are masked), lists comma-separated."""
+    if isinstance(value, Secret):
+        return _masked(value.reveal())
+    if isinstance(value, dict):
+        return ",".join(f"{kid}:{shown_value(v)}" for kid, v in value.items())
+    if isinstance(value, tuple):
+        return ",".join(str(x) for x in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _masked(text: str) -> str:
+    if not text:
+        return ""
+    if "://" not in text:
+        return "**********"
+    parts = urlsplit(text)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        hosts = f"{user}{':**********' if colon else ''}@{hosts}"
+    query = "?**********" if parts.query else ""
+    return f"{parts.scheme}://{hosts}{parts.path}{query}"
+
+
+def effective_settings(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, shown value) of every setting, in the README's order, secrets masked."""
+    return [(f.env, shown_value(getattr(settings, f.name))) for f in FIELDS]
 
 
 def configuration_table() -> str:

@@ -75,7 +75,7 @@ def operations(settings: Settings) -> list[Op]:
         Op("post", "/api/auth/signup", "Create a host account (if SIGNUP_OPEN)", "none", a.Signup,
            {201: a.Tokens}, ("signup_closed", "email_taken", "rate_limited")),
         Op("post", "/api/auth/login", "Log in with email and password (rate limited)", "none", a.Login,
-           {200: a.Tokens}, ("bad_credentials", "rate_limited")),
+           {200: a.Tokens}, ("bad_credentials", "rate_limited", "account_disabled")),
         Op("post", "/api/auth/refresh", "Rotate a refresh token", "none", a.RefreshBody, {200: a.Tokens},
            ("refresh_invalid", "refresh_reused")),
         Op("post", "/api/auth/logout", "Revoke this token (any kind) and the refresh token's family",
