@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -145,6 +146,23 @@ def _keys(raw: Any) -> dict[str, Secret]:
                     raise ValueError("expected kid:secret pairs separated by commas")
                 pairs.append((kid.strip(), secret.strip()))
     return {kid: Secret(secret) for kid, secret in pairs}
+
+
+def _optional_port(raw: Any) -> int | None:
+    if raw is None or str(raw).strip() == "":
+        return None
+    return _int(1, 65535)(raw)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: Any) -> tuple[Network, ...]:
+    """CIDR blocks (``10.0.0.0/8,::1``; a bare address is one host), comma-separated."""
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _list(raw))
+    except ValueError as exc:
+        raise ValueError(f"expected CIDR blocks such as 10.0.0.0/8, comma-separated ({exc})") from None
 
 
 def _offsets(raw: Any) -> tuple[int, ...]:
@@ -334,6 +352,23 @@ class Settings:
     )
     push_concurrency: int = setting(
         "PUSH_CONCURRENCY", 16, _int(1, 1000), "Web Push requests in flight per process."
+    )
+    metrics_port: int | None = setting(
+        "METRICS_PORT",
+        None,
+        _optional_port,
+        "Port of the separate Prometheus listener (`/metrics` only); process *i* of several listens "
+        "on `METRICS_PORT + i`. Empty: no separate listener.",
+    )
+    metrics_host: str = setting(
+        "METRICS_HOST", "127.0.0.1", str, "Interface the `METRICS_PORT` listener binds to."
+    )
+    metrics_allow: tuple[Network, ...] = setting(
+        "METRICS_ALLOW",
+        (),
+        _networks,
+        "CIDR blocks whose TCP peers may read `/metrics` on the main port (never `X-Forwarded-For`). "
+        "Empty: the main port answers 404.",
     )
 
     @property

@@ -40,6 +40,8 @@ FLOOD_LIMIT = 200
 
 
 class RealtimeSocket(tornado.websocket.WebSocketHandler):
+    transport_name = "ws"
+
     def initialize(self, settings: Settings, live: SessionDeps) -> None:
         # Per-connection memory matters at 5,000 connections a process: the shared dependencies
         # live in one object for the whole process, the session's state in a slotted Session.

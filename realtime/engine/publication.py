@@ -53,6 +53,16 @@ class Publication:
         return cls.build(entry.channel, entry.type, entry.data, entry.ts, entry.seq)
 
     @property
+    def ts(self) -> int:
+        """The publish time in epoch ms, read from the encoded JSON: its last ``"ts"`` key is the
+        envelope's (``data`` comes before it, and a key inside a string would be escaped)."""
+        start = self.json.rfind(b',"ts":') + 6
+        end = start
+        while self.json[end : end + 1].isdigit():
+            end += 1
+        return int(self.json[start:end]) if end > start else 0
+
+    @property
     def ws_frame(self) -> bytes:
         if self._frame is None:
             self._frame = ws_text_frame(self.json)

@@ -54,6 +54,10 @@ class Transport(Protocol):
     @property
     def remote_ip(self) -> str: ...
 
+    @property
+    def transport_name(self) -> str:
+        """``ws`` or ``sse``: how metrics count the connection."""
+
     def deliver(self, pub: Publication) -> None:
         """Frame and send one publication."""
 
@@ -102,6 +106,10 @@ class Session:
     @property
     def jti(self) -> str:
         return self.claims.jti if self.claims is not None else ""
+
+    @property
+    def transport_name(self) -> str:
+        return self.transport.transport_name
 
     def open(self, push: Push) -> None:
         """The connection is up: join the hub's registry and start the clock (``auth`` within
