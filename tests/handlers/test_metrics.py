@@ -16,6 +16,7 @@ from tornado.testing import bind_unused_port
 from handlers.metrics import RouteTemplates, template_of
 from server import listen_metrics, make_app
 from storage.jobs import FAILED
+from tests.slowreader import overrun
 from tests.sseclient import EventStream, ticket_for
 from tests.wsclient import WsClient, close_all
 
@@ -204,3 +205,21 @@ def test_one_handler_class_behind_several_routes_is_told_apart_by_path():
     templates = RouteTemplates([(r"/", Page), (r"/join/([a-z0-9]+)", Page)])
     assert templates.of(Page("/join/abc")) == "/join/{}"  # type: ignore[arg-type]
     assert templates.of(Page("/")) == "/"  # type: ignore[arg-type]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_drops_and_the_slow_consumer_close_are_counted(http_client, base_url, services, metrics_port):
+    url = f"http://127.0.0.1:{metrics_port}"
+    before = await scrape(http_client, url)
+    client = await WsClient.connect(base_url, services.tokens.issue("slow", role="attendee"))
+    await client.subscribe("user:slow")
+    conn = next(c for c in services.hub.connections if c.user_id == "slow")
+    client.conn.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    conn.transport.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    await overrun(services.hub, conn, "user:slow", "x" * 60_000)
+    after = await scrape(http_client, url)
+    dropped = value(after, "webinar_dropped_total") - value(before, "webinar_dropped_total")
+    assert dropped == conn.transport.outbox.dropped > 0
+    closes = value(after, "webinar_slow_consumer_closes_total")
+    assert closes - value(before, "webinar_slow_consumer_closes_total") == 1
+    await close_all(services, client)
