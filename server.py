@@ -280,10 +280,9 @@ def make_app(services: Services) -> tornado.web.Application:
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
-        log_function=log_request,
+        log_function=RouteTemplates(routes).log_function(log_request),
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
-        route_templates=RouteTemplates(routes),
     )
 
 
@@ -310,8 +309,7 @@ def listen_metrics(services: Services, index: int = 0) -> tornado.httpserver.HTT
     app = tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
-        log_function=log_request,
-        route_templates=RouteTemplates(routes),
+        log_function=RouteTemplates(routes).log_function(log_request),
     )
     server = tornado.httpserver.HTTPServer(app)
     server.listen(port, s.metrics_host)

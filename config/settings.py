@@ -446,6 +446,8 @@ def _check(s: Settings) -> None:
         raise ConfigError("JWT_KEYS: at least one signing key is required")
     if s.ws_ping_timeout < 0.05:
         raise ConfigError("WS_PING_TIMEOUT: must be positive")
+    if s.metrics_port is not None and s.metrics_port == s.port:
+        raise ConfigError("METRICS_PORT: must differ from PORT (the metrics listener is a port of its own)")
     if s.production:
         for kid, key in s.jwt_keys.items():
             if key.reveal() == DEFAULT_DEV_KEY:

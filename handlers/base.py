@@ -9,7 +9,6 @@ from typing import Any, TypeVar
 
 import tornado.web
 
-from realtime import metrics
 from realtime.schema import Query, read
 from storage.errors import Kind, Refused
 
@@ -65,13 +64,6 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
     duration_ms = round(1000.0 * handler.request.request_time(), 1)
     level = logging.INFO if status < 500 else logging.ERROR
     rid = request_id_of(handler)
-    route = handler.application.settings.get("route_templates")  # handlers/metrics.py RouteTemplates
-    metrics.request_done(
-        route.of(handler) if route else type(handler).__name__,
-        handler.request.method or "",
-        status,
-        handler.request.request_time(),
-    )
     access_log.log(
         level,
         "%s %s %s %.1fms rid=%s",

@@ -22,6 +22,7 @@ import tornado.web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado.http1connection import HTTP1Connection
 from tornado.httputil import HTTPServerRequest
+from tornado.routing import URLSpec
 
 from config.settings import Network
 from handlers.base import JsonHandler
@@ -31,6 +32,7 @@ from storage.errors import Kind, Refused
 log = logging.getLogger("handlers.metrics")
 
 Sampler = Callable[[], Awaitable[None]]
+LogFunction = Callable[[tornado.web.RequestHandler], None]
 SAMPLE_TIMEOUT = 2.0  # a scrape must answer even when the database does not
 
 
@@ -97,15 +99,17 @@ def template_of(pattern: str) -> str:
 
 
 class RouteTemplates:
-    """Which route served a request, as its template. Give it to the application as the setting
-    ``route_templates`` (server.py); handlers/base.py's ``log_request`` labels the request with it."""
+    """Which route served a request, as its template; :meth:`log_function` times requests with it."""
 
     UNMATCHED = "unmatched"  # the default handler: never the raw path, which is unbounded
 
     def __init__(self, routes: Iterable[Any]) -> None:
         self._by_class: dict[type, list[tuple[re.Pattern[str], str]]] = {}
         for route in routes:
-            pattern, handler = route[0], route[1]
+            if isinstance(route, URLSpec):
+                pattern, handler = route.regex.pattern, route.target
+            else:
+                pattern, handler = route[0], route[1]
             entry = (re.compile(pattern), template_of(pattern))
             self._by_class.setdefault(handler, []).append(entry)
 
@@ -118,3 +122,16 @@ class RouteTemplates:
                 if regex.fullmatch(handler.request.path):
                     return template
         return candidates[0][1]
+
+    def log_function(self, then: LogFunction) -> LogFunction:
+        """An application's ``log_function``: count and time the request under its route's
+        template, then log it with ``then`` (handlers/base.py ``log_request``)."""
+
+        def log(handler: tornado.web.RequestHandler) -> None:
+            request = handler.request
+            metrics.request_done(
+                self.of(handler), request.method or "", handler.get_status(), request.request_time()
+            )
+            then(handler)
+
+        return log

@@ -31,6 +31,10 @@ def test_defaults_are_usable(tmp_path):
         ({"SIGNUP_OPEN": "maybe"}, "SIGNUP_OPEN"),
         ({"WS_PING_INTERVAL": "-1"}, "WS_PING_INTERVAL"),
         ({"REMINDER_OFFSETS": "15,-5"}, "REMINDER_OFFSETS"),
+        ({"METRICS_PORT": "metrics"}, "METRICS_PORT"),
+        ({"METRICS_PORT": "8888"}, "METRICS_PORT"),
+        ({"METRICS_ALLOW": "10.0.0.0/33"}, "METRICS_ALLOW"),
+        ({"METRICS_ALLOW": "intranet"}, "METRICS_ALLOW"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(tmp_path, env, name):
