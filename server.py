@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -311,8 +312,16 @@ def listen_metrics(services: Services, index: int = 0) -> tornado.httpserver.HTT
         default_handler_class=NotFoundHandler,
         log_function=RouteTemplates(routes).log_function(log_request),
     )
+    # socket.create_server closes its socket when the bind fails; tornado's bind_sockets leaks it.
+    family = socket.AF_INET6 if ":" in s.metrics_host else socket.AF_INET
+    try:
+        sock = socket.create_server((s.metrics_host, port), family=family, backlog=128)
+    except OSError as exc:
+        where = f"{s.metrics_host}:{port}"
+        raise RuntimeError(f"METRICS_PORT: cannot listen on {where}: {exc.strerror}") from None
+    sock.setblocking(False)
     server = tornado.httpserver.HTTPServer(app)
-    server.listen(port, s.metrics_host)
+    server.add_sockets([sock])
     log.info("metrics on http://%s:%d/metrics", s.metrics_host, port)
     return server
 

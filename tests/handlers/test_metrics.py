@@ -223,3 +223,12 @@ async def test_drops_and_the_slow_consumer_close_are_counted(http_client, base_u
     closes = value(after, "webinar_slow_consumer_closes_total")
     assert closes - value(before, "webinar_slow_consumer_closes_total") == 1
     await close_all(services, client)
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_metrics_port_in_use_is_one_clear_error(services):
+    sock, port = bind_unused_port()  # held open: the port is in use
+    svc = dataclasses.replace(services, settings=services.settings.replace(metrics_port=port))
+    with pytest.raises(RuntimeError, match=f"^METRICS_PORT: cannot listen on 127.0.0.1:{port}: "):
+        listen_metrics(svc)
+    sock.close()
