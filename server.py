@@ -177,7 +177,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
     If start-up fails, the database client and the embedded database are closed again.
     """
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
-    client = mongo.open_client(url)
+    client = mongo.open_client(url, settings.mongodb_timeout)
     try:
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db, INDEX_CREATORS)

@@ -335,6 +335,13 @@ class Settings:
     push_concurrency: int = setting(
         "PUSH_CONCURRENCY", 16, _int(1, 1000), "Web Push requests in flight per process."
     )
+    mongodb_timeout: float = setting(
+        "MONGODB_TIMEOUT",
+        3.0,
+        _float(0.1, 600),
+        "Seconds a request waits for an unreachable MongoDB before it answers 503 `unavailable` "
+        "(PyMongo's server selection and connect timeouts).",
+    )
 
     @property
     def production(self) -> bool:

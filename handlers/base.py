@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import tornado.web
 
 from realtime.schema import Query, read
-from storage.errors import Kind, Refused
+from storage.errors import Kind, Refused, outage
 
 Q = TypeVar("Q", bound=Query)
 
@@ -121,6 +121,8 @@ class JsonHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if exc is not None and not isinstance(exc, Refused):
+            exc = outage(exc) or exc  # MongoDB unreachable: 503 unavailable
         if isinstance(exc, Refused):
             self.set_status(STATUS[exc.kind])
             error: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
@@ -140,6 +142,9 @@ class JsonHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError | Refused):
             return  # expected errors are in the access log line already
+        if outage(value) is not None:
+            log.warning("database unreachable rid=%s: %s", request_id_of(self), type(value).__name__)
+            return
         log.error(
             "unhandled error rid=%s %s %s",
             request_id_of(self),

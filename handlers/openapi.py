@@ -45,6 +45,7 @@ CODES: dict[str, Kind] = {
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
+    "unavailable": Kind.UNAVAILABLE,
 }
 TOKEN_CODES = ("unauthorized", "token_invalid", "token_expired", "token_revoked")
 BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid")
