@@ -62,6 +62,8 @@ from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
 from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo, database_url
+from storage.idempotency import Idempotency
+from storage.idempotency import create_indexes as idempotency_indexes
 
 log = logging.getLogger("server")
 
@@ -124,6 +126,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
+    idempotency_indexes,
 ]
 
 
@@ -182,7 +185,11 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db, INDEX_CREATORS)
         broker = make_broker(settings)
-        hub = Hub(broker, history.History(db, settings.history_size))
+        hub = Hub(
+            broker,
+            history.History(db, settings.history_size),
+            Idempotency(db, settings.idempotency_window),
+        )
         presence_backend = make_presence(settings, broker)
         presence = PresenceTracker(
             presence_backend, hub.publish, ttl=settings.presence_ttl, interval=settings.presence_interval

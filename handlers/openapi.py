@@ -46,6 +46,7 @@ CODES: dict[str, Kind] = {
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
     "unavailable": Kind.UNAVAILABLE,
+    "in_progress": Kind.CONFLICT,
 }
 TOKEN_CODES = ("unauthorized", "token_invalid", "token_expired", "token_revoked")
 BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid")

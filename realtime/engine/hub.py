@@ -35,6 +35,7 @@ from realtime.engine.control import CONTROL, Control
 from realtime.engine.publication import Publication
 from realtime.engine.recovery import REPAIR_DELAYS, Recovery
 from storage.history import History
+from storage.idempotency import Idempotency
 
 log = logging.getLogger("realtime.engine.hub")
 
@@ -105,10 +106,15 @@ class ChannelState:
 
 class Hub:
     def __init__(
-        self, broker: Broker, history: History, repair_delays: tuple[float, ...] = REPAIR_DELAYS
+        self,
+        broker: Broker,
+        history: History,
+        idempotency: Idempotency,
+        repair_delays: tuple[float, ...] = REPAIR_DELAYS,
     ) -> None:
         self.broker = broker
         self.history = history
+        self.idempotency = idempotency  # a send's idempotency_key: the first result answers its retries
         self._channels: dict[str, ChannelState] = {}
         self._pending_states: dict[str, asyncio.Future[ChannelState]] = {}
         self.connections: set[Connection] = set()

@@ -11,6 +11,7 @@ from realtime.engine.hub import Hub
 from realtime.engine.publication import Publication
 from server import make_broker
 from storage.history import TRIM_EVERY, History
+from storage.idempotency import Idempotency
 from storage.mongo import open_client
 
 
@@ -63,9 +64,11 @@ def hubs(io_loop, make_settings, backend):
     made: list[Hub] = []
 
     async def make(repair_delays=(0.05, 0.1)) -> Hub:
+        db = client[settings.mongodb_database]
         hub = Hub(
             make_broker(settings),
-            History(client[settings.mongodb_database], settings.history_size),
+            History(db, settings.history_size),
+            Idempotency(db, settings.idempotency_window),
             repair_delays=repair_delays,
         )
         await hub.start()
