@@ -282,11 +282,12 @@ class Hub:
         finally:
             del self._pending_states[channel]
             held = self._holding.pop(channel)
+            recovered = channel in self._recovered  # the broker came back during the set-up
+            self._recovered.discard(channel)
         for payload in held:
             self._on_message(channel, payload)
         self.recovery.start(channel, state, allocated)
-        if channel in self._recovered:
-            self._recovered.discard(channel)
+        if recovered:
             self.recovery.on_recover([channel])
         future.set_result(state)
         return state

@@ -113,7 +113,10 @@ class Recovery:
     async def _fill(self, channel: str, state: ChannelState, limit: int) -> None:
         """Deliver from history what follows ``state.last`` (up to ``limit``), then what waited;
         what lies past a hole waits in ``pending`` like an early arrival while the gap is repaired."""
-        for entry in await self.history.read(channel, after=state.last, limit=limit):
+        entries = await self.history.read(channel, after=state.last, limit=limit)
+        if self._channels.get(channel) is not state:
+            return  # its last subscriber left meanwhile
+        for entry in entries:
             if entry.seq == state.last + 1:
                 state.last = entry.seq
                 state.pending.pop(entry.seq, None)
