@@ -70,6 +70,8 @@ from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
 from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo, database_url
+from storage.idempotency import Idempotency
+from storage.idempotency import create_indexes as idempotency_indexes
 from storage.rate_limits import RateLimits
 from storage.rate_limits import create_indexes as rate_limit_indexes
 
@@ -150,6 +152,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     polls.create_indexes,
     attendance.create_indexes,
     rate_limit_indexes,
+    idempotency_indexes,
 ]
 
 
@@ -207,12 +210,16 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
     """
     settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
-    client = mongo.open_client(url, event_listeners=[metrics.DatabaseListener()])
+    client = mongo.open_client(url, settings.mongodb_timeout, event_listeners=[metrics.DatabaseListener()])
     try:
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db, INDEX_CREATORS)
         broker = make_broker(settings)
-        hub = Hub(broker, history.History(db, settings.history_size))
+        hub = Hub(
+            broker,
+            history.History(db, settings.history_size),
+            Idempotency(db, settings.idempotency_window),
+        )
         metrics.LIVE.watch(hub)
         presence_backend = make_presence(settings, broker)
         presence = PresenceTracker(

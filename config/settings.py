@@ -490,6 +490,20 @@ class Settings:
         "CIDR blocks whose TCP peers may read `/metrics` on the main port (never `X-Forwarded-For`). "
         "Empty: the main port answers 404.",
     )
+    mongodb_timeout: float = setting(
+        "MONGODB_TIMEOUT",
+        3.0,
+        _float(0.1, 600),
+        "Seconds a request waits for an unreachable MongoDB before it answers 503 `unavailable` "
+        "(PyMongo's server selection and connect timeouts).",
+    )
+    idempotency_window: float = setting(
+        "IDEMPOTENCY_WINDOW",
+        86400.0,
+        _float(1, 30 * 86400),
+        "Seconds a send's `idempotency_key` is remembered: a retry within it answers with the first "
+        "send's result instead of sending again.",
+    )
 
     @property
     def production(self) -> bool:

@@ -45,6 +45,8 @@ CODES: dict[str, Kind] = {
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
+    "unavailable": Kind.UNAVAILABLE,
+    "in_progress": Kind.CONFLICT,
 }
 RETRY_AFTER = {
     "Retry-After": {
