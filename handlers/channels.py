@@ -9,6 +9,7 @@ from pydantic import AfterValidator, Field
 from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import api_key_name, bearer_claims
+from handlers.json_input import JSON_VALUE_MARK
 from realtime.auth.tokens import TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
@@ -34,7 +35,10 @@ class Message(Body):
         Field(min_length=1, max_length=MAX_TYPE_LEN, description=f"not starting with {', '.join(RESERVED)}"),
         AfterValidator(_not_reserved),
     ]
-    data: Any = Field(description="any JSON value; delivered as it is")
+    data: Any = Field(
+        description="any JSON value; delivered as it is",
+        json_schema_extra={JSON_VALUE_MARK: True},  # handlers/openapi.py puts the JsonValue schema here
+    )
     durable: bool = Field(True, description="false: not kept in history, no seq")
 
 

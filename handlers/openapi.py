@@ -17,6 +17,7 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from config import Settings
 from handlers.base import STATUS, JsonHandler
+from handlers.json_input import JSON_VALUE, JSON_VALUE_MARK, JSON_VALUE_SCHEMA
 from handlers.operations import PARAMETERS, WHO, Op, Response, operations
 from storage.errors import Kind
 
@@ -41,7 +42,7 @@ CODES: dict[str, Kind] = {
         ("email_taken", "already_live", "not_live", "webinar_ended", "webinar_cancelled", "webinar_full")
         + ("already_registered", "not_pending", "not_active", "already_voted", "poll_not_open")
         + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
-        + ("capacity_below_registrations", "concurrent_registration"),
+        + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found"),
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
@@ -93,7 +94,7 @@ def document(settings: Settings) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR, **schemas},
+            "schemas": {"Error": ERROR, JSON_VALUE: JSON_VALUE_SCHEMA, **schemas},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
@@ -115,7 +116,20 @@ def _schemas(ops: list[Op]) -> dict[str, Any]:
     _, top = models_json_schema(
         [(m, "validation") for m in _models(ops)], ref_template=REF, schema_generator=_NoFieldTitles
     )
-    return dict(top.get("$defs", {}))
+    defs: dict[str, Any] = _with_json_values(dict(top.get("$defs", {})))
+    return defs
+
+
+def _with_json_values(schema: Any) -> Any:
+    """``schema`` with each field marked JSON_VALUE_MARK referring to the JsonValue schema (pydantic
+    cannot emit a reference to a schema it does not know)."""
+    if isinstance(schema, list):
+        return [_with_json_values(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get(JSON_VALUE_MARK):
+        return {"$ref": REF.format(model=JSON_VALUE), "description": schema.get("description", "")}
+    return {key: _with_json_values(value) for key, value in schema.items()}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, Any]:

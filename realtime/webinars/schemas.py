@@ -13,7 +13,18 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
-from realtime.schema import Body, Email, Id, Instant, Query, TimeZone, View, http_url, trimmed
+from realtime.schema import (
+    HTTP_URL_PATTERN,
+    Body,
+    Email,
+    Id,
+    Instant,
+    Query,
+    TimeZone,
+    View,
+    http_url,
+    trimmed,
+)
 
 RegistrationMode = Literal["open", "approval"]
 RegistrationStatus = Literal["approved", "pending", "rejected", "cancelled"]
@@ -29,7 +40,7 @@ StreamUrl = Annotated[
     AfterValidator(_url_or_empty),
     Field(
         description="HLS (.m3u8) or embeddable player URL; empty clears it",
-        json_schema_extra={"pattern": "^$|^https?://"},
+        json_schema_extra={"pattern": f"^$|{HTTP_URL_PATTERN}"},
     ),
 ]
 

@@ -150,8 +150,8 @@ async def test_real_responses_match_the_documented_schemas(http_client, base_url
     path = W + "/polls/{poll_id}/{poll_action}"
     await call("post", path, token=token, webinar_id=wid, poll_id=poll["id"], poll_action="open")
     choice = {"choices": [poll["options"][0]["id"]]}
-    await call("post", path, choice, ada, webinar_id=wid, poll_id=poll["id"], poll_action="vote")
-    await call("post", path, choice, ada, webinar_id=wid, poll_id=poll["id"], poll_action="vote")  # 409
+    await call("post", W + "/polls/{poll_id}/vote", choice, ada, webinar_id=wid, poll_id=poll["id"])
+    await call("post", W + "/polls/{poll_id}/vote", choice, ada, webinar_id=wid, poll_id=poll["id"])  # 409
     await call("post", W + "/hands", {"action": "raise"}, ada, webinar_id=wid)
     await call("get", W + "/hands", token=token, webinar_id=wid)
     await call("post", W + "/announcements", {"text": "soon"}, token, webinar_id=wid)
