@@ -83,6 +83,8 @@ def document(settings: Settings) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in ops:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
+    for op, links in _links(ops):
+        paths[op.path][op.method]["responses"]["201"]["links"] = links
     return {
         "openapi": "3.1.0",
         "info": {
@@ -98,6 +100,36 @@ def document(settings: Settings) -> dict[str, Any]:
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+def _operation_id(op: Op) -> str:
+    return re.sub(r"\W+", "_", f"{op.method}_{op.path}").strip("_")
+
+
+def _links(ops: list[Op]) -> list[tuple[Op, dict[str, Any]]]:
+    """OpenAPI links from each create (a POST answering 201 with a record that has an ``id``) to
+    every operation on that record: POST /api/webinars links to GET, PATCH, .../live... of
+    /api/webinars/{webinar_id}, the new id as its first parameter past the collection and the
+    collection's own parameters as the request had them. Stateful testing follows them."""
+    out = []
+    for create in ops:
+        made = create.ok.get(201)
+        if create.method != "post" or not (isinstance(made, type) and "id" in made.model_fields):
+            continue
+        links: dict[str, Any] = {}
+        for op in ops:
+            rest = op.path.removeprefix(create.path + "/")
+            if rest == op.path or not rest.startswith("{"):
+                continue
+            new_id = re.findall(r"\{(\w+)\}", rest)[0]
+            parameters = {name: f"$request.path.{name}" for name in re.findall(r"\{(\w+)\}", create.path)}
+            links[_operation_id(op)] = {
+                "operationId": _operation_id(op),
+                "parameters": {**parameters, new_id: "$response.body#/id"},
+            }
+        if links:
+            out.append((create, links))
+    return out
 
 
 def _models(ops: list[Op]) -> list[type[BaseModel]]:
@@ -139,7 +171,7 @@ def _ref(model: type[BaseModel]) -> dict[str, Any]:
 def _operation(op: Op) -> dict[str, Any]:
     out: dict[str, Any] = {
         "summary": op.summary,
-        "operationId": re.sub(r"\W+", "_", f"{op.method}_{op.path}").strip("_"),
+        "operationId": _operation_id(op),
         "tags": [op.path.split("/")[2 if op.path.startswith("/api/") else 1]],
         "responses": {
             str(status): _described(status, _success(response)) for status, response in op.ok.items()
