@@ -10,7 +10,7 @@ from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import api_key_name, bearer_claims
 from handlers.json_input import JSON_VALUE_MARK
-from realtime.auth.tokens import TokenService
+from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
@@ -103,22 +103,30 @@ class _ChannelHandler(JsonHandler):
             raise Refused(Kind.INVALID, "bad_channel", "unknown or malformed channel name")
         return channel
 
-    async def authorise_read(self, channel: Channel) -> None:
+    async def caller(self) -> Claims | None:
+        """None for an integrator API key, else the token's claims (401 without either): who asks
+        is settled before what is asked is read, so a request without credentials is always 401."""
         if api_key_name(self, self.settings_) is not None:
-            return
-        claims = await bearer_claims(self, self.tokens)
-        refusal = await self.policy.can_subscribe(claims, channel)
-        if refusal is not None:
-            raise Refused(Kind.FORBIDDEN, refusal, f"you may not read {channel.name}")
+            return None
+        return await bearer_claims(self, self.tokens)
+
+    async def readable(self, name: str) -> Channel:
+        claims = await self.caller()
+        channel = self.channel(name)
+        if claims is not None:
+            refusal = await self.policy.can_subscribe(claims, channel)
+            if refusal is not None:
+                raise Refused(Kind.FORBIDDEN, refusal, f"you may not read {channel.name}")
+        return channel
 
 
 class PublishHandler(_ChannelHandler):
     """``POST /api/channels/{channel}/messages``: publish with an API key, or as a host of the webinar."""
 
     async def post(self, name: str) -> None:
+        claims = await self.caller()
         channel = self.channel(name)
-        if api_key_name(self, self.settings_) is None:
-            claims = await bearer_claims(self, self.tokens)
+        if claims is not None:
             if not claims.is_host or channel.kind == "user":
                 raise Refused(Kind.FORBIDDEN, "forbidden", "publishing needs an API key or a host token")
             backstage = Channel("backstage", channel.id)
@@ -133,8 +141,7 @@ class HistoryHandler(_ChannelHandler):
     """``GET /api/channels/{channel}/history?since=N&limit=M``: durable messages in order."""
 
     async def get(self, name: str) -> None:
-        channel = self.channel(name)
-        await self.authorise_read(channel)
+        channel = await self.readable(name)
         query = self.query(HistoryQuery)
         since, limit = query.since, query.limit
         entries = await self.hub.history.read(channel.name, after=since, limit=limit)
@@ -154,8 +161,7 @@ class PresenceHandler(_ChannelHandler):
     """``GET /api/channels/{channel}/presence?offset=&limit=``: live count and a page of the roster."""
 
     async def get(self, name: str) -> None:
-        channel = self.channel(name)
-        await self.authorise_read(channel)
+        channel = await self.readable(name)
         query = self.query(PresenceQuery)
         offset, limit = query.offset, query.limit
         total, users = await self.presence.backend.roster(channel.name, offset, limit)

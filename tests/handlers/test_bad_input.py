@@ -119,3 +119,17 @@ async def test_websocket_frames_beyond_the_json_limits_get_bad_json_and_the_sock
         await client.send({"type": "ping"})
         await client.expect("pong")
     client.close()
+
+
+@pytest.mark.gen_test
+async def test_without_credentials_a_channel_request_is_401_whatever_the_channel(http_client, base_url):
+    api = Api(http_client, base_url)
+    for method, path, body in (
+        ("POST", "/api/channels/0/messages", {"type": "t", "data": None}),
+        ("GET", "/api/channels/0/history", None),
+        ("GET", "/api/channels/nope/presence", None),
+    ):
+        code, answer = await api.call(method, path, body)
+        assert (code, answer["error"]["code"]) == (401, "unauthorized"), path
+    code, answer = await api.call("GET", "/api/channels/0/history", token=API_KEY)
+    assert (code, answer["error"]["code"]) == (422, "bad_channel")
