@@ -25,13 +25,15 @@ from tests.servers import AppProcess
 
 JWT_KEYS = "fuzz:" + "fuzz-signing-key-0123456789abcdef0123456789"
 API_KEY = "fuzz-key-0123456789abcdef0123456789abcdef"
-EXAMPLES = 8  # per operation and phase; the coverage phase adds its deterministic cases
-SCENARIOS = 25  # stateful: sequences of up to 8 linked calls
+EXAMPLES = 4  # per operation and phase; the coverage phase adds its deterministic cases
+SCENARIOS = 15  # stateful: sequences of up to 8 linked calls, for at most STATEFUL_SECONDS
+STATEFUL_SECONDS = 20
 CONFIG: dict[str, Any] = {
     "checks": {"enabled": True},  # all of them
     "phases": {
         "examples": {"enabled": True},
-        "coverage": {"enabled": True},
+        # each operation is also called with one method it does not serve (405 with Allow)
+        "coverage": {"enabled": True, "unexpected-methods": ["TRACE"]},
         "fuzzing": {"enabled": True},
         "stateful": {"enabled": True},
     },
@@ -47,6 +49,13 @@ CONFIG: dict[str, Any] = {
         # A fuzzer sends no Upgrade headers (a handshake that succeeded would hold the connection
         # open), so a schema-valid GET /ws is the documented 426, never a 2xx.
         {"include-path": "/ws", "checks": {"positive_data_acceptance": {"expected-statuses": [101, 426]}}},
+        # The coverage phase sends every value of an enum: the ~600 time zones of the webinar bodies
+        # are a minute of requests. Their positive cases come from the fuzzing phase here.
+        {
+            "include-path-regex": "^/api/webinars(/\\{webinar_id\\})?$",
+            "include-method": ["POST", "PATCH"],
+            "phases": {"coverage": {"generation": {"mode": "negative"}}},
+        },
     ],
 }
 
@@ -120,7 +129,7 @@ def test_sequences_along_the_links_answer_as_documented(app, host):
     under pytest, restarts a scenario whose replay diverges because the server's state moved on."""
     off = {"enabled": False}
     phases = {"examples": off, "coverage": off, "fuzzing": off, "stateful": {"enabled": True, "max-steps": 8}}
-    config = {**CONFIG, "base-url": app.url, "phases": phases}
+    config = {**CONFIG, "base-url": app.url, "phases": phases, "max-time": STATEFUL_SECONDS}
     config["generation"] = {**CONFIG["generation"], "max-examples": SCENARIOS}
     stateful = schemathesis.openapi.from_dict(document(SETTINGS), config=SchemathesisConfig.from_dict(config))
     stateful.auth(refresh_interval=None)(FreshHostToken)
@@ -141,3 +150,14 @@ def test_sequences_along_the_links_answer_as_documented(app, host):
             raise event.exception
     assert scenarios > 0
     assert not found, "\n\n".join(dict.fromkeys(found))
+
+
+def test_a_body_over_the_limit_is_413_in_the_json_error_shape(app):
+    """As server.py serves (handlers/body_limit.py in front of the application)."""
+    body = b"{" + b" " * (1024 * 1024) + b"}"  # past the default MAX_BODY_BYTES
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(app.url + "/api/webinars", body, headers, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request, timeout=30)
+    assert err.value.code == 413
+    assert json.loads(err.value.read())["error"]["code"] == "payload_too_large"
