@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
 from realtime.schema import (
+    HTTP_URL_PATTERN,
     Body,
     Email,
     Id,
@@ -41,7 +42,7 @@ StreamUrl = Annotated[
     AfterValidator(_url_or_empty),
     Field(
         description="HLS (.m3u8) or embeddable player URL; empty clears it",
-        json_schema_extra={"pattern": "^$|^https?://"},
+        json_schema_extra={"pattern": f"^$|{HTTP_URL_PATTERN}"},
     ),
 ]
 

@@ -23,7 +23,7 @@ from realtime.webinars.records import Registration, Webinar
 from realtime.webinars.schemas import NewRegistration, NewWebinar, RegistrantsQuery, WebinarChanges
 from realtime.webinars.views import public_registration, public_webinar
 from storage.accounts import Accounts
-from storage.errors import Kind, Refused, conflict, forbidden, invalid
+from storage.errors import Kind, Refused, conflict, forbidden
 from storage.moderation import Moderation
 from storage.registrations import Registrations
 from storage.webinars import Webinars
@@ -157,7 +157,8 @@ class WebinarService:
             hosts = await self.accounts.find_hosts(emails)
             missing = sorted(set(emails) - {h["email"] for h in hosts})
             if missing:
-                raise invalid("cohosts", f"{missing[0]} has no host account")
+                # the accounts' state, not the body's form: it may succeed once the account exists
+                raise conflict("cohost_not_found", f"cohosts: {missing[0]} has no host account")
             fields["cohost_ids"] = [h["_id"] for h in hosts]
             fields["cohost_emails"] = emails
         return fields
