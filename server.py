@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -35,9 +36,11 @@ from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.headers import SecurityHeaders
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.httpserver import make_http_server
+from handlers.metrics import MetricsHandler, RouteTemplates, Sampler
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
+from realtime import metrics
 from realtime.auth.tokens import TokenService
 from realtime.engine.broker import Broker
 from realtime.engine.broker_memory import MemoryBroker
@@ -52,6 +55,7 @@ from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
 from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import SessionDeps
+from realtime.jobs.retention import RETENTION_JOB, RetentionSchedule
 from realtime.notifications import services as notification_services
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.webinars import rpc as room_rpc
@@ -66,6 +70,8 @@ from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
 from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo, database_url
+from storage.idempotency import Idempotency
+from storage.idempotency import create_indexes as idempotency_indexes
 from storage.rate_limits import RateLimits
 from storage.rate_limits import create_indexes as rate_limit_indexes
 
@@ -128,6 +134,7 @@ class Services:
         await self.presence.close()
         await self.connection_limits.close()
         await self.hub.close()
+        metrics.LIVE.forget(self.hub)
         await self.broker.close()
         await self.client.close()
         if self.embedded is not None:
@@ -145,6 +152,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     polls.create_indexes,
     attendance.create_indexes,
     rate_limit_indexes,
+    idempotency_indexes,
 ]
 
 
@@ -202,12 +210,17 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
     """
     settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
-    client = mongo.open_client(url)
+    client = mongo.open_client(url, settings.mongodb_timeout, event_listeners=[metrics.DatabaseListener()])
     try:
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db, INDEX_CREATORS)
         broker = make_broker(settings)
-        hub = Hub(broker, history.History(db, settings.history_size))
+        hub = Hub(
+            broker,
+            history.History(db, settings.history_size),
+            Idempotency(db, settings.idempotency_window),
+        )
+        metrics.LIVE.watch(hub)
         presence_backend = make_presence(settings, broker)
         presence = PresenceTracker(
             presence_backend, hub.publish, ttl=settings.presence_ttl, interval=settings.presence_interval
@@ -219,6 +232,9 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         notifications = await open_notifications(
             db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
         )
+        retention = RetentionSchedule(db, notifications.jobs, settings)
+        notifications.worker.register(RETENTION_JOB, retention.run)
+        await retention.schedule()
         rpc = RpcRegistry()
         limits = RateLimits(db)
         domain = open_webinar_domain(
@@ -311,15 +327,57 @@ def make_app(services: Services) -> tornado.web.Application:
     )
     routes += api_routes(services.domain)
     routes += h_pages.routes()
+    routes.append(
+        (r"/metrics", MetricsHandler, {"samplers": metrics_samplers(services), "allow": s.metrics_allow})
+    )
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
-        log_function=log_request,
+        log_function=RouteTemplates(routes).log_function(log_request),
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
         transforms=[SecurityHeaders],
         cors_origins=s.cors_origins,  # read by JsonHandler (handlers/base.py)
     )
+
+
+def metrics_samplers(services: Services) -> list[Sampler]:
+    """What a scrape reads first: the job queue's backlog (one query of the shared database)."""
+
+    async def job_backlog() -> None:
+        metrics.job_queue_sampled(*await services.notifications.jobs.backlog())
+
+    return [job_backlog]
+
+
+def listen_metrics(services: Services, index: int = 0) -> tornado.httpserver.HTTPServer | None:
+    """The separate ``/metrics`` listener of process ``index`` (0 for a single process, the
+    worker's 0-based index with several): ``METRICS_HOST:METRICS_PORT + index``, so that every
+    process on a host is scraped on its own port. None when ``METRICS_PORT`` is empty."""
+    s = services.settings
+    if s.metrics_port is None:
+        return None
+    port = s.metrics_port + index
+    if port > 65535:
+        raise RuntimeError(f"METRICS_PORT {s.metrics_port} + process index {index} is not a port")
+    routes: list[Any] = [(r"/metrics", MetricsHandler, {"samplers": metrics_samplers(services)})]
+    app = tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        log_function=RouteTemplates(routes).log_function(log_request),
+    )
+    # socket.create_server closes its socket when the bind fails; tornado's bind_sockets leaks it.
+    family = socket.AF_INET6 if ":" in s.metrics_host else socket.AF_INET
+    try:
+        sock = socket.create_server((s.metrics_host, port), family=family, backlog=128)
+    except OSError as exc:
+        where = f"{s.metrics_host}:{port}"
+        raise RuntimeError(f"METRICS_PORT: cannot listen on {where}: {exc.strerror}") from None
+    sock.setblocking(False)
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    log.info("metrics on http://%s:%d/metrics", s.metrics_host, port)
+    return server
 
 
 def api_routes(deps: ApiDeps) -> list[Any]:
@@ -366,12 +424,14 @@ def api_routes(deps: ApiDeps) -> list[Any]:
     ]
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then drain and close everything."""
+async def serve(settings: Settings, ready: asyncio.Event | None = None, *, process_index: int = 0) -> None:
+    """Run until SIGTERM/SIGINT, then drain and close everything. ``process_index``: this
+    process's 0-based index among several on the host (its metrics port, ``listen_metrics``)."""
     services = await open_services(settings)
     app = make_app(services)
     server = make_http_server(app, settings)
     server.listen(settings.port, settings.host)
+    metrics_server = listen_metrics(services, process_index)
     port = next(iter(server._sockets.values())).getsockname()[1]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -387,6 +447,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     log.info("shutting down")
     services.draining = True
     server.stop()
+    if metrics_server is not None:
+        metrics_server.stop()
     await services.hub.close_all(GOING_AWAY, "server shutting down")
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(server.close_all_connections(), 3)

@@ -33,7 +33,7 @@ CODES: dict[str, Kind] = {
         + ("refresh_invalid", "refresh_reused", "ticket_invalid"),
         Kind.UNAUTHORIZED,
     ),
-    **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned"), Kind.FORBIDDEN),
+    **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned", "account_disabled"), Kind.FORBIDDEN),
     **dict.fromkeys(
         ("not_found", "notification_not_found", "job_not_found", "subscription_not_found"), Kind.NOT_FOUND
     ),
@@ -45,6 +45,8 @@ CODES: dict[str, Kind] = {
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
+    "unavailable": Kind.UNAVAILABLE,
+    "in_progress": Kind.CONFLICT,
 }
 RETRY_AFTER = {
     "Retry-After": {
