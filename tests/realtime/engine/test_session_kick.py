@@ -19,6 +19,7 @@ from realtime.engine.publication import Publication
 from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import Session, SessionDeps
 from storage.history import History
+from storage.idempotency import Idempotency
 from storage.mongo import open_client
 
 
@@ -73,20 +74,25 @@ class Recording:
 async def test_a_ban_during_the_subscribe_closes_the_joining_session(make_settings):
     settings = make_settings()
     client = open_client(settings.mongodb_url.reveal())
-    hub = Hub(MemoryBroker(), History(client[settings.mongodb_database], 10))
+    db = client[settings.mongodb_database]
+    hub = Hub(MemoryBroker(), History(db, 10), Idempotency(db, settings.idempotency_window))
     await hub.start()
-    presence = PresenceTracker(MemoryPresence(), hub.publish, ttl=30, interval=1)
-    policy = HeldPolicy()
-    deps = SessionDeps(hub, None, policy, RpcRegistry(), presence, ConnectionLimits(0, 0))  # type: ignore[arg-type]
-    transport = Recording()
-    session = Session(deps, transport, Claims(sub="mallory", role="attendee", name="M", exp=4e9, jti="j"))
-    session.open(lambda frame, droppable, pubs: None)
-    subscribing = asyncio.ensure_future(session.subscribe("room:w1", None))
-    await policy.joining.wait()  # admitted, not yet among the channel's subscribers
-    await hub.kick("room:w1", "mallory", 4003, "banned")
-    policy.go_on.set()  # the kick was handed over first (the broker delivers in order)
-    await subscribing
-    assert transport.closed_with == 4003
-    session.closed()
-    await hub.close()
-    await client.close()
+    try:
+        presence = PresenceTracker(MemoryPresence(), hub.publish, ttl=30, interval=1)
+        policy = HeldPolicy()
+        limits = ConnectionLimits(0, 0)
+        deps = SessionDeps(hub, None, policy, RpcRegistry(), presence, limits)  # type: ignore[arg-type]
+        transport = Recording()
+        claims = Claims(sub="mallory", role="attendee", name="M", exp=4e9, jti="j")
+        session = Session(deps, transport, claims)
+        session.open(lambda frame, droppable, pubs: None)
+        subscribing = asyncio.ensure_future(session.subscribe("room:w1", None))
+        await policy.joining.wait()  # admitted, not yet among the channel's subscribers
+        await hub.kick("room:w1", "mallory", 4003, "banned")
+        policy.go_on.set()  # the kick was handed over first (the broker delivers in order)
+        await subscribing
+        assert transport.closed_with == 4003
+        session.closed()
+    finally:
+        await hub.close()
+        await client.close()
