@@ -244,12 +244,15 @@ class Hub:
 
     def kick_local(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
         """:meth:`kick` on this process only (realtime/engine/control.py calls it)."""
-        targets: list[Subscriber]
+        targets: set[Subscriber]
         if channel == "*":
-            targets = [c for c in self.connections if c.user_id == user_id and (jti is None or c.jti == jti)]
+            targets = {c for c in self.connections if c.user_id == user_id and (jti is None or c.jti == jti)}
         else:
+            # The user's connections too: one still joining ``channel`` is not among its subscribers
+            # yet (each connection's ``kick`` decides whether it is on the channel).
             state = self._channels.get(channel)
-            targets = [s for s in state.subscribers if s.user_id == user_id] if state else []
+            targets = {s for s in state.subscribers if s.user_id == user_id} if state else set()
+            targets |= {c for c in self.connections if c.user_id == user_id}
         for target in targets:
             target.kick(channel, code, reason)
 
