@@ -64,8 +64,9 @@ from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
 from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo, database_url
-from storage.rate_limits import RateLimits
+from storage.rate_limits import Limiter, RateLimits
 from storage.rate_limits import create_indexes as rate_limit_indexes
+from storage.rate_limits_live import MemoryLimits, RedisLimits
 
 log = logging.getLogger("server")
 
@@ -85,6 +86,13 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     return MemoryPresence()
 
 
+def make_publish_limits(settings: Settings, broker: Broker) -> Limiter:
+    """The publish API's limiter follows the broker: Redis when it is Redis, else in-process."""
+    if isinstance(broker, RedisBroker):
+        return RedisLimits(broker.redis, settings.redis_prefix)
+    return MemoryLimits()
+
+
 @dataclasses.dataclass
 class Services:
     """Everything a running server holds open; built whole by :func:`open_services` inside the loop."""
@@ -99,6 +107,7 @@ class Services:
     tokens: TokenService
     tickets: tickets.Tickets
     limits: RateLimits
+    publish_limits: Limiter
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -229,6 +238,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             tokens=tokens,
             tickets=tickets.Tickets(db),
             limits=limits,
+            publish_limits=make_publish_limits(settings, broker),
             notifications=notifications,
             domain=domain,
             rpc=rpc,
@@ -257,7 +267,7 @@ def make_app(services: Services) -> tornado.web.Application:
         "tokens": services.tokens,
         "policy": services.policy,
         "presence": services.presence,
-        "limits": services.limits,
+        "limits": services.publish_limits,
     }
     ticket = dict(
         tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
