@@ -14,10 +14,10 @@ from handlers.headers import (
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE,
     cors_origin,
-    handler_methods,
 )
+from handlers.json_input import BadJson, decode
 from realtime.schema import Query, read
-from storage.errors import Kind, Refused
+from storage.errors import Kind, Refused, outage
 
 Q = TypeVar("Q", bound=Query)
 
@@ -53,6 +53,12 @@ STATUS: dict[Kind, int] = {
     Kind.RATE_LIMITED: 429,
     Kind.UNAVAILABLE: 503,
 }
+
+
+def allowed_methods(handler: type[tornado.web.RequestHandler]) -> list[str]:
+    """The methods ``handler`` serves (the ones it defines), for a 405's ``Allow`` header."""
+    base = tornado.web.RequestHandler
+    return [m for m in base.SUPPORTED_METHODS if getattr(handler, m.lower()) is not getattr(base, m.lower())]
 
 
 def request_id_of(handler: tornado.web.RequestHandler) -> str:
@@ -114,7 +120,7 @@ class JsonHandler(tornado.web.RequestHandler):
     def options(self, *args: str) -> None:
         """``Allow`` for anyone; a CORS preflight from an allowed origin also gets the methods, the
         request headers it may send and how long to cache that (``Access-Control-Max-Age``)."""
-        methods = ", ".join(handler_methods(self))
+        methods = ", ".join(allowed_methods(type(self)))
         self.set_header("Allow", methods)
         preflight = "Access-Control-Request-Method" in self.request.headers
         if preflight and self.cors_allowed is not None:
@@ -136,9 +142,11 @@ class JsonHandler(tornado.web.RequestHandler):
         if not self.request.body:
             return {}
         try:
-            body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            body = decode(self.request.body)
+        except BadJson as exc:
+            if exc.malformed:
+                raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            raise Refused(Kind.INVALID, "invalid", f"the request body: {exc.reason}") from None
         if not isinstance(body, dict):
             raise Refused(Kind.MALFORMED, "invalid_json", "the request body must be a JSON object")
         return body
@@ -153,6 +161,8 @@ class JsonHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if exc is not None and not isinstance(exc, Refused):
+            exc = outage(exc) or exc  # MongoDB unreachable: 503 unavailable
         if isinstance(exc, Refused):
             self.set_status(STATUS[exc.kind])
             if "retry_after" in exc.extra:
@@ -168,12 +178,17 @@ class JsonHandler(tornado.web.RequestHandler):
             if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
                 message = exc.log_message % exc.args if exc.args else exc.log_message
             error = {"code": REASONS.get(status_code, "error"), "message": message}
+        if self.get_status() == 405:
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": error}, default=str))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError | Refused):
             return  # expected errors are in the access log line already
+        if outage(value) is not None:
+            log.warning("database unreachable rid=%s: %s", request_id_of(self), type(value).__name__)
+            return
         log.error(
             "unhandled error rid=%s %s %s",
             request_id_of(self),

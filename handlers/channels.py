@@ -14,7 +14,7 @@ from realtime.auth.tokens import TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
-from realtime.schema import Body, Query, View, read
+from realtime.schema import Body, IdempotencyKey, Query, View, idempotency_key, read
 from storage.errors import Kind, Refused
 from storage.rate_limits import Limiter
 
@@ -38,6 +38,7 @@ class Message(Body):
     ]
     data: Any = Field(description="any JSON value; delivered as it is")
     durable: bool = Field(True, description="false: not kept in history, no seq")
+    idempotency_key: IdempotencyKey | None = idempotency_key()
 
 
 class Published(View):
@@ -117,19 +118,27 @@ class PublishHandler(_ChannelHandler):
 
     async def post(self, name: str) -> None:
         channel = self.channel(name)
-        key = api_key_name(self, self.settings_)
-        if key is None:
+        key_name = api_key_name(self, self.settings_)
+        if key_name is not None:
+            publisher = f"key:{key_name}"
+        else:
             claims = await bearer_claims(self, self.tokens)
             if not claims.is_host or channel.kind == "user":
                 raise Refused(Kind.FORBIDDEN, "forbidden", "publishing needs an API key or a host token")
             backstage = Channel("backstage", channel.id)
             if await self.policy.can_subscribe(claims, backstage) is not None:
                 raise Refused(Kind.FORBIDDEN, "forbidden", "only hosts of this webinar may publish here")
-        who = f"key:{key}" if key is not None else f"user:{claims.user_id}"
-        await enforce(self.limits, f"publish:{who}", self.settings_.publish_rate, 1.0, "publishes")
+            publisher = f"user:{claims.user_id}"
+        await enforce(self.limits, f"publish:{publisher}", self.settings_.publish_rate, 1.0, "publishes")
         message = read(Message, self.json_body())
-        seq = await self.hub.publish(channel.name, message.type, message.data, durable=message.durable)
-        self.send({"channel": channel.name, "seq": seq}, 202)
+
+        async def publish() -> dict[str, Any]:
+            seq = await self.hub.publish(channel.name, message.type, message.data, durable=message.durable)
+            return {"channel": channel.name, "seq": seq}
+
+        # a retry with the same idempotency_key answers with the first publish's seq
+        scope = f"publish:{publisher}:{channel.name}"
+        self.send(await self.hub.idempotency.once(scope, message.idempotency_key, publish), 202)
 
 
 class HistoryHandler(_ChannelHandler):

@@ -11,7 +11,7 @@ answer to a segment outside its pattern). ``errors`` lists the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -19,11 +19,12 @@ from config import Settings
 from handlers import accounts as a
 from handlers import channels as c
 from realtime.notifications import schemas as n
-from realtime.schema import View
+from realtime.schema import Query, View
 from realtime.webinars import schemas as w
 
 Auth = Literal["none", "bearer", "host", "attendee", "integrator", "publisher", "reader"]
-Response = type[BaseModel] | tuple[type[BaseModel], ...] | Literal["csv", "html", "json"] | None
+Media = Literal["csv", "html", "json", "event-stream"]
+Response = type[BaseModel] | tuple[type[BaseModel], ...] | Media | None
 
 WHO: dict[str, str] = {
     "bearer": "Needs a token.",
@@ -47,6 +48,8 @@ class Op:
     query: type[BaseModel] | None = None
     body_required: bool = True
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""  # more than the summary, for the reader
+    statuses: dict[int, dict[str, Any]] = field(default_factory=dict)  # answers no error kind gives
 
 
 WEBINAR_STATE = ("not_live", "webinar_ended", "webinar_cancelled")
@@ -72,10 +75,10 @@ def operations(settings: Settings) -> list[Op]:
         Op("post", "/api/auth/signup", "Create a host account (if SIGNUP_OPEN)", "none", a.Signup,
            {201: a.Tokens}, ("signup_closed", "email_taken", "rate_limited")),
         Op("post", "/api/auth/login", "Log in with email and password (rate limited)", "none", a.Login,
-           {200: a.Tokens}, ("bad_credentials", "rate_limited")),
+           {200: a.Tokens}, ("bad_credentials", "rate_limited", "account_disabled")),
         Op("post", "/api/auth/refresh", "Rotate a refresh token", "none", a.RefreshBody, {200: a.Tokens},
            ("refresh_invalid", "refresh_reused")),
-        Op("post", "/api/auth/logout", "Revoke this access token and the refresh token's family",
+        Op("post", "/api/auth/logout", "Revoke this token (any kind) and the refresh token's family",
            "bearer", a.RefreshBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
         Op("get", "/api/me", "The caller", "bearer", ok={200: a.User}),
         # webinars and registrations
@@ -108,7 +111,7 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", W + "/state", "The room snapshot a late joiner receives", "attendee",
            ok={200: w.Snapshot}, errors=ROOM),
         Op("post", W + "/chat", "Send a chat message", "attendee", chat, {201: w.ChatMessage},
-           (*LIVE, "muted", "slow_mode", "rate_limited")),
+           (*LIVE, "muted", "slow_mode", "rate_limited", "in_progress", "unavailable")),
         Op("delete", W + "/chat/{message_id}", "Delete a chat message", "host", ok={200: w.Deleted},
            errors=ROOM),
         Op("post", W + "/moderation", "Mute, unmute, ban or unban an attendee", "host", w.Moderation,
@@ -118,7 +121,7 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", W + "/questions", "Questions", "attendee", ok={200: w.Questions}, errors=ROOM,
            query=w.QuestionsQuery),
         Op("post", W + "/questions", "Ask (optionally anonymous)", "attendee", w.NewQuestion,
-           {201: w.Question}, LIVE),
+           {201: w.Question}, (*LIVE, "in_progress", "unavailable")),
         Op("post", W + "/questions/{question_id}/{question_action}", "Upvote (anyone, once) or "
            "approve/answer/dismiss/pin/unpin (hosts); answer takes an optional body", "attendee",
            w.AnswerText, {200: w.Question}, (*LIVE, "already_voted"), body_required=False),
@@ -178,14 +181,52 @@ def operations(settings: Settings) -> list[Op]:
         Op("post", "/api/realtime/tickets", "Trade the bearer token for a single-use SSE ticket", "bearer",
            ok={201: Ticket}, errors=("rate_limited",)),
         Op("post", "/api/channels/{channel}/messages", "Publish to a channel", "publisher", c.Message,
-           {202: c.Published}, ("bad_channel", "forbidden", "rate_limited")),
+           {202: c.Published}, ("bad_channel", "forbidden", "rate_limited", "in_progress", "unavailable")),
         Op("get", "/api/channels/{channel}/history", "A channel's durable messages after since",
            "reader", ok={200: c.ChannelHistory}, errors=("bad_channel", "forbidden", "banned"),
            query=c.HistoryQuery),
         Op("get", "/api/channels/{channel}/presence", "Who is in a channel now (a page of the roster)",
            "reader", ok={200: c.ChannelPresence}, errors=("bad_channel", "forbidden", "banned"),
            query=c.PresenceQuery),
+        # outside /api: health, and the handshakes of the live transports (docs/protocol.md)
+        Op("get", "/healthz", "Liveness: the process and its loop answer", "none", ok={200: Health}),
+        Op("get", "/readyz", "Readiness: every dependency answers and the server is not draining", "none",
+           ok={200: Ready, 503: Ready}),
+        Op("get", "/ws", "Open a WebSocket (the live protocol)", "none", ok={101: None},
+           description="A WebSocket handshake (RFC 6455): send `Upgrade: websocket`, `Connection: Upgrade`, "
+           "`Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13`, with the page's `Origin`; the token is the "
+           "first message, never in the URL. The messages are in docs/protocol.md.",
+           statuses={403: {"description": "`forbidden`: the Origin is not allowed"},
+                     426: {"description": "`upgrade_required`: not a WebSocket handshake",
+                           "headers": {"Upgrade": {"schema": {"const": "websocket"}}}}}),
+        Op("get", "/sse", "Open a Server-Sent Events stream of 1 to 16 channels", "none",
+           ok={200: "event-stream"}, query=SseQuery,
+           errors=("bad_channel", "ticket_invalid", "token_expired", "forbidden", "banned"),
+           description="Redeem a ticket from POST /api/realtime/tickets; resume with `Last-Event-ID` or "
+           "`last_event_id`. The events are in docs/protocol.md."),
     ]  # fmt: skip
+
+
+class Health(View):
+    status: Literal["ok"]
+
+
+class Ready(View):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, bool] = Field(description="each dependency: whether it answered")
+    draining: bool = Field(description="true while the server shuts down")
+
+
+CHANNEL_NAME = r"^(room|backstage|user):[A-Za-z0-9_.:@-]{1,128}$"
+"""A channel's name, as realtime/engine/channels.py parses it."""
+
+
+class SseQuery(Query):
+    ticket: str = Field(min_length=1, max_length=200, description="a ticket from POST /api/realtime/tickets")
+    channel: list[Annotated[str, Field(pattern=CHANNEL_NAME, max_length=140)]] = Field(
+        min_length=1, max_length=16, description="repeat for each channel"
+    )
+    last_event_id: str | None = Field(None, max_length=4000, description="the id to resume after")
 
 
 class Ticket(View):
@@ -204,7 +245,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "notification_id": ID,
     "job_id": ID,
     "muted_webinar_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"},
-    "channel": {"type": "string", "pattern": "^[A-Za-z0-9_.:@%-]{1,160}$", "examples": ["room:w1"]},
+    "channel": {"type": "string", "pattern": CHANNEL_NAME, "maxLength": 140, "examples": ["room:w1"]},
     "decision": {"enum": ["approve", "reject"]},
     "question_action": {"enum": ["upvote", "approve", "answer", "dismiss", "pin", "unpin"]},
     "poll_action": {"enum": ["vote", "open", "close", "show_results", "hide_results"]},

@@ -209,6 +209,20 @@ HttpUrl = Annotated[
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A record id (from a path or params); anything else is refused before it reaches a query."""
 
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+"""A client-chosen id of one send (storage/idempotency.py); see :func:`idempotency_key`."""
+
+
+def idempotency_key() -> Any:
+    """The optional ``idempotency_key`` field of a send (chat, question, the publish API)."""
+    return Field(
+        None,
+        description="1-200 characters the client chooses per message (a UUID, say): a retry with the "
+        "same key within IDEMPOTENCY_WINDOW answers with the first send's result (the same id and seq) "
+        "instead of sending again",
+    )
+
+
 ID: TypeAdapter[str] = TypeAdapter(Id)
 
 

@@ -184,7 +184,8 @@ class AppProcess:
             time.sleep(0.05)
 
     def output(self) -> str:
-        self.logfile.flush()
+        if not self.logfile.closed:
+            self.logfile.flush()
         return Path(self.logfile.name).read_text()
 
     def kill(self) -> None:
@@ -193,6 +194,7 @@ class AppProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
             self.proc = None
+            self.logfile.close()  # output() still reads it by name
 
     def stop(self, timeout: float = 15) -> int:
         if self.proc is None:
@@ -206,4 +208,5 @@ class AppProcess:
             raise
         finally:
             self.proc = None
+            self.logfile.close()  # output() still reads it by name
         return code

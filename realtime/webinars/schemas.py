@@ -13,7 +13,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 
-from realtime.schema import Body, Email, Id, Instant, Query, TimeZone, View, http_url, trimmed
+from realtime.schema import (
+    Body,
+    Email,
+    Id,
+    IdempotencyKey,
+    Instant,
+    Query,
+    TimeZone,
+    View,
+    http_url,
+    idempotency_key,
+    trimmed,
+)
 
 RegistrationMode = Literal["open", "approval"]
 RegistrationStatus = Literal["approved", "pending", "rejected", "cancelled"]
@@ -66,6 +78,7 @@ class NewRegistration(Body):
 
 class ChatText(Body):
     text: str
+    idempotency_key: IdempotencyKey | None = idempotency_key()
 
 
 @cache
@@ -90,6 +103,7 @@ class SlowMode(Body):
 class NewQuestion(Body):
     text: Annotated[str, trimmed(1000)]
     anonymous: bool = False
+    idempotency_key: IdempotencyKey | None = idempotency_key()
 
 
 class Upvote(Body):
