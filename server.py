@@ -72,8 +72,9 @@ from storage import accounts, attendance, history, mongo, polls, registrations, 
 from storage.embedded import EmbeddedMongo, database_url
 from storage.idempotency import Idempotency
 from storage.idempotency import create_indexes as idempotency_indexes
-from storage.rate_limits import RateLimits
+from storage.rate_limits import Limiter, RateLimits
 from storage.rate_limits import create_indexes as rate_limit_indexes
+from storage.rate_limits_live import MemoryLimits, RedisLimits
 
 log = logging.getLogger("server")
 
@@ -91,6 +92,13 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     if isinstance(broker, RedisBroker):
         return RedisPresence(broker.redis, settings.redis_prefix)
     return MemoryPresence()
+
+
+def make_publish_limits(settings: Settings, broker: Broker) -> Limiter:
+    """The publish API's limiter follows the broker: Redis when it is Redis, else in-process."""
+    if isinstance(broker, RedisBroker):
+        return RedisLimits(broker.redis, settings.redis_prefix)
+    return MemoryLimits()
 
 
 def make_connection_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
@@ -119,6 +127,7 @@ class Services:
     tokens: TokenService
     tickets: tickets.Tickets
     limits: RateLimits
+    publish_limits: Limiter
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -261,6 +270,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             tokens=tokens,
             tickets=tickets.Tickets(db),
             limits=limits,
+            publish_limits=make_publish_limits(settings, broker),
             notifications=notifications,
             domain=domain,
             rpc=rpc,
@@ -290,7 +300,7 @@ def make_app(services: Services) -> tornado.web.Application:
         "tokens": services.tokens,
         "policy": services.policy,
         "presence": services.presence,
-        "limits": services.limits,
+        "limits": services.publish_limits,
     }
     ticket = dict(
         tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate

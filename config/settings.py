@@ -432,8 +432,9 @@ class Settings:
         "Origins (comma-separated, or `*`) whose pages may call the REST API cross-origin (CORS); "
         "others get no CORS headers. Empty: none.",
     )
-    # Rate limits where a request is cheap to send and expensive to answer (0: no limit). Counted in
-    # MongoDB, so across every process; each refusal is 429 ``rate_limited`` with Retry-After.
+    # Rate limits where a request is cheap to send and expensive to answer (0: no limit), counted across
+    # every process (MongoDB; the publish API: Redis or, with one process, memory); each refusal is 429
+    # ``rate_limited`` with Retry-After.
     login_address_rate: int = setting(
         "LOGIN_ADDRESS_RATE",
         30,

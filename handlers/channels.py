@@ -17,7 +17,7 @@ from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
 from realtime.schema import Body, IdempotencyKey, Query, View, idempotency_key, read
 from storage.errors import Kind, Refused
-from storage.rate_limits import RateLimits
+from storage.rate_limits import Limiter
 
 MAX_TYPE_LEN = 40
 RESERVED = ("presence", "subscribed", "reset", "error", "rpc")
@@ -93,7 +93,7 @@ class _ChannelHandler(JsonHandler):
         tokens: TokenService,
         policy: ChannelPolicy,
         presence: PresenceTracker,
-        limits: RateLimits,
+        limits: Limiter,  # the publish API's (server.make_publish_limits)
     ) -> None:
         self.limits = limits
         self.settings_ = settings
