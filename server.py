@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -35,9 +36,11 @@ from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.headers import SecurityHeaders
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.httpserver import make_http_server
+from handlers.metrics import MetricsHandler, RouteTemplates, Sampler
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
+from realtime import metrics
 from realtime.auth.tokens import TokenService
 from realtime.engine.broker import Broker
 from realtime.engine.broker_memory import MemoryBroker
@@ -45,6 +48,8 @@ from realtime.engine.broker_redis import RedisBroker
 from realtime.engine.channels import ChannelPolicy
 from realtime.engine.heartbeat import Heartbeat
 from realtime.engine.hub import Hub
+from realtime.engine.limits import ConnectionLimits
+from realtime.engine.limits_redis import RedisUserCount
 from realtime.engine.presence import PresenceBackend, PresenceTracker
 from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
@@ -63,19 +68,10 @@ from realtime.webinars.qa import QaService
 from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import (
-    accounts,
-    attendance,
-    history,
-    mongo,
-    polls,
-    rate_limits,
-    registrations,
-    room,
-    tickets,
-    webinars,
-)
+from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
 from storage.embedded import EmbeddedMongo, database_url
+from storage.rate_limits import RateLimits
+from storage.rate_limits import create_indexes as rate_limit_indexes
 
 log = logging.getLogger("server")
 
@@ -95,6 +91,17 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     return MemoryPresence()
 
 
+def make_connection_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
+    """The connection caps; the per-user count is shared through Redis when the broker is Redis."""
+    shared = RedisUserCount(broker.redis, settings.redis_prefix) if isinstance(broker, RedisBroker) else None
+    return ConnectionLimits(
+        settings.max_connections_per_user,
+        settings.max_unauthenticated_per_address,
+        shared,
+        ttl=settings.presence_ttl,
+    )
+
+
 @dataclasses.dataclass
 class Services:
     """Everything a running server holds open; built whole by :func:`open_services` inside the loop."""
@@ -106,9 +113,10 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     heartbeat: Heartbeat
+    connection_limits: ConnectionLimits
     tokens: TokenService
     tickets: tickets.Tickets
-    limits: rate_limits.RateLimits
+    limits: RateLimits
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -122,7 +130,9 @@ class Services:
         await self.heartbeat.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
+        await self.connection_limits.close()
         await self.hub.close()
+        metrics.LIVE.forget(self.hub)
         await self.broker.close()
         await self.client.close()
         if self.embedded is not None:
@@ -139,7 +149,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
-    rate_limits.create_indexes,
+    rate_limit_indexes,
 ]
 
 
@@ -153,7 +163,7 @@ def open_webinar_domain(
     accounts_store: accounts.Accounts,
     webinar_store: webinars.Webinars,
     registration_store: registrations.Registrations,
-    limits: rate_limits.RateLimits,
+    limits: RateLimits,
     events: Iterable[WebinarEvents],
 ) -> ApiDeps:
     """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
@@ -197,12 +207,13 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
     """
     settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
-    client = mongo.open_client(url)
+    client = mongo.open_client(url, event_listeners=[metrics.DatabaseListener()])
     try:
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db, INDEX_CREATORS)
         broker = make_broker(settings)
         hub = Hub(broker, history.History(db, settings.history_size))
+        metrics.LIVE.watch(hub)
         presence_backend = make_presence(settings, broker)
         presence = PresenceTracker(
             presence_backend, hub.publish, ttl=settings.presence_ttl, interval=settings.presence_interval
@@ -218,7 +229,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         notifications.worker.register(RETENTION_JOB, retention.run)
         await retention.schedule()
         rpc = RpcRegistry()
-        limits = rate_limits.RateLimits(db)
+        limits = RateLimits(db)
         domain = open_webinar_domain(
             settings,
             db,
@@ -239,6 +250,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             hub=hub,
             presence=presence,
             heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
+            connection_limits=make_connection_limits(settings, broker),
             tokens=tokens,
             tickets=tickets.Tickets(db),
             limits=limits,
@@ -250,6 +262,7 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         )
         await hub.start()
         presence.start()
+        services.connection_limits.start()
         services.heartbeat.start()
         domain.stage.start()
         notifications.worker.start()  # last: nothing to stop if start-up fails before
@@ -275,7 +288,14 @@ def make_app(services: Services) -> tornado.web.Application:
     ticket = dict(
         tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
     )
-    live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
+    live = SessionDeps(
+        services.hub,
+        services.tokens,
+        services.policy,
+        services.rpc,
+        services.presence,
+        services.connection_limits,
+    )
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
@@ -300,15 +320,57 @@ def make_app(services: Services) -> tornado.web.Application:
     )
     routes += api_routes(services.domain)
     routes += h_pages.routes()
+    routes.append(
+        (r"/metrics", MetricsHandler, {"samplers": metrics_samplers(services), "allow": s.metrics_allow})
+    )
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
-        log_function=log_request,
+        log_function=RouteTemplates(routes).log_function(log_request),
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
         transforms=[SecurityHeaders],
         cors_origins=s.cors_origins,  # read by JsonHandler (handlers/base.py)
     )
+
+
+def metrics_samplers(services: Services) -> list[Sampler]:
+    """What a scrape reads first: the job queue's backlog (one query of the shared database)."""
+
+    async def job_backlog() -> None:
+        metrics.job_queue_sampled(*await services.notifications.jobs.backlog())
+
+    return [job_backlog]
+
+
+def listen_metrics(services: Services, index: int = 0) -> tornado.httpserver.HTTPServer | None:
+    """The separate ``/metrics`` listener of process ``index`` (0 for a single process, the
+    worker's 0-based index with several): ``METRICS_HOST:METRICS_PORT + index``, so that every
+    process on a host is scraped on its own port. None when ``METRICS_PORT`` is empty."""
+    s = services.settings
+    if s.metrics_port is None:
+        return None
+    port = s.metrics_port + index
+    if port > 65535:
+        raise RuntimeError(f"METRICS_PORT {s.metrics_port} + process index {index} is not a port")
+    routes: list[Any] = [(r"/metrics", MetricsHandler, {"samplers": metrics_samplers(services)})]
+    app = tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        log_function=RouteTemplates(routes).log_function(log_request),
+    )
+    # socket.create_server closes its socket when the bind fails; tornado's bind_sockets leaks it.
+    family = socket.AF_INET6 if ":" in s.metrics_host else socket.AF_INET
+    try:
+        sock = socket.create_server((s.metrics_host, port), family=family, backlog=128)
+    except OSError as exc:
+        where = f"{s.metrics_host}:{port}"
+        raise RuntimeError(f"METRICS_PORT: cannot listen on {where}: {exc.strerror}") from None
+    sock.setblocking(False)
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    log.info("metrics on http://%s:%d/metrics", s.metrics_host, port)
+    return server
 
 
 def api_routes(deps: ApiDeps) -> list[Any]:
@@ -355,12 +417,14 @@ def api_routes(deps: ApiDeps) -> list[Any]:
     ]
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then drain and close everything."""
+async def serve(settings: Settings, ready: asyncio.Event | None = None, *, process_index: int = 0) -> None:
+    """Run until SIGTERM/SIGINT, then drain and close everything. ``process_index``: this
+    process's 0-based index among several on the host (its metrics port, ``listen_metrics``)."""
     services = await open_services(settings)
     app = make_app(services)
     server = make_http_server(app, settings)
     server.listen(settings.port, settings.host)
+    metrics_server = listen_metrics(services, process_index)
     port = next(iter(server._sockets.values())).getsockname()[1]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -376,6 +440,8 @@ async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
     log.info("shutting down")
     services.draining = True
     server.stop()
+    if metrics_server is not None:
+        metrics_server.stop()
     await services.hub.close_all(GOING_AWAY, "server shutting down")
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(server.close_all_connections(), 3)

@@ -113,10 +113,6 @@ def _list(raw: Any) -> tuple[str, ...]:
     return tuple(x for x in items if x)
 
 
-def _networks(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(x, strict=False) for x in _list(raw))
-
-
 def _origins(raw: Any) -> tuple[str, ...]:
     values = _list(raw)
     for value in values:
@@ -168,6 +164,23 @@ def _keys(raw: Any) -> dict[str, Secret]:
                     raise ValueError("expected kid:secret pairs separated by commas")
                 pairs.append((kid.strip(), secret.strip()))
     return {kid: Secret(secret) for kid, secret in pairs}
+
+
+def _optional_port(raw: Any) -> int | None:
+    if raw is None or str(raw).strip() == "":
+        return None
+    return _int(1, 65535)(raw)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: Any) -> tuple[Network, ...]:
+    """CIDR blocks (``10.0.0.0/8,::1``; a bare address is one host), comma-separated."""
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _list(raw))
+    except ValueError as exc:
+        raise ValueError(f"expected CIDR blocks such as 10.0.0.0/8, comma-separated ({exc})") from None
 
 
 def _offsets(raw: Any) -> tuple[int, ...]:
@@ -312,7 +325,7 @@ class Settings:
         "PRESENCE_TTL",
         30.0,
         _float(0.5, 3600),
-        "Seconds after which a crashed process's presence entries expire.",
+        "Seconds after which a crashed process's presence entries (and counted connections) expire.",
     )
     presence_interval: float = setting(
         "PRESENCE_INTERVAL",
@@ -389,7 +402,7 @@ class Settings:
     )
 
     # Secure defaults (issue 10): who the client is, slow clients, TLS.
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+    trusted_proxies: tuple[Network, ...] = setting(
         "TRUSTED_PROXIES",
         (),
         _networks,
@@ -444,6 +457,38 @@ class Settings:
         100,
         _int(0, 1_000_000),
         "Publish API calls per second per API key (or per host publishing with a token).",
+    )
+    # Sessions (issue 10): caps on simultaneous live connections (realtime/engine/limits.py).
+    max_connections_per_user: int = setting(
+        "MAX_CONNECTIONS_PER_USER",
+        20,
+        _int(0, 100_000),
+        "Simultaneous live connections (WebSockets and SSE streams) per user, on all processes together "
+        "with Redis; past it close 4009 / HTTP 429 `too_many_connections` (0: no cap).",
+    )
+    max_unauthenticated_per_address: int = setting(
+        "MAX_UNAUTHENTICATED_PER_ADDRESS",
+        200,
+        _int(0, 1_000_000),
+        "WebSockets per client address and process that have not sent `auth` yet; past it close 4009 "
+        "(0: no cap).",
+    )
+    metrics_port: int | None = setting(
+        "METRICS_PORT",
+        None,
+        _optional_port,
+        "Port of the separate Prometheus listener (`/metrics` only); process *i* of several listens "
+        "on `METRICS_PORT + i`. Empty: no separate listener.",
+    )
+    metrics_host: str = setting(
+        "METRICS_HOST", "127.0.0.1", str, "Interface the `METRICS_PORT` listener binds to."
+    )
+    metrics_allow: tuple[Network, ...] = setting(
+        "METRICS_ALLOW",
+        (),
+        _networks,
+        "CIDR blocks whose TCP peers may read `/metrics` on the main port (never `X-Forwarded-For`). "
+        "Empty: the main port answers 404.",
     )
 
     @property
@@ -529,6 +574,8 @@ def _check(s: Settings) -> None:
     for env, file in (("TLS_CERT", s.tls_cert), ("TLS_KEY", s.tls_key)):
         if file and not Path(file).is_file():
             raise ConfigError(f"{env}: {file} is not a file")
+    if s.metrics_port is not None and s.metrics_port == s.port:
+        raise ConfigError("METRICS_PORT: must differ from PORT (the metrics listener is a port of its own)")
     if s.production:
         if not s.jwt_keys:
             raise ConfigError("JWT_KEYS: production needs its own keys (a generated key is for development)")

@@ -9,6 +9,7 @@ from pydantic import Field, StringConstraints
 from handlers.api import ApiHandler
 from handlers.limits import HOUR, MINUTE, enforce
 from realtime.auth.views import public_user
+from realtime.engine.session import KICKED
 from realtime.schema import Body, Email, View, read, trimmed
 from storage.errors import Kind, Refused
 
@@ -110,7 +111,7 @@ class LogoutHandler(ApiHandler):
             await self.deps.accounts.revoke_refresh(token)
         await self.deps.accounts.revoke_access(claims.jti, claims.exp)
         # Live connections opened with this token end too, on every process.
-        await self.deps.webinars.hub.kick("*", claims.user_id, 4003, "logged out", jti=claims.jti)
+        await self.deps.webinars.hub.kick("*", claims.user_id, KICKED, "logged out", jti=claims.jti)
         self.set_status(204)
         self.finish()
 

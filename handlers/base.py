@@ -14,8 +14,8 @@ from handlers.headers import (
     CORS_EXPOSE_HEADERS,
     CORS_MAX_AGE,
     cors_origin,
-    handler_methods,
 )
+from handlers.json_input import BadJson, decode
 from realtime.schema import Query, read
 from storage.errors import Kind, Refused
 
@@ -53,6 +53,12 @@ STATUS: dict[Kind, int] = {
     Kind.RATE_LIMITED: 429,
     Kind.UNAVAILABLE: 503,
 }
+
+
+def allowed_methods(handler: type[tornado.web.RequestHandler]) -> list[str]:
+    """The methods ``handler`` serves (the ones it defines), for a 405's ``Allow`` header."""
+    base = tornado.web.RequestHandler
+    return [m for m in base.SUPPORTED_METHODS if getattr(handler, m.lower()) is not getattr(base, m.lower())]
 
 
 def request_id_of(handler: tornado.web.RequestHandler) -> str:
@@ -105,18 +111,16 @@ class JsonHandler(tornado.web.RequestHandler):
         origin may read every answer, errors included; any other origin gets no CORS header at all."""
         allowed: tuple[str, ...] = self.application.settings.get("cors_origins", ())
         self.cors_allowed = cors_origin(self.request.headers.get("Origin"), allowed)
-        if not allowed:
-            return
-        self.set_header("Vary", "Origin")
-        value = self.cors_allowed
-        if value is not None:
-            self.set_header("Access-Control-Allow-Origin", value)
+        if allowed:
+            self.set_header("Vary", "Origin")
+        if self.cors_allowed is not None:
+            self.set_header("Access-Control-Allow-Origin", self.cors_allowed)
             self.set_header("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)
 
     def options(self, *args: str) -> None:
         """``Allow`` for anyone; a CORS preflight from an allowed origin also gets the methods, the
         request headers it may send and how long to cache that (``Access-Control-Max-Age``)."""
-        methods = ", ".join(handler_methods(self))
+        methods = ", ".join(allowed_methods(type(self)))
         self.set_header("Allow", methods)
         preflight = "Access-Control-Request-Method" in self.request.headers
         if preflight and self.cors_allowed is not None:
@@ -138,9 +142,11 @@ class JsonHandler(tornado.web.RequestHandler):
         if not self.request.body:
             return {}
         try:
-            body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            body = decode(self.request.body)
+        except BadJson as exc:
+            if exc.malformed:
+                raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            raise Refused(Kind.INVALID, "invalid", f"the request body: {exc.reason}") from None
         if not isinstance(body, dict):
             raise Refused(Kind.MALFORMED, "invalid_json", "the request body must be a JSON object")
         return body
@@ -170,6 +176,8 @@ class JsonHandler(tornado.web.RequestHandler):
             if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
                 message = exc.log_message % exc.args if exc.args else exc.log_message
             error = {"code": REASONS.get(status_code, "error"), "message": message}
+        if self.get_status() == 405:
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": error}, default=str))
 

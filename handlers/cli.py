@@ -23,6 +23,7 @@ from pymongo.errors import PyMongoError
 
 from config import ConfigError, Settings, load_settings
 from config.settings import effective_settings
+from config.signing_key import with_signing_key
 from handlers import admin
 from handlers.accounts import Signup
 from realtime.schema import Body, Email, read
@@ -211,7 +212,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        settings = load_settings(os.environ)
+        settings = with_signing_key(load_settings(os.environ))  # the key the server signs with
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2

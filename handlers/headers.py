@@ -58,13 +58,3 @@ def cors_origin(origin: str | None, allowed: tuple[str, ...]) -> str | None:
     if want is None or want not in {_origin(o) for o in allowed}:
         return None
     return origin
-
-
-def handler_methods(handler: tornado.web.RequestHandler) -> list[str]:
-    """The HTTP methods ``handler``'s class answers (``OPTIONS`` always)."""
-    own = [
-        m
-        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-        if getattr(type(handler), m.lower()) is not getattr(tornado.web.RequestHandler, m.lower())
-    ]
-    return [*own, "OPTIONS"]

@@ -18,6 +18,7 @@ import tornado.httputil
 import tornado.web
 
 from config import Settings
+from handlers.body_limit import BodyLimit
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -113,7 +114,7 @@ class _Forwarded(tornado.httputil.HTTPMessageDelegate):
 class ForwardedApp(tornado.httputil.HTTPServerConnectionDelegate):
     """``app`` as the HTTP server's delegate, with each request's client from :class:`TrustedProxies`."""
 
-    def __init__(self, app: tornado.web.Application, proxies: TrustedProxies) -> None:
+    def __init__(self, app: tornado.httputil.HTTPServerConnectionDelegate, proxies: TrustedProxies) -> None:
         self.app = app
         self.proxies = proxies
 
@@ -139,9 +140,9 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 def make_http_server(app: tornado.web.Application, settings: Settings) -> tornado.httpserver.HTTPServer:
     """The server ``server.py`` listens with. A client that has not sent a request's headers within
     ``HTTP_IDLE_TIMEOUT`` seconds (on a new or a kept-alive connection), or its body within
-    ``HTTP_BODY_TIMEOUT``, is disconnected; so is one whose body passes ``MAX_BODY_BYTES``."""
+    ``HTTP_BODY_TIMEOUT``, is disconnected; a body over ``MAX_BODY_BYTES`` is answered 413 (BodyLimit)."""
     return tornado.httpserver.HTTPServer(
-        ForwardedApp(app, TrustedProxies(settings.trusted_proxies)),
+        ForwardedApp(BodyLimit(app, settings.max_body_bytes), TrustedProxies(settings.trusted_proxies)),
         xheaders=False,  # forwarding headers are read by TrustedProxies, from trusted peers only
         max_body_size=settings.max_body_bytes,
         idle_connection_timeout=settings.http_idle_timeout,

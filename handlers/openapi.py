@@ -12,7 +12,6 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-import tornado.web
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
@@ -28,9 +27,10 @@ CODES: dict[str, Kind] = {
     "invalid_json": Kind.MALFORMED,
     **dict.fromkeys(("invalid", "invalid_cursor", "bad_channel"), Kind.INVALID),
     "unsupported_media_type": Kind.UNSUPPORTED,
+    "payload_too_large": Kind.TOO_LARGE,
     **dict.fromkeys(
         ("unauthorized", "token_invalid", "token_expired", "token_revoked", "bad_credentials")
-        + ("refresh_invalid", "refresh_reused"),
+        + ("refresh_invalid", "refresh_reused", "ticket_invalid"),
         Kind.UNAUTHORIZED,
     ),
     **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned", "account_disabled"), Kind.FORBIDDEN),
@@ -53,7 +53,7 @@ RETRY_AFTER = {
     }
 }
 TOKEN_CODES = ("unauthorized", "token_invalid", "token_expired", "token_revoked")
-BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid")
+BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid", "payload_too_large")
 
 ERROR = {
     "type": "object",
@@ -70,6 +70,9 @@ ERROR = {
         }
     },
 }
+
+
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
 class _NoFieldTitles(GenerateJsonSchema):
@@ -129,7 +132,7 @@ def _operation(op: Op) -> dict[str, Any]:
     out: dict[str, Any] = {
         "summary": op.summary,
         "operationId": re.sub(r"\W+", "_", f"{op.method}_{op.path}").strip("_"),
-        "tags": [op.path.split("/")[2]],
+        "tags": [op.path.split("/")[2 if op.path.startswith("/api/") else 1]],
         "responses": {
             str(status): _described(status, _success(response)) for status, response in op.ok.items()
         },
@@ -145,20 +148,24 @@ def _operation(op: Op) -> dict[str, Any]:
         out["parameters"] = parameters
     if op.auth != "none":
         out["security"] = [{"bearer": []}]
-        out["description"] = WHO[op.auth]
+    described = " ".join(part for part in (WHO.get(op.auth, ""), op.description) if part)
+    if described:
+        out["description"] = described
     if op.body is not None:
         out["requestBody"] = {
             "required": op.body_required,
             "content": {"application/json": {"schema": _ref(op.body)}},
         }
     out["responses"].update(_errors(op))
+    for status, answer in op.statuses.items():
+        out["responses"][str(status)] = {"content": ERROR_CONTENT, **answer}
     return out
 
 
 def _success(response: Response) -> dict[str, Any]:
     if response is None:
         return {"description": "Done (no body)"}
-    if response in ("csv", "html"):
+    if response in ("csv", "html", "event-stream"):
         return {
             "description": response.upper(),
             "content": {f"text/{response}": {"schema": {"type": "string"}}},
@@ -213,7 +220,7 @@ def _errors(op: Op) -> dict[str, Any]:
     return {
         str(status): {
             "description": ", ".join(f"`{c}`" for c in found),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": ERROR_CONTENT,
             **({"headers": RETRY_AFTER} if status == 429 else {}),
         }
         for status, found in sorted(by_status.items())
@@ -228,7 +235,7 @@ class OpenApiHandler(JsonHandler):
         self.send(self.document)
 
 
-class DocsHandler(tornado.web.RequestHandler):
+class DocsHandler(JsonHandler):
     """A plain HTML listing of every operation (no external scripts), linking the JSON document."""
 
     def initialize(self, document: dict[str, Any]) -> None:

@@ -204,5 +204,14 @@ class JobQueue:
         )
         return res.modified_count == 1
 
+    async def backlog(self) -> tuple[int, float]:
+        """How many queued jobs are due now, and how many seconds the longest-waiting one has waited
+        (0.0 when none is due)."""
+        t = now()
+        due = {"status": QUEUED, "run_at": {"$lte": t}}
+        count = await self.jobs.count_documents(due)
+        oldest = await self.jobs.find_one(due, {"run_at": 1}, sort=[("run_at", ASCENDING)]) if count else None
+        return count, (t - oldest["run_at"]).total_seconds() if oldest else 0.0
+
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return await self.jobs.find_one({"_id": job_id})

@@ -182,7 +182,8 @@ class AppProcess:
             raise RuntimeError(Path(self.logfile.name).read_text()[-4000:]) from None
 
     def output(self) -> str:
-        self.logfile.flush()
+        if not self.logfile.closed:
+            self.logfile.flush()
         return Path(self.logfile.name).read_text()
 
     def kill(self) -> None:
@@ -191,6 +192,7 @@ class AppProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
             self.proc = None
+            self.logfile.close()  # output() still reads it by name
 
     def stop(self, timeout: float = 15) -> int:
         if self.proc is None:
@@ -204,4 +206,5 @@ class AppProcess:
             raise
         finally:
             self.proc = None
+            self.logfile.close()  # output() still reads it by name
         return code

@@ -5,10 +5,14 @@ token's ``alg`` header never chooses the algorithm), required ``exp``/``iat``/``
 and a ``kid`` header naming the key, so keys rotate by adding a new first key and later removing the
 old one. Integrator-minted tokens are verified with the integrator keys and issuer only, and may carry
 only attendee scope.
+
+Every token is revocable (logout): a token's id is its ``jti`` (an integrator's is prefixed ``ext:``
+like its subject), or for a token without one the digest of the token itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +38,7 @@ class Claims:
     exp: float
     webinar: str | None = None
     scope: str = "access"
-    jti: str = ""
+    jti: str = ""  # the token's id, never empty for a verified token (see token_id)
     iat: float = 0.0
 
     @property
@@ -59,8 +63,8 @@ class TokenService:
         self.algorithm = settings.jwt_algorithm
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
         self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
-        # Whether a host token (jti, sub, iat) was revoked by logout, a password reset or a disabled
-        # account (the accounts store); None: never.
+        # Whether a token was revoked: its id by logout (every role), or a host's tokens issued before a
+        # password reset or while the account is disabled (the accounts store); None: never.
         self.is_revoked = is_revoked
 
     def issue(
@@ -94,11 +98,17 @@ class TokenService:
         return jwt.encode(claims, self.keys[kid], algorithm=self.algorithm, headers={"kid": kid})
 
     async def authenticate(self, token: str) -> Claims:
-        """:meth:`verify`, and for host tokens (the ones logout revokes) the revocation check; the one
-        place every REST handler, the WebSocket and the SSE ticket authenticate a caller."""
-        claims = self.verify(token)
+        """:meth:`verify`, and the revocation check; the one place every REST handler, the
+        WebSocket and the SSE ticket endpoint authenticate a caller."""
+        return await self.unrevoked(self.verify(token))
+
+    async def unrevoked(self, claims: Claims) -> Claims:
+        """``claims`` if their token was not revoked, else 401 ``token_revoked``: logged out (every
+        role), or a host's token from before a password reset or of a disabled account; also for
+        claims verified earlier, such as those an SSE ticket was issued for."""
         revoked = self.is_revoked
-        if claims.is_host and revoked is not None and await revoked(claims.jti, claims.sub, claims.iat):
+        host = claims.sub if claims.is_host else ""
+        if revoked is not None and await revoked(claims.jti, host, claims.iat):
             raise unauthorized(
                 "token_revoked", "this token was revoked (logout, password reset or disabled account)"
             )
@@ -145,8 +155,10 @@ class TokenService:
         sub = data["sub"]
         if not isinstance(sub, str) or not 0 < len(sub) <= 128:
             raise unauthorized("token_invalid", "bad subject")
+        token_id = _token_id(token, data.get("jti"))
         if integrator:
             sub = f"ext:{sub}"  # integrator user ids never collide with ours
+            token_id = f"ext:{token_id}"
         wid = data.get("wid")
         return Claims(
             sub=sub,
@@ -155,9 +167,16 @@ class TokenService:
             exp=float(data["exp"]),
             webinar=wid if isinstance(wid, str) else None,
             scope=token_scope,
-            jti=str(data.get("jti", "")),
+            jti=token_id,
             iat=float(data["iat"]),
         )
+
+
+def _token_id(token: str, jti: Any) -> str:
+    """The id logout revokes: the token's ``jti``, or the digest of a token that has none."""
+    if isinstance(jti, str) and 0 < len(jti) <= 128:
+        return jti
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
 
 
 def mint_integrator_token(

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from realtime import metrics
 from realtime.engine.broker import BrokerUnavailable, MessageCallback, RecoverCallback
 from realtime.engine.control import CONTROL
 
@@ -63,6 +64,7 @@ class RedisBroker:
                 self._pubsub = pubsub
                 self.connected.set()
                 if not first:
+                    metrics.BROKER_RECONNECTS.inc()
                     log.info("redis broker reconnected; resubscribed %d channels", len(channels))
                     if self._on_recover is not None:
                         self._on_recover(channels)
@@ -78,6 +80,7 @@ class RedisBroker:
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
+                metrics.BROKER_LISTEN_ERRORS.inc()
                 if self.connected.is_set() or first:
                     log.warning("redis broker connection lost (%s); retrying", type(exc).__name__)
             finally:
@@ -92,6 +95,7 @@ class RedisBroker:
         try:
             await self._redis.publish(self._key(channel), payload)
         except (RedisError, OSError) as exc:
+            metrics.BROKER_PUBLISH_ERRORS.inc()
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def publish_many(self, items: Iterable[tuple[str, bytes]]) -> None:
@@ -101,6 +105,7 @@ class RedisBroker:
                     pipe.publish(self._key(channel), payload)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
+            metrics.BROKER_PUBLISH_ERRORS.inc()
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
 
     async def subscribe(self, channel: str) -> None:

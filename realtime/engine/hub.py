@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
+from realtime import metrics
 from realtime.engine.broker import Broker, BrokerUnavailable
 from realtime.engine.control import CONTROL, Control
 from realtime.engine.publication import Publication
@@ -55,7 +56,7 @@ class Subscriber(Protocol):
         ``frame``, shared by every subscriber; ``droppable`` when all of them are ephemeral."""
 
     def kick(self, channel: str, code: int, reason: str) -> None:
-        """End the subscription to ``channel``, or with ``*`` the connection, with ``code``."""
+        """Close the connection with ``code``: it is on ``channel``, or with ``*`` on any."""
 
 
 class Connection(Subscriber, Protocol):
@@ -64,6 +65,10 @@ class Connection(Subscriber, Protocol):
     @property
     def jti(self) -> str:
         """The id of the token it authenticated with ("" before it has)."""
+
+    @property
+    def transport_name(self) -> str:
+        """``ws`` or ``sse`` (the metrics' ``transport`` label)."""
 
     def close(self, code: int, reason: str) -> None: ...
 
@@ -150,6 +155,16 @@ class Hub:
         state = self._channels.get(channel)
         return len(state.subscribers) if state else 0
 
+    def subscription_count(self) -> int:
+        return sum(len(state.subscribers) for state in self._channels.values())
+
+    def connection_counts(self) -> dict[str, int]:
+        """Open connections by transport name."""
+        counts: dict[str, int] = {}
+        for conn in self.connections:
+            counts[conn.transport_name] = counts.get(conn.transport_name, 0) + 1
+        return counts
+
     # -- publishing ------------------------------------------------------------------------------
 
     async def publish(self, channel: str, type: str, data: Any, *, durable: bool = True) -> int | None:
@@ -159,6 +174,7 @@ class Hub:
             pub = Publication.from_entry(entry)
         else:
             pub = Publication.build(channel, type, data, int(time.time() * 1000), None)
+        (metrics.PUBLISHED_DURABLE if durable else metrics.PUBLISHED_EPHEMERAL).inc()
         try:
             await self.broker.publish(channel, pub.to_wire())
         except BrokerUnavailable as exc:
@@ -182,6 +198,7 @@ class Hub:
             now = int(time.time() * 1000)
             pubs = [Publication.build(c, t, d, now, None) for c, t, d in items]
         wire = [(p.channel, p.to_wire()) for p in pubs]
+        (metrics.PUBLISHED_DURABLE if durable else metrics.PUBLISHED_EPHEMERAL).inc(len(pubs))
         try:
             await self.broker.publish_many(wire)
         except BrokerUnavailable:
@@ -205,7 +222,7 @@ class Hub:
     # -- kicking ---------------------------------------------------------------------------------
 
     async def kick(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
-        """End ``user_id``'s subscription to ``channel`` on every process. ``*`` closes their
+        """Close ``user_id``'s connections on ``channel`` on every process. ``*``: all their
         connections, or with ``jti`` only those authenticated with that token (logout)."""
         await self.control.kick(channel, user_id, code, reason, jti)
 
@@ -324,3 +341,4 @@ class Hub:
             sub.push(frame, droppable, pubs)
         state.cost = clock() - started
         state.flushed = asyncio.get_running_loop().time()
+        metrics.fanned_out(pubs, len(subscribers), state.cost)

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from realtime import metrics
 from realtime.engine.publication import Publication
 from storage.history import History
 
@@ -140,6 +141,7 @@ class Recovery:
     ) -> None:
         """The fan-out while some subscriber of the channel is still joining: buffer for those
         waiting on their backlog, skip what a subscriber already has, deliver to the rest."""
+        delivered = 0
         for pub in pubs:
             for sub in subscribers:
                 buffer = state.recovering.get(sub)
@@ -152,3 +154,5 @@ class Recovery:
                         continue
                     del state.floor[sub]
                 sub.deliver(pub)
+                delivered += 1
+        metrics.DELIVERIES.inc(delivered)

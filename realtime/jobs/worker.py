@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from realtime import metrics
 from storage.jobs import Job, JobQueue
 
 log = logging.getLogger("realtime.jobs.worker")
@@ -49,6 +50,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self.idle = False  # waiting for a wake-up or the next poll (nothing was due)
 
     def register(self, kind: str, handler: JobHandler) -> None:
         self.handlers[kind] = handler
@@ -89,12 +91,23 @@ class Worker:
             if job is None:
                 self._slots.release()
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self.idle = True
+                try:
+                    await self._wake_or_poll()
+                finally:
+                    self.idle = False
                 continue
             task = asyncio.create_task(self._run(job), name=f"job-{job.kind}")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+
+    async def _wake_or_poll(self) -> None:
+        """Until :meth:`wake` or ``poll_interval``. ``asyncio.timeout``, not ``wait_for``: on Python 3.11
+        ``wait_for`` returns instead of raising when the task is cancelled in the same loop step as the
+        event is set, and :meth:`close` then waited for a loop that never ended."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_interval):
+                await self._wake.wait()
 
     async def run_one(self) -> bool:
         """Claim and run one due job in the caller's task; False when none was due (tests, CLI)."""
@@ -110,15 +123,19 @@ class Worker:
         try:
             handler = self.handlers.get(job.kind)
             if handler is None:
+                metrics.job_ran("unknown", "failed")  # never the stored kind: labels stay bounded
                 await self.queue.fail(job, f"no handler for kind {job.kind!r}")
                 return
             result = await handler(job)
+            metrics.job_ran(job.kind, "done")
             await self.queue.complete(job, result)
         except asyncio.CancelledError:
             raise
         except RetryLater as exc:
+            metrics.job_ran(job.kind, "retry")
             await self.queue.fail(job, str(exc), retry_in=exc.delay)
         except Exception as exc:
+            metrics.job_ran(job.kind, "failed")
             log.exception("job %s (%s) failed, attempt %d", job.id, job.kind, job.attempts)
             await self.queue.fail(job, f"{type(exc).__name__}: {exc}")
         finally:

@@ -2,7 +2,7 @@
 
 A ban is durable (MongoDB), so it holds across reconnects, tabs and processes: the participant rule
 (``WebinarService.active_participant``) refuses every later subscribe and action with ``banned``,
-and ``hub.kick`` closes the banned user's current subscriptions everywhere.
+and ``hub.kick`` closes the banned user's connections in the room everywhere (4003).
 
 Pace: with slow mode on, an attendee sends at most one message every ``slow_mode_seconds``; always,
 at most ``CHAT_RATE`` messages per ``RATE_WINDOW`` seconds. Hosts are never slowed. The counts live
@@ -20,6 +20,7 @@ from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
 from realtime.engine.hub import Hub
+from realtime.engine.session import KICKED
 from realtime.schema import read
 from realtime.webinars.schemas import ChatDelete, Moderation, SlowMode, chat_message
 from realtime.webinars.service import Participant, WebinarService, require_live, role_in
@@ -27,7 +28,6 @@ from realtime.webinars.views import public_chat
 from storage.errors import Kind, Refused
 from storage.room import Room
 
-BAN_CLOSE_CODE = 4403
 RATE_WINDOW = 10  # seconds; CHAT_RATE counts messages in this window
 
 
@@ -90,7 +90,7 @@ class ChatService:
         data = {"user_id": user_id, "action": action}
         await self.hub.publish(backstage(p.webinar_id), "moderation", data)
         if action == "ban":
-            await self.hub.kick(room(p.webinar_id), user_id, BAN_CLOSE_CODE, "banned")
+            await self.hub.kick(room(p.webinar_id), user_id, KICKED, "banned")
         return data
 
     async def set_slow_mode(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
