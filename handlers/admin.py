@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from config import ConfigError, Settings
-from config.signing_key import with_signing_key
 from realtime.auth.tokens import TokenService, mint_integrator_token
 from realtime.engine.broker_redis import RedisBroker
 from realtime.engine.control import Control
@@ -125,7 +124,5 @@ def mint_token(settings: Settings, sub: str, *, name: str, webinar: str | None, 
     if not 60 <= ttl <= MAX_TOKEN_TTL:
         raise ValueError(f"--ttl must be between 60 and {MAX_TOKEN_TTL} seconds")
     token = mint_integrator_token(settings, sub, name=name, webinar=webinar, ttl=ttl, kid=kid)
-    # Verified with the server's own keys: without JWT_KEYS, the one kept in DATA_DIR (created
-    # there if no server ever started, as the server's first start would).
-    TokenService(with_signing_key(settings)).verify(token)
+    TokenService(settings).verify(token)
     return token
