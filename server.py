@@ -192,7 +192,12 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         registration_store = registrations.Registrations(db, webinar_store)
         tokens = TokenService(settings, is_revoked=accounts_store.access_revoked)
         notifications = await open_notifications(
-            db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
+            db,
+            settings,
+            hub,
+            RoomAudience(registration_store, presence_backend),
+            tokens,
+            start_worker=False,
         )
         rpc = RpcRegistry()
         domain = open_webinar_domain(

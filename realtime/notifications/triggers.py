@@ -17,8 +17,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import secrets
 from typing import Any
 
+from realtime.notifications.mail_compose import Notice
 from realtime.notifications.notifier import Notifier
 from realtime.webinars.audience import RoomAudience
 from realtime.webinars.records import Announcement, Question, Registration, Webinar
@@ -68,24 +70,27 @@ class NotificationTriggers:
     # the webinar events (WebinarEvents) ----------------------------------------------------------
 
     async def registration_received(self, webinar: Webinar, registration: Registration) -> None:
-        await self._registration(webinar, registration)
+        await self._registration(webinar, registration, decided=False)
 
     async def registration_decided(self, webinar: Webinar, registration: Registration) -> None:
-        await self._registration(webinar, registration)
+        await self._registration(webinar, registration, decided=True)
 
-    async def _registration(self, webinar: Webinar, registration: Registration) -> None:
+    async def _registration(self, webinar: Webinar, registration: Registration, *, decided: bool) -> None:
         """Tell the registrant where they stand; ``approved`` also queues the webinar's reminders."""
         status, title = registration.status, webinar.title or "a webinar"
         if status == "approved":
             await self.schedule_reminders(webinar)
             heading, body = "Registration confirmed", f"You are registered for {title}."
+            kind = "approved" if decided else "confirmed"
         elif status == "pending":
             heading, body = (
                 "Registration received",
                 f"Your registration for {title} awaits the host's approval.",
             )
+            kind = "received"
         else:
             heading, body = "Registration update", f"Your registration for {title} is {status}."
+            kind = "declined"
         if registration.user_id:
             await self.notifier.notify(
                 [registration.user_id],
@@ -95,7 +100,24 @@ class NotificationTriggers:
                 self.url(webinar.id),
                 webinar.id,
                 f"registration:{registration.id}:{status}",
+                {"kind": kind, "subject": f"{heading}: {title}"},
             )
+
+    async def link_requested(self, webinar: Webinar, registration: Registration) -> None:
+        """Mail the registrant their link again (no inbox item: they asked for a mail)."""
+        if self.notifier.email is None or not registration.user_id:
+            return
+        title = webinar.title or "a webinar"
+        kind = "link" if registration.status == "approved" else "received"
+        notice = Notice(
+            "registration",
+            f"Your link to {title}",
+            "",
+            self.url(webinar.id),
+            webinar.id,
+            {"kind": kind, "subject": f"Your link to {title}"},
+        )
+        await self.notifier.email.send([registration.user_id], notice, f"link:{secrets.token_hex(8)}")
 
     async def webinar_live(self, webinar: Webinar) -> None:
         await self._to_registrants(
@@ -104,6 +126,21 @@ class NotificationTriggers:
             f"{webinar.title or 'A webinar'} is live",
             "Join now.",
             f"live:{webinar.id}",
+            mail={"kind": "live", "subject": f"{webinar.title or 'A webinar'} is live: join now"},
+        )
+
+    async def webinar_ended(self, webinar: Webinar) -> None:
+        """The thank-you, with the recording or replay link when the host set one."""
+        doc = await self.webinars.find(webinar.id) or {}
+        recording = str(doc.get("recording_url") or "")
+        await self._to_registrants(
+            webinar.id,
+            "recording",
+            f"Thank you for joining {webinar.title or 'the webinar'}",
+            "The recording is available." if recording else "Thank you for attending.",
+            f"ended:{webinar.id}",
+            url=recording or None,
+            mail={"kind": "thanks", "recording_url": recording},
         )
 
     async def announcement_made(self, webinar: Webinar, announcement: Announcement) -> None:
@@ -139,6 +176,7 @@ class NotificationTriggers:
             f"{webinar.title or 'A webinar'} was rescheduled",
             f"It now starts at {webinar.starts_at.isoformat()}.",
             f"rescheduled:{webinar.id}:{_epoch(webinar.starts_at)}",
+            mail={"kind": "rescheduled", "subject": f"New time: {webinar.title or 'your webinar'}"},
         )
 
     async def webinar_cancelled(self, webinar: Webinar) -> None:
@@ -149,6 +187,7 @@ class NotificationTriggers:
             f"{webinar.title or 'A webinar'} was cancelled",
             "The host cancelled this webinar.",
             f"cancelled:{webinar.id}",
+            mail={"kind": "cancelled", "subject": f"Cancelled: {webinar.title or 'your webinar'}"},
         )
 
     # -----------------------------------------------------------------------------------------------
@@ -164,6 +203,7 @@ class NotificationTriggers:
             "Watch the recording.",
             f"recording:{wid}:{digest}",
             url=url,
+            mail={"kind": "recording"},
         )
 
     async def _to_registrants(
@@ -176,6 +216,7 @@ class NotificationTriggers:
         *,
         url: str | None = None,
         user_ids: list[str] | None = None,
+        mail: dict[str, Any] | None = None,
     ) -> str:
         """Queue the fan-out to ``user_ids``, or to every approved registrant when None."""
         return await self.notifier.enqueue_fanout(
@@ -186,6 +227,7 @@ class NotificationTriggers:
             user_ids=user_ids,
             webinar_id=webinar_id,
             key=key,
+            mail=mail,
         )
 
     async def schedule_reminders(self, webinar: Webinar) -> list[str]:
@@ -216,13 +258,15 @@ class NotificationTriggers:
         if webinar.get("status") in NOT_REMINDED or _epoch(webinar["starts_at"]) != p["starts_at"]:
             return {"skipped": "webinar changed"}
         users = await self.notifier.registrant_ids(p["webinar_id"])
+        starts_in = _minutes(int(p["offset"]))
         created = await self.notifier.notify(
             users,
             "reminder",
-            f"{webinar.get('title', 'Your webinar')} starts in {_minutes(int(p['offset']))}",
+            f"{webinar.get('title', 'Your webinar')} starts in {starts_in}",
             f"Starts at {webinar['starts_at'].isoformat()}.",
             self.url(p["webinar_id"]),
             p["webinar_id"],
             job.key or f"reminder:{job.id}",
+            {"kind": "reminder", "starts_in": starts_in},
         )
         return {"recipients": len(users), "created": created}

@@ -62,6 +62,9 @@ class NewWebinar(WebinarChanges):
 class NewRegistration(Body):
     name: Annotated[str, trimmed(100)]
     email: Email
+    timezone: TimeZone | None = Field(
+        None, description="the registrant's IANA time zone (the browser's); mails show times in it"
+    )
 
 
 class ChatText(Body):
@@ -207,6 +210,9 @@ class Registration(View):
     status: RegistrationStatus
     created_at: datetime | None
     join_url: str | None = Field(None, description="personal link, the token in the fragment")
+    email_undeliverable: bool = Field(
+        False, description="the mail server refused this address (5xx): no more email goes to it"
+    )
 
 
 class RegistrationList(View):

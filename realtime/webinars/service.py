@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
@@ -19,16 +18,17 @@ from realtime.engine.channels import room
 from realtime.engine.hub import Hub
 from realtime.schema import ident, read
 from realtime.webinars.events import Listeners, WebinarEvents
+from realtime.webinars.links import JoinLinks
 from realtime.webinars.records import Registration, Webinar
 from realtime.webinars.schemas import NewRegistration, NewWebinar, RegistrantsQuery, WebinarChanges
 from realtime.webinars.views import public_registration, public_webinar
 from storage.accounts import Accounts
 from storage.errors import Kind, Refused, conflict, forbidden, invalid
+from storage.mail import MailStore
 from storage.moderation import Moderation
 from storage.registrations import Registrations
 from storage.webinars import Webinars
 
-JOIN_TOKEN_MARGIN = timedelta(hours=6)
 STAFF = ("host", "cohost")
 
 
@@ -91,6 +91,8 @@ class WebinarService:
         self.hub = hub
         self.events = Listeners(events)
         self.moderation = moderation
+        self.links = JoinLinks(tokens, settings.base_url)
+        self.mail = MailStore(registrations.db)
 
     # access --------------------------------------------------------------------------------------
 
@@ -179,6 +181,7 @@ class WebinarService:
         p = await self.staff(claims, webinar_id)
         doc = await self.webinars.transition(p.webinar_id, "live", "ended")
         await self.hub.publish(room(p.webinar_id), "webinar.ended", public_webinar(doc, private=False))
+        await self.events.webinar_ended(Webinar.from_doc(doc))
         return doc
 
     async def cancel(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
@@ -199,7 +202,9 @@ class WebinarService:
         user = await self.accounts.attendee(new.email, new.name)
         if webinar["status"] in ("ended", "cancelled"):
             raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
-        reg = await self.registrations.register(webinar, user["_id"], new.email, new.name)
+        reg = await self.registrations.register(
+            webinar, user["_id"], new.email, new.name, timezone=new.timezone
+        )
         out = self.render_registration(webinar, reg)
         await self.events.registration_received(Webinar.from_doc(webinar), Registration.from_doc(reg))
         return out
@@ -211,13 +216,8 @@ class WebinarService:
         return out
 
     def join_url(self, webinar: dict[str, Any], reg: dict[str, Any]) -> str:
-        """The personal link; the token rides in the fragment so it never reaches a server log."""
-        ends = webinar["starts_at"] + timedelta(minutes=webinar["duration_minutes"]) + JOIN_TOKEN_MARGIN
-        ttl = max(3600, int((ends - datetime.now(UTC)).total_seconds()))
-        token = self.tokens.issue(
-            reg["user_id"], role="attendee", name=reg["name"], webinar=webinar["_id"], ttl=ttl, scope="access"
-        )
-        return f"{self.settings.base_url}/join/{webinar['_id']}#token={token}"
+        """The personal link (``realtime/webinars/links.py`` holds the rule)."""
+        return self.links.join(webinar, reg)
 
     async def fresh_join_url(self, webinar_id: str, registration_id: str) -> str | None:
         """A new personal link for an approved registration (None otherwise), e.g. after a reschedule."""
@@ -253,7 +253,9 @@ class WebinarService:
     ) -> list[dict[str, Any]]:
         p = await self.staff(claims, webinar_id)
         query = read(RegistrantsQuery, {"q": q, "status": status})
-        return await self.registrations.search(p.webinar_id, query.q, query.status)
+        regs = await self.registrations.search(p.webinar_id, query.q, query.status)
+        undeliverable = await self.mail.suppressed(r["email"] for r in regs)
+        return [{**r, "email_undeliverable": r["email"].lower() in undeliverable} for r in regs]
 
 
 def require_live(p: Participant, action: str = "do that") -> None:
