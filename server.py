@@ -22,6 +22,7 @@ from pymongo import AsyncMongoClient
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from handlers import accounts as h_accounts
+from handlers import mail as h_mail
 from handlers import notifications as h_notifications
 from handlers import openapi
 from handlers import pages as h_pages
@@ -49,6 +50,7 @@ from realtime.engine.presence_redis import RedisPresence
 from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import SessionDeps
 from realtime.notifications import services as notification_services
+from realtime.notifications.mail_mailbox import DevMailbox
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.webinars import rpc as room_rpc
 from realtime.webinars.audience import RoomAudience
@@ -272,6 +274,12 @@ def make_app(services: Services) -> tornado.web.Application:
     )
     routes += h_push.routes(
         subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
+    )
+    routes += h_mail.routes(
+        links=n.unsubscribe,
+        preferences=n.notifier.preferences,
+        store=n.mail,
+        mailbox=isinstance(n.mail_transport, DevMailbox),
     )
     routes += api_routes(services.domain)
     routes += h_pages.routes()

@@ -246,3 +246,36 @@ async def test_names_with_line_breaks_and_non_ascii_stay_inside_their_header(dri
     raw = smtp.raw[0].split(b"\r\n\r\n")[0]  # the message's own headers
     assert b"\nBcc:" not in raw and b"\nX-Injected" not in raw
     assert smtp.messages[0][0] == ["eve@example.org"]
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_one_click_unsubscribe_turns_that_categorys_email_off(
+    driven, services, smtp, http_client, base_url
+):
+    await fan_out_to(services, ["a@example.org"])
+    await run_due(services)
+    [m] = await smtp.wait_for(1)
+    link = m["List-Unsubscribe"].strip().strip("<>")
+    assert link.startswith(services.settings.base_url + "/unsubscribe/")
+    url = base_url + link.removeprefix(services.settings.base_url)  # the test server's port
+    # GET (a link scanner, or the person) only asks.
+    page = await http_client.fetch(url)
+    assert page.code == 200 and b"Unsubscribe?" in page.body and b'method="post"' in page.body
+    prefs = await services.notifications.notifier.preferences.get("u0")
+    assert prefs.wants("live", "email")
+    # The mail client's RFC 8058 one-click POST, with no sign-in.
+    done = await http_client.fetch(url, method="POST", body="List-Unsubscribe=One-Click")
+    assert done.code == 200 and b"You are unsubscribed" in done.body
+    prefs = await services.notifications.notifier.preferences.get("u0")
+    assert not prefs.wants("live", "email")
+    assert prefs.wants("live", "in_app") and prefs.wants("general", "email")
+
+    await services.notifications.notifier.notify(["u0"], "live", "Again", "b", "/x", "wm", "again")
+    await services.notifications.notifier.notify(["u0"], "general", "Other", "b", "/x", "wm", "other")
+    await run_due(services)
+    [_, other] = await smtp.wait_for(2)
+    assert other["Subject"] == "Other" and len(smtp.messages) == 2
+
+    forged = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
+    bad = await http_client.fetch(forged, method="POST", body="List-Unsubscribe=One-Click", raise_error=False)
+    assert bad.code == 404 and b"not valid" in bad.body
