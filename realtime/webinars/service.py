@@ -20,7 +20,13 @@ from realtime.schema import ident, read
 from realtime.webinars.events import Listeners, WebinarEvents
 from realtime.webinars.links import JoinLinks
 from realtime.webinars.records import Registration, Webinar
-from realtime.webinars.schemas import NewRegistration, NewWebinar, RegistrantsQuery, WebinarChanges
+from realtime.webinars.schemas import (
+    LinkRequest,
+    NewRegistration,
+    NewWebinar,
+    RegistrantsQuery,
+    WebinarChanges,
+)
 from realtime.webinars.views import public_registration, public_webinar
 from storage.accounts import Accounts
 from storage.errors import Kind, Refused, conflict, forbidden, invalid
@@ -30,6 +36,8 @@ from storage.registrations import Registrations
 from storage.webinars import Webinars
 
 STAFF = ("host", "cohost")
+LINK_RATE = 5  # link mails per address and webinar per hour
+LINK_CLIENT_RATE = 20  # link requests per client per hour
 
 
 async def read_history(hub: Hub, channel: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
@@ -202,12 +210,43 @@ class WebinarService:
         user = await self.accounts.attendee(new.email, new.name)
         if webinar["status"] in ("ended", "cancelled"):
             raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
-        reg = await self.registrations.register(
-            webinar, user["_id"], new.email, new.name, timezone=new.timezone
-        )
+        try:
+            reg = await self.registrations.register(
+                webinar, user["_id"], new.email, new.name, timezone=new.timezone
+            )
+        except Refused as exc:
+            if exc.code != "already_registered" or not await self._send_link(webinar, new.email):
+                raise
+            raise conflict(
+                "already_registered", "this email is already registered; we emailed its join link again"
+            ) from None
         out = self.render_registration(webinar, reg)
         await self.events.registration_received(Webinar.from_doc(webinar), Registration.from_doc(reg))
         return out
+
+    async def request_link(self, webinar_id: Any, body: dict[str, Any], client: str) -> dict[str, Any]:
+        """Mail the personal link again to a registered address. The answer is the same whether or not
+        the address is registered; more than ``LINK_RATE`` requests an hour for one address, or
+        ``LINK_CLIENT_RATE`` from one client, answer 429 ``rate_limited`` (for any address)."""
+        new = read(LinkRequest, body)
+        webinar = await self.webinars.get(ident(webinar_id, "webinar_id"))
+        per_address = await self.accounts.hit(f"link:{webinar['_id']}:{new.email}", LINK_RATE, 3600)
+        per_client = await self.accounts.hit(f"link-client:{client}", LINK_CLIENT_RATE, 3600)
+        if not (per_address and per_client):
+            raise Refused(Kind.RATE_LIMITED, "rate_limited", "too many link requests; try again later")
+        await self._send_link(webinar, new.email, limited=False)
+        return {"status": "sent_if_registered"}
+
+    async def _send_link(self, webinar: dict[str, Any], email: str, *, limited: bool = True) -> bool:
+        """Tell the listeners to mail the link of ``email``'s active registration; False when it has
+        none (or, ``limited``, when that address asked too often)."""
+        reg = await self.registrations.by_email(webinar["_id"], email)
+        if reg is None or reg["status"] not in ("approved", "pending"):
+            return False
+        if limited and not await self.accounts.hit(f"link:{webinar['_id']}:{email}", LINK_RATE, 3600):
+            return False
+        await self.events.link_requested(Webinar.from_doc(webinar), Registration.from_doc(reg))
+        return True
 
     def render_registration(self, webinar: dict[str, Any], reg: dict[str, Any]) -> dict[str, Any]:
         out = public_registration(reg)
