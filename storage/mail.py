@@ -2,8 +2,9 @@
 
 ``mail`` holds one document per message and recipient: ``key`` (unique: the notification's
 idempotency key and the recipient, so a retried fan-out stores a message once), ``batch`` (the send
-job that carries it), ``to``, ``user_id``, ``category``, ``subject``, ``text``, ``html``, ``raw`` (the
-whole RFC 5322 message as sent), ``status`` and ``transport``. Statuses:
+job that carries it), ``to``, ``user_id``, ``category``, ``subject``, ``raw`` (the
+whole RFC 5322 message as sent; ``text`` and ``html`` only for the development mailbox), ``status``
+and ``transport``. Statuses:
 
 - ``queued``: waiting for its batch's send job (an SMTP server that is down keeps it here);
 - ``sent``: the SMTP server accepted it, or the development mailbox kept it (``transport``);

@@ -175,7 +175,7 @@ class Notifier:
             mailed = [u for u in users if prefs[u].wants(category, "email", webinar_id)]
             if mailed:
                 notice = Notice(category, title, body, url, webinar_id, dict(mail or {}))
-                await self.email.send(mailed, notice, f"mail:{batch_key}")
+                await self.email.send(mailed, notice, f"mail:{batch_key}", urls)
         return len(stored)
 
     async def _personal_urls(self, users: list[str], webinar_id: str | None, url: str) -> dict[str, str]:

@@ -64,7 +64,7 @@ async def test_confirmation_mail_carries_link_local_time_calendar_and_unsubscrib
     assert message["To"] == "Ada Lovelace <ada@example.org>"
     assert message["Subject"] == "Registration confirmed: Launch <day> & more"
     assert message["Date"] and re.fullmatch(r"<[^@>]+@webinars\.example\.org>", message["Message-ID"])
-    unsubscribe = re.fullmatch(r"<(http://[^>]+/unsubscribe/[^>]+)>", message["List-Unsubscribe"])
+    unsubscribe = re.fullmatch(r"<(http://[^>]+/unsubscribe/[^>]+)>", message["List-Unsubscribe"].strip())
     assert unsubscribe and message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
     text, html, attachments = parts(message)
