@@ -88,6 +88,8 @@ class NotificationTriggers:
                 f"Your registration for {title} awaits the host's approval.",
             )
             kind = "received"
+            if not decided:
+                await self._tell_hosts(webinar, registration)
         else:
             heading, body = "Registration update", f"Your registration for {title} is {status}."
             kind = "declined"
@@ -102,6 +104,25 @@ class NotificationTriggers:
                 f"registration:{registration.id}:{status}",
                 {"kind": kind, "subject": f"{heading}: {title}"},
             )
+
+    async def _tell_hosts(self, webinar: Webinar, registration: Registration) -> None:
+        """The webinar's host and co-hosts: a registration awaits their approval (their link: the console)."""
+        doc = await self.webinars.find(webinar.id)
+        if doc is None:
+            return
+        staff = [doc.get("owner_id"), *doc.get("cohost_ids", [])]
+        title = webinar.title or "your webinar"
+        who = f"{registration.name} ({registration.email})"
+        await self.notifier.notify(
+            [s for s in staff if s],
+            "registration",
+            "New registration to approve",
+            f"{who} registered for {title} and awaits your approval.",
+            self.url(webinar.id),
+            webinar.id,
+            f"pending:{registration.id}",
+            {"kind": "notice", "subject": f"To approve: {registration.name} for {title}"},
+        )
 
     async def link_requested(self, webinar: Webinar, registration: Registration) -> None:
         """Mail the registrant their link again (no inbox item: they asked for a mail)."""

@@ -111,14 +111,15 @@ async def test_approval_mode_mails_the_pending_registrant_on_submission_and_deci
     pat = await api.register(w["id"], "Pat", "pat@example.org")
     rex = await api.register(w["id"], "Rex", "rex@example.org")
     assert pat["status"] == rex["status"] == "pending"
-    received = await smtp.wait_for(2)
-    assert {m["Subject"] for m in received} == {"Registration received: Curated"}
+    await smtp.wait_for(4)  # each registrant's, and the host's "to approve" for each
+    received = smtp.to("pat@example.org") + smtp.to("rex@example.org")
+    assert [m["Subject"] for m in received] == ["Registration received: Curated"] * 2
     assert all("/join/" not in text_of(m) and not list(m.iter_attachments()) for m in received)
 
     base = f"/api/webinars/{w['id']}/registrations"
     assert (await api.call("POST", f"{base}/{pat['id']}/approve", token=token))[0] == 200
     assert (await api.call("POST", f"{base}/{rex['id']}/reject", token=token))[0] == 200
-    await smtp.wait_for(4)
+    await smtp.wait_for(6)
     [approved] = [m for m in smtp.to("pat@example.org") if m["Subject"].startswith("Registration confirmed")]
     assert services.tokens.verify(token_in(approved)).webinar == w["id"]
     assert "approved your registration" in text_of(approved)
@@ -158,3 +159,21 @@ async def test_inbox_links_open_the_registrants_room_and_the_hosts_console(api, 
 
     code, item = await api.call("GET", "/api/notifications", token=room_token)
     assert code == 200 and item["items"][0]["url"] == items[reg["user_id"]]
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_hosts_are_told_of_a_registration_awaiting_approval(api, services, smtp):
+    host = await api.host(email="owner@example.org")
+    cohost = await api.host(email="cohost@example.org", name="Cory")
+    token = host["access_token"]
+    w = await api.webinar(token, title="Vetted", registration_mode="approval", cohosts=["cohost@example.org"])
+    await api.register(w["id"], "Quin", "quin@example.org")
+    await smtp.wait_for(3)  # the registrant's and both hosts'
+    for address, account in (("owner@example.org", host), ("cohost@example.org", cohost)):
+        [mail] = smtp.to(address)
+        assert mail["Subject"] == "To approve: Quin for Vetted"
+        assert f"/host#webinar={w['id']}" in text_of(mail) and "quin@example.org" in text_of(mail)
+        code, inbox = await api.call("GET", "/api/notifications", token=account["access_token"])
+        [item] = inbox["items"]
+        assert item["title"] == "New registration to approve"
+        assert item["url"].endswith(f"/host#webinar={w['id']}")
