@@ -94,8 +94,8 @@ class EventLog:
     async def question_answered(self, webinar: Any, question: Any) -> None:
         self.seen.append(("question_answered", webinar, question))
 
-    async def link_requested(self, webinar: Any, registration: Any) -> None:
-        self.seen.append(("link_requested", webinar, registration))
+    async def link_requested(self, webinar: Any, email: Any) -> None:
+        self.seen.append(("link_requested", webinar, email))
 
     def of(self, event: str) -> list[tuple[Any, ...]]:
         """The records of every ``event`` heard, in order."""

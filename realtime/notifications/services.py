@@ -23,7 +23,7 @@ from realtime.notifications.mail_compose import MailComposer
 from realtime.notifications.mail_mailbox import DevMailbox
 from realtime.notifications.mail_smtp import SmtpTransport
 from realtime.notifications.notifier import FANOUT_JOB, Notifier, Publisher
-from realtime.notifications.triggers import REMINDER_JOB, NotificationTriggers
+from realtime.notifications.triggers import LINK_JOB, REMINDER_JOB, NotificationTriggers
 from realtime.notifications.unsubscribe import UnsubscribeLinks
 from realtime.notifications.webpush import JOB_KIND as PUSH_JOB
 from realtime.notifications.webpush import PushDelivery, PushSender, generate_vapid_key, load_vapid
@@ -119,6 +119,7 @@ async def open_notifications(
     )
     worker.register(FANOUT_JOB, notifier.run_fanout)
     worker.register(REMINDER_JOB, triggers.run_reminder)
+    worker.register(LINK_JOB, triggers.run_link)
     worker.register(PUSH_JOB, push.run)
     if delivery is not None:
         worker.register(MAIL_JOB, delivery.run)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import secrets
 from typing import Any
 
 from realtime.notifications.mail_compose import Notice
@@ -30,6 +29,7 @@ from storage.webinars import Webinars
 log = logging.getLogger("realtime.notifications.notifier")
 
 REMINDER_JOB = "reminder"
+LINK_JOB = "mail.link"
 NOT_REMINDED = ("cancelled", "ended", "live")
 
 
@@ -124,21 +124,31 @@ class NotificationTriggers:
             {"kind": "notice", "subject": f"To approve: {registration.name} for {title}"},
         )
 
-    async def link_requested(self, webinar: Webinar, registration: Registration) -> None:
+    async def link_requested(self, webinar: Webinar, email: str) -> None:
+        """Queue the link mail for ``email``: a background job for any address, so the request does
+        the same work whether or not the address is registered (no enumeration by timing)."""
+        await self.jobs.enqueue(LINK_JOB, {"webinar_id": webinar.id, "email": email})
+
+    async def run_link(self, job: Job) -> dict[str, Any]:
         """Mail the registrant their link again (no inbox item: they asked for a mail)."""
-        if self.notifier.email is None or not registration.user_id:
-            return
-        title = webinar.title or "a webinar"
-        kind = "link" if registration.status == "approved" else "received"
+        p = job.payload
+        reg = await self.notifier.registrations.by_email(p["webinar_id"], p["email"])
+        webinar = await self.webinars.find(p["webinar_id"])
+        if self.notifier.email is None or webinar is None or reg is None:
+            return {"sent": 0}
+        if reg.get("status") not in ("approved", "pending") or not reg.get("user_id"):
+            return {"sent": 0}
+        title = str(webinar.get("title") or "a webinar")
+        kind = "link" if reg["status"] == "approved" else "received"
         notice = Notice(
             "registration",
             f"Your link to {title}",
             "",
-            self.url(webinar.id),
-            webinar.id,
+            self.url(p["webinar_id"]),
+            p["webinar_id"],
             {"kind": kind, "subject": f"Your link to {title}"},
         )
-        await self.notifier.email.send([registration.user_id], notice, f"link:{secrets.token_hex(8)}")
+        return {"sent": await self.notifier.email.send([reg["user_id"]], notice, f"link:{job.id}")}
 
     async def webinar_live(self, webinar: Webinar) -> None:
         await self._to_registrants(

@@ -43,8 +43,9 @@ class WebinarEvents(Protocol):
     async def question_answered(self, webinar: Webinar, question: Question) -> None:
         """A host marked a question answered (typed answer, or ``question.answer`` None: answered live)."""
 
-    async def link_requested(self, webinar: Webinar, registration: Registration) -> None:
-        """Someone asked for the personal link of this (approved or pending) registration again."""
+    async def link_requested(self, webinar: Webinar, email: str) -> None:
+        """Someone asked for the personal link of ``email``'s registration again; told for any address
+        (registered or not), so that what the request does never depends on it."""
 
 
 class Listeners:
@@ -77,8 +78,8 @@ class Listeners:
     async def question_answered(self, webinar: Webinar, question: Question) -> None:
         await self._each("question_answered", lambda e: e.question_answered(webinar, question))
 
-    async def link_requested(self, webinar: Webinar, registration: Registration) -> None:
-        await self._each("link_requested", lambda e: e.link_requested(webinar, registration))
+    async def link_requested(self, webinar: Webinar, email: str) -> None:
+        await self._each("link_requested", lambda e: e.link_requested(webinar, email))
 
     async def _each(self, event: str, deliver: Callable[[WebinarEvents], Awaitable[None]]) -> None:
         for listener in self._listeners:

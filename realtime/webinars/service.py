@@ -234,18 +234,18 @@ class WebinarService:
         per_client = await self.accounts.hit(f"link-client:{client}", LINK_CLIENT_RATE, 3600)
         if not (per_address and per_client):
             raise Refused(Kind.RATE_LIMITED, "rate_limited", "too many link requests; try again later")
-        await self._send_link(webinar, new.email, limited=False)
+        await self.events.link_requested(Webinar.from_doc(webinar), new.email)
         return {"status": "sent_if_registered"}
 
-    async def _send_link(self, webinar: dict[str, Any], email: str, *, limited: bool = True) -> bool:
-        """Tell the listeners to mail the link of ``email``'s active registration; False when it has
-        none (or, ``limited``, when that address asked too often)."""
+    async def _send_link(self, webinar: dict[str, Any], email: str) -> bool:
+        """On registering again: ask for the link of ``email``'s active registration; False when it
+        has none or that address asked too often."""
         reg = await self.registrations.by_email(webinar["_id"], email)
         if reg is None or reg["status"] not in ("approved", "pending"):
             return False
-        if limited and not await self.accounts.hit(f"link:{webinar['_id']}:{email}", LINK_RATE, 3600):
+        if not await self.accounts.hit(f"link:{webinar['_id']}:{email}", LINK_RATE, 3600):
             return False
-        await self.events.link_requested(Webinar.from_doc(webinar), Registration.from_doc(reg))
+        await self.events.link_requested(Webinar.from_doc(webinar), email)
         return True
 
     def render_registration(self, webinar: dict[str, Any], reg: dict[str, Any]) -> dict[str, Any]:
