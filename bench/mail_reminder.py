@@ -38,7 +38,7 @@ from config import load_settings
 from realtime.engine.channels import room
 from server import make_app, open_services
 from tests.servers import MongoWireServer, free_port, wait_port
-from tests.wsclient import WsClient
+from tests.wsclient import Closed, WsClient
 
 
 def cpu_seconds(pid: int) -> float:
@@ -123,7 +123,10 @@ async def run(
 
         async def watch(client: WsClient) -> None:
             while True:
-                msg = await client.recv(timeout=3600)
+                try:
+                    msg = await client.recv(timeout=3600)
+                except Closed:
+                    return  # the server is shutting down at the end
                 if msg.get("type") == "bench.tick":
                     now = time.perf_counter_ns()
                     latencies.append((time.perf_counter(), (now - msg["data"]["t"]) / 1e6))
