@@ -36,8 +36,10 @@ def test_register_close_the_tab_get_the_link_again_and_join(contexts, http, page
     expect(tab.locator("#resend-status")).to_contain_text("on its way")
 
     # The mailbox shows the confirmation and the link mail; open the latter and follow its link.
-    tab.goto("/dev/mailbox")
-    tab.get_by_role("link", name=f"Your link to {webinar['title']}").first.click()
+    tab.goto("/dev/mailbox")  # it reloads itself until the mail (sent by a background job) is there
+    mail = tab.get_by_role("link", name=f"Your link to {webinar['title']}").first
+    expect(mail).to_be_visible(timeout=30_000)
+    mail.click()
     expect(tab.locator("#subject")).to_have_text(f"Your link to {webinar['title']}")
     expect(tab.locator("#text")).to_contain_text("Hello Wren Newcomer")
     tab.locator("#text a", has_text=re.compile(rf"/join/{webinar['id']}#token=")).click()
@@ -45,6 +47,7 @@ def test_register_close_the_tab_get_the_link_again_and_join(contexts, http, page
     expect(tab.locator("#lobby")).to_be_visible()
     expect(tab.locator("#lobby-title")).to_have_text(webinar["title"])
     expect(tab.get_by_test_id("connection")).to_have_text("Live")
+    expect(tab.locator("#attendees")).to_have_text("👥 1")  # subscribed to the room (not just connected)
     screenshot(tab, "attendee-lobby-from-mailbox")
 
     http.go_live(host["access_token"], webinar["id"])
