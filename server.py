@@ -23,6 +23,7 @@ from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from config.signing_key import with_signing_key
 from handlers import accounts as h_accounts
+from handlers import mail as h_mail
 from handlers import notifications as h_notifications
 from handlers import openapi
 from handlers import pages as h_pages
@@ -57,6 +58,7 @@ from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import SessionDeps
 from realtime.jobs.retention import RETENTION_JOB, RetentionSchedule
 from realtime.notifications import services as notification_services
+from realtime.notifications.mail_mailbox import DevMailbox
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.webinars import rpc as room_rpc
 from realtime.webinars.audience import RoomAudience
@@ -189,6 +191,7 @@ def open_webinar_domain(
         hub,
         room_store.moderation,
         events=events,
+        limits=limits,
     )
     chat = ChatService(settings, service, room_store, hub)
     qa = QaService(service, room_store, hub)
@@ -239,7 +242,12 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
         registration_store = registrations.Registrations(db, webinar_store)
         tokens = TokenService(settings, is_revoked=accounts_store.access_revoked)
         notifications = await open_notifications(
-            db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
+            db,
+            settings,
+            hub,
+            RoomAudience(registration_store, presence_backend),
+            tokens,
+            start_worker=False,
         )
         retention = RetentionSchedule(db, notifications.jobs, settings)
         notifications.worker.register(RETENTION_JOB, retention.run)
@@ -335,6 +343,12 @@ def make_app(services: Services) -> tornado.web.Application:
     routes += h_push.routes(
         subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
     )
+    routes += h_mail.routes(
+        links=n.unsubscribe,
+        preferences=n.notifier.preferences,
+        store=n.mail,
+        mailbox=isinstance(n.mail_transport, DevMailbox),
+    )
     routes += api_routes(services.domain)
     routes += h_pages.routes()
     routes.append(
@@ -408,6 +422,7 @@ def api_routes(deps: ApiDeps) -> list[Any]:
         (w, h_webinars.WebinarHandler, d),
         (w + r"/(live|end|cancel)", h_webinars.LifecycleHandler, d),
         (w + r"/registrations", h_webinars.RegistrationsHandler, d),
+        (w + r"/join-link", h_webinars.JoinLinkHandler, d),
         (w + r"/registrations\.csv", h_webinars.RegistrationsCsvHandler, d),
         (w + r"/registrations/" + i, h_webinars.RegistrationHandler, d),
         (w + r"/registrations/" + i + r"/(approve|reject)", h_webinars.RegistrationDecisionHandler, d),

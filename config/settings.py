@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -188,6 +189,15 @@ def _offsets(raw: Any) -> tuple[int, ...]:
     if any(v <= 0 for v in values):
         raise ValueError("offsets are positive numbers of minutes")
     return tuple(sorted(set(values), reverse=True))
+
+
+def _mailbox(raw: Any) -> str:
+    """An RFC 5322 mailbox, ``Name <addr@host>`` or ``addr@host``, on one line."""
+    value = str(raw).strip()
+    _, addr = parseaddr(value)
+    if "\r" in value or "\n" in value or "@" not in addr:
+        raise ValueError("expected an address like 'Webinars <noreply@example.com>'")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -504,6 +514,22 @@ class Settings:
         _float(1, 30 * 86400),
         "Seconds a send's `idempotency_key` is remembered: a retry within it answers with the first "
         "send's result instead of sending again.",
+    )
+    smtp_url: Secret = setting(
+        "SMTP_URL",
+        Secret(""),
+        _secret_url("smtp", "smtps"),
+        "SMTP relay for email, `smtp://user:password@host:587` (STARTTLS when offered) or `smtps://` "
+        "(TLS); empty: a development mailbox at `/dev/mailbox` (email is off with `MODE=production`).",
+    )
+    mail_from: str = setting(
+        "MAIL_FROM", "Webinars <webinars@localhost>", _mailbox, "`From` of every email this server sends."
+    )
+    smtp_concurrency: int = setting(
+        "SMTP_CONCURRENCY", 4, _int(1, 100), "SMTP connections open at once per process (each sends a batch)."
+    )
+    smtp_timeout: float = setting(
+        "SMTP_TIMEOUT", 30.0, _float(1, 600), "Seconds an SMTP connect or command may take."
     )
 
     @property

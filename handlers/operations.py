@@ -99,6 +99,9 @@ def operations(settings: Settings) -> list[Op]:
            {201: w.Registration},
            ("not_found", "webinar_full", "already_registered", "webinar_ended", "webinar_cancelled",
             "rate_limited")),
+        Op("post", W + "/join-link", "Email me my join link again (the same answer whether or not the "
+           "address is registered; rate-limited per address and per client)", "none", w.LinkRequest,
+           {202: w.LinkRequested}, ("not_found", "rate_limited")),
         Op("get", W + "/registrations", "Registrants", "host", ok={200: w.RegistrationList}, errors=ROOM,
            query=w.RegistrantsQuery),
         Op("get", W + "/registrations.csv", "Registrants as CSV", "host", ok={200: "csv"}, errors=ROOM,

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 from zoneinfo import available_timezones
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -143,9 +144,15 @@ def not_blank(value: str) -> str:
 
 
 def _email(value: str) -> str:
+    """A deliverable-looking address by email-validator (a kept library: the RFC 5321/5322 syntax,
+    IDNA domains, special-use names); no DNS lookup. ASCII only (no SMTPUTF8), lower-cased."""
     if not EMAIL.match(value):
         raise ValueError("is not an email address")
-    return value.lower()
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not an email address ({exc})") from None
+    return str(checked.ascii_email or checked.normalized).lower()
 
 
 Email = Annotated[

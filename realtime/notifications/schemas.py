@@ -98,6 +98,7 @@ class Switches(TypedDict, total=False):
     __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
     in_app: bool
     push: bool
+    email: bool
 
 
 class PreferencesUpdate(Body):
@@ -170,7 +171,7 @@ class ReadAll(View):
 
 
 class Preferences(View):
-    categories: dict[Category, dict[Literal["in_app", "push"], bool]]
+    categories: dict[Category, dict[Literal["in_app", "push", "email"], bool]]
     muted_webinars: list[str]
 
 

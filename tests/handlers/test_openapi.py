@@ -9,6 +9,7 @@ import tornado.web
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from handlers.mail import HtmlPage
 from handlers.pages import PageHandler
 from server import make_app
 from tests.api import Api, future, join_token
@@ -44,11 +45,12 @@ async def test_document_validates(http_client, base_url):
 async def test_every_route_and_method_is_described(http_client, base_url, services):
     doc = await fetch_document(http_client, base_url)
     app = make_app(services)
-    # every route but the pages and static files: the API, health and the live transports' handshakes
+    # every route but the pages (the browser's, and the HTML pages mails link to: unsubscribe, the
+    # development mailbox) and static files: the API, health and the live transports' handshakes
     rules = [
         r
         for r in app.default_router.rules[0].target.rules
-        if not issubclass(r.target, PageHandler | tornado.web.StaticFileHandler)
+        if not issubclass(r.target, PageHandler | HtmlPage | tornado.web.StaticFileHandler)
     ]
     assert {"/healthz", "/readyz", "/ws", "/sse"} <= set(doc["paths"])
     documented = {
