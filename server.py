@@ -5,12 +5,12 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
-import signal
+import socket
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
+from config.settings import settings_help
 from handlers import accounts as h_accounts
 from handlers import notifications as h_notifications
 from handlers import openapi
@@ -50,6 +51,8 @@ from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import SessionDeps
 from realtime.notifications import services as notification_services
 from realtime.notifications.services import NotificationServices, open_notifications
+from realtime.process import listen
+from realtime.process.drain import StopSignal, drain
 from realtime.webinars import rpc as room_rpc
 from realtime.webinars.audience import RoomAudience
 from realtime.webinars.chat import ChatService
@@ -323,42 +326,65 @@ def api_routes(deps: ApiDeps) -> list[Any]:
     ]
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None) -> None:
-    """Run until SIGTERM/SIGINT, then drain and close everything."""
+async def serve(settings: Settings, sockets: list[socket.socket], ready: asyncio.Event | None = None) -> None:
+    """Serve on ``sockets`` until SIGTERM/SIGINT, then drain (realtime/process/drain.py)."""
+    stop = StopSignal()
+    stop.install()
     services = await open_services(settings)
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
-    server.listen(settings.port, settings.host)
-    port = next(iter(server._sockets.values())).getsockname()[1]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    server.add_sockets(sockets)
+    port = listen.bound_port(sockets)
     base = settings.public_url or f"http://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
     print(f"READY {base}", flush=True)
     if ready is not None:
         ready.set()
-    await stop.wait()
-    log.info("shutting down")
-    services.draining = True
-    server.stop()
-    await services.hub.close_all(GOING_AWAY, "server shutting down")
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(server.close_all_connections(), 3)
-    await services.close()
+    await stop.requested.wait()
+
+    def mark_draining() -> None:
+        services.draining = True
+
+    await drain(
+        settings,
+        stop,
+        mark_draining=mark_draining,
+        server=server,
+        connections=services.hub.connections,
+        close=services.close,
+    )
     log.info("stopped")
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> dict[str, str]:
+    """The command line, as settings that override the environment's."""
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="The webinar and notification server: HTTP API, pages, WebSocket /ws and SSE /sse.",
+        epilog="Every setting is an environment variable or a key of CONFIG_FILE (README.md,\n"
+        '"Configuration"); an option above overrides both.\n\nSettings:\n' + settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--workers", metavar="N", help="processes on the one port (WORKERS; default 1)")
+    parser.add_argument("--host", help="interface to listen on (HOST)")
+    parser.add_argument("--port", help="TCP port to listen on (PORT)")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (CONFIG_FILE)")
+    args = parser.parse_args(argv)
+    names = {"workers": "WORKERS", "host": "HOST", "port": "PORT", "config": "CONFIG_FILE"}
+    return {env: value for name, env in names.items() if (value := getattr(args, name)) is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    environ = {**os.environ, **parse_args(argv)}
     try:
-        settings = load_settings(os.environ)
+        settings = load_settings(environ)
+        sockets = listen.inherited(environ) or listen.bind(settings.host, settings.port)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     setup_logging(settings.log_level, settings.effective_log_format)
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, sockets))
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1

@@ -150,7 +150,9 @@ class AppProcess:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
-        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        # No drain by default (tests/test_server_lifecycle.py tests it): a stop closes everyone at once.
+        quick = {"DRAIN_SECONDS": "0", "DRAIN_CLOSE_WINDOW": "0"}
+        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **quick, **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
