@@ -3,16 +3,24 @@ line, and the drain on SIGTERM observed from outside."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import signal
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from tornado.httpclient import AsyncHTTPClient
 
+from config import load_settings
 from config.settings import FIELDS
-from tests.servers import ROOT, free_port
+from realtime.auth.tokens import TokenService
+from tests.servers import ROOT, AppProcess, free_port
+from tests.sseclient import EventStream, ticket_for
+from tests.wsclient import WsClient
 
 
 def run_server(tmp_path: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -87,3 +95,90 @@ def test_a_port_in_use_ends_with_one_line_and_no_orphaned_database(tmp_path):
         run = run_server(tmp_path, {"HOST": "127.0.0.1", "PORT": str(port)})
     line = assert_one_line_refusal(run, "PORT", tmp_path)
     assert f"127.0.0.1:{port} is already in use" in line
+
+
+async def readyz(url: str) -> tuple[int, dict]:
+    resp = await AsyncHTTPClient().fetch(url + "/readyz", raise_error=False)
+    if resp.code == 599:
+        raise resp.error
+    return resp.code, json.loads(resp.body)
+
+
+async def refused(port: int) -> bool:
+    """Whether a new TCP connection to ``port`` is refused (the listener is closed)."""
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_sigterm_drains_then_closes_the_listener_then_spreads_the_closes(
+    mongo_server, test_id, tmp_path
+):
+    """Observed from outside: readyz 503 ``draining`` while a new client still connects, then new
+    connections refused, then every live client (WebSocket and SSE) closed with 1001, the closes
+    spread over DRAIN_CLOSE_WINDOW, then the process exits 0."""
+    window = 4.0
+    app = AppProcess(
+        {
+            "MONGODB_URL": mongo_server.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": "",
+            "DATA_DIR": str(tmp_path),
+            # long enough for the steps below on a busy machine; the test waits for events, not time
+            "DRAIN_SECONDS": "8",
+            "DRAIN_CLOSE_WINDOW": str(window),
+            "SHUTDOWN_TIMEOUT": "60",
+        }
+    )
+    app.start()
+    try:
+        empty = tmp_path / "empty.toml"
+        empty.write_text("")
+        tokens = TokenService(load_settings({}, toml_path=empty))
+        clients = []
+        for i in range(5):
+            client = await WsClient.connect(app.ws_url, tokens.issue(f"u{i}", role="attendee"))
+            await client.subscribe(f"user:u{i}")
+            clients.append(client)
+        ticket = await ticket_for(AsyncHTTPClient(), app.url, tokens.issue("s1", role="attendee"))
+        stream = await EventStream().open(app.url, ticket, ["user:s1"])
+        await stream.event("subscribed")
+        assert (await readyz(app.url))[0] == 200
+
+        app.proc.send_signal(signal.SIGTERM)
+        # at once, and while still listening; the server offers no event for "the signal arrived"
+        while (answer := await readyz(app.url))[0] == 200:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        assert answer[0] == 503 and answer[1]["error"]["code"] == "draining", answer
+        late = await WsClient.connect(app.ws_url, tokens.issue("late", role="attendee"))
+        assert (await late.subscribe("user:late"))["type"] == "subscribed"
+        clients.append(late)
+
+        loop = asyncio.get_running_loop()
+
+        async def ws_closed(client: WsClient) -> tuple[int | None, float, bool]:
+            closed = await client.closed(timeout=120)
+            return closed.code, loop.time(), await refused(app.port)
+
+        async def sse_closed() -> tuple[int | None, float, bool]:
+            kicked = await stream.event("kicked", timeout=120)
+            return kicked["code"], loop.time(), await refused(app.port)
+
+        closes = await asyncio.gather(*(ws_closed(c) for c in clients), sse_closed())
+        assert [code for code, _, _ in closes] == [1001] * len(closes)
+        # every close came after the listener had closed
+        assert all(was_refused for _, _, was_refused in closes)
+        times = sorted(at for _, at, _ in closes)
+        # the server spaces 7 closes window/7 apart (6/7 of the window from first to last); a busy
+        # machine can only delay single closes, not bunch them all into one moment
+        assert times[-1] - times[0] >= window / 4, times
+        assert app.proc.wait(60) == 0
+        await stream.close()
+        output = app.output()
+        assert output.index("draining") < output.index("listener closed") < output.index("stopped")
+    finally:
+        app.stop()
