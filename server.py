@@ -12,7 +12,8 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
@@ -51,8 +52,9 @@ from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import SessionDeps
 from realtime.notifications import services as notification_services
 from realtime.notifications.services import NotificationServices, open_notifications
-from realtime.process import listen
+from realtime.process import listen, worker
 from realtime.process.drain import StopSignal, drain
+from realtime.process.supervisor import Supervisor
 from realtime.webinars import rpc as room_rpc
 from realtime.webinars.audience import RoomAudience
 from realtime.webinars.chat import ChatService
@@ -326,10 +328,17 @@ def api_routes(deps: ApiDeps) -> list[Any]:
     ]
 
 
-async def serve(settings: Settings, sockets: list[socket.socket], ready: asyncio.Event | None = None) -> None:
-    """Serve on ``sockets`` until SIGTERM/SIGINT, then drain (realtime/process/drain.py)."""
+async def serve(
+    settings: Settings,
+    sockets: list[socket.socket],
+    environ: Mapping[str, str],
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Serve on ``sockets`` until SIGTERM/SIGINT (or the supervisor's end), then drain
+    (realtime/process/drain.py)."""
     stop = StopSignal()
     stop.install()
+    worker.watch_supervisor(environ, stop.request)
     services = await open_services(settings)
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
@@ -382,9 +391,13 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.effective_log_format)
+    index = worker.worker_index(environ)
+    setup_logging(settings.log_level, settings.effective_log_format, worker=index)
     try:
-        asyncio.run(serve(settings, sockets))
+        if settings.workers > 1 and index is None:
+            command = [sys.executable, str(Path(__file__).resolve())]
+            return asyncio.run(Supervisor(settings, sockets, command, environ).run())
+        asyncio.run(serve(settings, sockets, environ))
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1

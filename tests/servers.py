@@ -154,6 +154,7 @@ class AppProcess:
         quick = {"DRAIN_SECONDS": "0", "DRAIN_CLOSE_WINDOW": "0"}
         self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **quick, **env}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.start_command: list[str] = []  # arguments after server.py
 
     @property
     def url(self) -> str:
@@ -166,7 +167,7 @@ class AppProcess:
     def start(self, timeout: float = 60) -> None:
         self.logfile = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "server.py")],
+            [sys.executable, str(ROOT / "server.py"), *self.start_command],
             env=self.env,
             cwd=ROOT,
             stdout=self.logfile,
