@@ -54,6 +54,7 @@ from realtime.notifications import services as notification_services
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.process import listen, worker
 from realtime.process.drain import StopSignal, drain
+from realtime.process.registry import ProcessRegistry, broker_identity
 from realtime.process.supervisor import Supervisor
 from realtime.webinars import rpc as room_rpc
 from realtime.webinars.audience import RoomAudience
@@ -65,7 +66,18 @@ from realtime.webinars.qa import QaService
 from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
+from storage import (
+    accounts,
+    attendance,
+    history,
+    mongo,
+    polls,
+    processes,
+    registrations,
+    room,
+    tickets,
+    webinars,
+)
 from storage.embedded import EmbeddedMongo, database_url
 
 log = logging.getLogger("server")
@@ -103,10 +115,12 @@ class Services:
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
     policy: ChannelPolicy
+    registry: ProcessRegistry
     embedded: EmbeddedMongo | None = None
     draining: bool = False
 
     async def close(self) -> None:
+        await self.registry.close()
         await self.notifications.close()
         await self.domain.stage.close()
         await self.heartbeat.close()
@@ -129,6 +143,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
+    processes.create_indexes,
 ]
 
 
@@ -175,7 +190,9 @@ def open_webinar_domain(
     )
 
 
-async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents] = ()) -> Services:
+async def open_services(
+    settings: Settings, *, listeners: Iterable[WebinarEvents] = (), worker_index: int | None = None
+) -> Services:
     """Open the database and build everything in dependency order, then start the background tasks.
 
     The webinar events go to the notification triggers, then to ``listeners`` (extra observers).
@@ -225,6 +242,12 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             domain=domain,
             rpc=rpc,
             policy=domain.policy,
+            registry=ProcessRegistry(
+                processes.Processes(db),
+                broker=broker_identity(settings.redis_url.reveal(), settings.redis_prefix),
+                worker=worker_index,
+                interval=settings.process_heartbeat,
+            ),
             embedded=embedded,
         )
         await hub.start()
@@ -254,7 +277,15 @@ def make_app(services: Services) -> tornado.web.Application:
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
-        (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
+        (
+            r"/readyz",
+            ReadyHandler,
+            {
+                "checks": checks,
+                "draining": lambda: services.draining,
+                "warnings": lambda: services.registry.warnings,
+            },
+        ),
         (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
         (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
         (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
@@ -339,7 +370,12 @@ async def serve(
     stop = StopSignal()
     stop.install()
     worker.watch_supervisor(environ, stop.request)
-    services = await open_services(settings)
+    services = await open_services(settings, worker_index=worker.worker_index(environ))
+    try:
+        await services.registry.start()  # only a serving process announces itself, not a test's services
+    except BaseException:
+        await services.close()
+        raise
     app = make_app(services)
     server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
     server.add_sockets(sockets)

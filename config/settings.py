@@ -369,6 +369,13 @@ class Settings:
         "The longest a stop may take after SIGTERM; then the process exits anyway (code 1). "
         "Must exceed `DRAIN_SECONDS` + `DRAIN_CLOSE_WINDOW`.",
     )
+    process_heartbeat: float = setting(
+        "PROCESS_HEARTBEAT",
+        10.0,
+        _float(0.1, 3600),
+        "Seconds between a process's heartbeats in the database, by which processes sharing it without "
+        "a common broker are detected (`/readyz` `warnings`); gone after 3 missed.",
+    )
 
     @property
     def production(self) -> bool:
