@@ -18,7 +18,7 @@ from tornado.httpclient import AsyncHTTPClient
 from config import load_settings
 from config.settings import FIELDS
 from realtime.auth.tokens import TokenService
-from tests.servers import ROOT, AppProcess, free_port
+from tests.servers import ROOT, AppProcess, MongoWireServer, free_port
 from tests.sseclient import EventStream, ticket_for
 from tests.wsclient import WsClient
 
@@ -182,3 +182,36 @@ async def test_sigterm_drains_then_closes_the_listener_then_spreads_the_closes(
         assert output.index("draining") < output.index("listener closed") < output.index("stopped")
     finally:
         app.stop()
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_a_stop_that_hangs_ends_after_shutdown_timeout(test_id, tmp_path):
+    """The database stops answering (SIGSTOP) while the server stops: the watchdog ends the process
+    with code 1 after SHUTDOWN_TIMEOUT instead of letting it hang."""
+    database = MongoWireServer()
+    database.start()
+    app = AppProcess(
+        {
+            "MONGODB_URL": database.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": "",
+            "DATA_DIR": str(tmp_path),
+            "SHUTDOWN_TIMEOUT": "2",
+        }
+    )
+    try:
+        app.start()
+        empty = tmp_path / "empty.toml"
+        empty.write_text("")
+        tokens = TokenService(load_settings({}, toml_path=empty))
+        client = await WsClient.connect(app.ws_url, tokens.issue("u1", role="attendee"))
+        await client.subscribe("user:u1")
+        database.proc.send_signal(signal.SIGSTOP)
+        app.proc.send_signal(signal.SIGTERM)
+        assert app.proc.wait(60) == 1
+        assert "shutdown did not finish within SHUTDOWN_TIMEOUT (2 s); exiting" in app.output()
+    finally:
+        if database.proc is not None:
+            database.proc.send_signal(signal.SIGCONT)
+        app.stop()
+        database.close()
