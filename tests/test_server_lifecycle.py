@@ -215,3 +215,36 @@ async def test_a_stop_that_hangs_ends_after_shutdown_timeout(test_id, tmp_path):
             database.proc.send_signal(signal.SIGCONT)
         app.stop()
         database.close()
+
+
+@pytest.mark.gen_test(timeout=180)
+async def test_a_second_signal_skips_the_waits(mongo_server, test_id, tmp_path):
+    """Ctrl-C twice: a drain of minutes ends at once, every client still closed with 1001."""
+    app = AppProcess(
+        {
+            "MONGODB_URL": mongo_server.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": "",
+            "DATA_DIR": str(tmp_path),
+            "DRAIN_SECONDS": "600",
+            "DRAIN_CLOSE_WINDOW": "600",
+            "SHUTDOWN_TIMEOUT": "1500",
+        }
+    )
+    app.start()
+    try:
+        empty = tmp_path / "empty.toml"
+        empty.write_text("")
+        tokens = TokenService(load_settings({}, toml_path=empty))
+        clients = [
+            await WsClient.connect(app.ws_url, tokens.issue(f"u{i}", role="attendee")) for i in range(3)
+        ]
+        app.proc.send_signal(signal.SIGINT)
+        while (await readyz(app.url))[0] == 200:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        app.proc.send_signal(signal.SIGINT)
+        closes = await asyncio.gather(*(c.closed(timeout=60) for c in clients))
+        assert [c.code for c in closes] == [1001] * 3
+        assert app.proc.wait(60) == 0
+    finally:
+        app.stop()

@@ -158,3 +158,49 @@ def test_workers_stop_when_their_supervisor_is_killed(redis_server, mongo_server
         assert app.output().count("the supervisor has gone; stopping") == 2
     finally:
         app.stop()
+
+
+def connect_refused(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def draining(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url + "/readyz", timeout=5).close()
+    except urllib.error.HTTPError as err:
+        return err.code == 503 and json.loads(err.read())["error"]["code"] == "draining"
+    return False
+
+
+def test_supervised_workers_drain_on_sigterm_then_the_port_closes(redis_server, mongo_server, test_id):
+    """SIGTERM to the supervisor: the workers answer readyz 503 draining while the port still takes
+    connections (the supervisor's own copy of the socket is closed, the workers' are not), then the
+    port refuses connections, then everything exits 0."""
+    app = AppProcess(
+        {
+            "MONGODB_URL": mongo_server.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": redis_server.url,
+            "REDIS_PREFIX": test_id + ":",
+            "WORKERS": "2",
+            "DRAIN_SECONDS": "6",
+        }
+    )
+    app.start()
+    try:
+        workers = wait_for(lambda: len(w := workers_of(app.proc.pid)) == 2 and w)
+        wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
+        app.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: draining(app.url))
+        assert app.output().count("draining: /readyz answers 503") == 2
+        wait_for(lambda: connect_refused(app.port))
+        assert app.proc.wait(60) == 0
+        assert not any(alive(p) for p in workers)
+    finally:
+        app.stop()
