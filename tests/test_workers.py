@@ -198,7 +198,7 @@ def test_supervised_workers_drain_on_sigterm_then_the_port_closes(redis_server, 
         wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
         app.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: draining(app.url))
-        assert app.output().count("draining: /readyz answers 503") == 2
+        wait_for(lambda: app.output().count("draining: /readyz answers 503") == 2)
         wait_for(lambda: connect_refused(app.port))
         assert app.proc.wait(60) == 0
         assert not any(alive(p) for p in workers)
