@@ -210,6 +210,7 @@ async def test_a_stop_that_hangs_ends_after_shutdown_timeout(test_id, tmp_path):
         app.proc.send_signal(signal.SIGTERM)
         assert app.proc.wait(60) == 1
         assert "shutdown did not finish within SHUTDOWN_TIMEOUT (2 s); exiting" in app.output()
+        client.close()
     finally:
         if database.proc is not None:
             database.proc.send_signal(signal.SIGCONT)

@@ -59,7 +59,9 @@ class Supervisor:
         self.codes: dict[int, int] = {}
 
     async def run(self) -> int:
-        self.stop.install()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_signal)
         url, embedded = await database_url(self.settings.mongodb_url.reveal(), self.settings.data_path)
         read_end, write_end = os.pipe()  # the write end stays open here until this process ends
         fds = [s.fileno() for s in self.sockets]
@@ -76,10 +78,6 @@ class Supervisor:
             ]
             log.info("supervising %d workers (pid %d)", self.settings.workers, os.getpid())
             await self.stop.requested.wait()
-            log.info("stopping: passing SIGTERM on to the workers")
-            for proc in list(self.workers.values()):
-                with contextlib.suppress(ProcessLookupError):
-                    proc.send_signal(signal.SIGTERM)
             for sock in self.sockets:  # the workers hold the listener open while they drain
                 sock.close()
             done, waiting = await asyncio.wait(slots, timeout=self.settings.shutdown_timeout + STOP_MARGIN)
@@ -97,6 +95,14 @@ class Supervisor:
         # a worker still starting when SIGTERM came had nothing to drain: it ends by the signal
         return 0 if all(code in (0, -signal.SIGTERM) for code in self.codes.values()) else 1
 
+    def _on_signal(self) -> None:
+        """Pass every SIGTERM/SIGINT on to the workers (a second one skips their drain's waits)."""
+        log.info("stopping: passing SIGTERM on to the workers")
+        self.stop.request()
+        for proc in list(self.workers.values()):
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+
     async def _keep(self, index: int, env: dict[str, str], fds: list[int]) -> None:
         """Keep worker ``index`` running until the stop, restarting it after a backoff."""
         loop = asyncio.get_running_loop()
@@ -111,6 +117,9 @@ class Supervisor:
             )
             self.workers[index] = proc
             log.info("worker %d started (pid %d)", index, proc.pid)
+            if self.stop.requested.is_set():  # the signal came while it was being started
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
             code = await proc.wait()
             del self.workers[index]
             self.codes[index] = code
