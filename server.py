@@ -16,13 +16,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import tornado.httpserver
 import tornado.web
 from pymongo import AsyncMongoClient
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
 from config.settings import settings_help
+from config.signing_key import with_signing_key
 from handlers import accounts as h_accounts
 from handlers import notifications as h_notifications
 from handlers import openapi
@@ -34,7 +34,9 @@ from handlers import webinars as h_webinars
 from handlers.api import ApiDeps
 from handlers.base import NotFoundHandler, log_request
 from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
+from handlers.headers import SecurityHeaders
 from handlers.health import HealthHandler, ReadyHandler
+from handlers.httpserver import make_http_server
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
@@ -45,6 +47,8 @@ from realtime.engine.broker_redis import RedisBroker
 from realtime.engine.channels import ChannelPolicy
 from realtime.engine.heartbeat import Heartbeat
 from realtime.engine.hub import Hub
+from realtime.engine.limits import ConnectionLimits
+from realtime.engine.limits_redis import RedisUserCount
 from realtime.engine.presence import PresenceBackend, PresenceTracker
 from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
@@ -79,6 +83,8 @@ from storage import (
     webinars,
 )
 from storage.embedded import EmbeddedMongo, database_url
+from storage.rate_limits import RateLimits
+from storage.rate_limits import create_indexes as rate_limit_indexes
 
 log = logging.getLogger("server")
 
@@ -98,6 +104,17 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     return MemoryPresence()
 
 
+def make_connection_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
+    """The connection caps; the per-user count is shared through Redis when the broker is Redis."""
+    shared = RedisUserCount(broker.redis, settings.redis_prefix) if isinstance(broker, RedisBroker) else None
+    return ConnectionLimits(
+        settings.max_connections_per_user,
+        settings.max_unauthenticated_per_address,
+        shared,
+        ttl=settings.presence_ttl,
+    )
+
+
 @dataclasses.dataclass
 class Services:
     """Everything a running server holds open; built whole by :func:`open_services` inside the loop."""
@@ -109,8 +126,10 @@ class Services:
     hub: Hub
     presence: PresenceTracker
     heartbeat: Heartbeat
+    connection_limits: ConnectionLimits
     tokens: TokenService
     tickets: tickets.Tickets
+    limits: RateLimits
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -126,6 +145,7 @@ class Services:
         await self.heartbeat.close()
         await self.hub.close_all(GOING_AWAY, "server shutting down")
         await self.presence.close()
+        await self.connection_limits.close()
         await self.hub.close()
         await self.broker.close()
         await self.client.close()
@@ -144,6 +164,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     polls.create_indexes,
     attendance.create_indexes,
     processes.create_indexes,
+    rate_limit_indexes,
 ]
 
 
@@ -157,6 +178,7 @@ def open_webinar_domain(
     accounts_store: accounts.Accounts,
     webinar_store: webinars.Webinars,
     registration_store: registrations.Registrations,
+    limits: RateLimits,
     events: Iterable[WebinarEvents],
 ) -> ApiDeps:
     """Build the webinar services, telling ``events`` what happens, and register their RPC methods."""
@@ -187,6 +209,7 @@ def open_webinar_domain(
         stage=stage,
         policy=WebinarPolicy(service, room_store, hub),
         reports=ReportService(service, room_store, hub),
+        limits=limits,
     )
 
 
@@ -196,8 +219,10 @@ async def open_services(
     """Open the database and build everything in dependency order, then start the background tasks.
 
     The webinar events go to the notification triggers, then to ``listeners`` (extra observers).
-    If start-up fails, the database client and the embedded database are closed again.
+    If start-up fails, the database client and the embedded database are closed again. Without
+    ``JWT_KEYS`` the signing key is the one kept in the data directory (config/signing_key.py).
     """
+    settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
     client = mongo.open_client(url)
     try:
@@ -217,6 +242,7 @@ async def open_services(
             db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
         )
         rpc = RpcRegistry()
+        limits = RateLimits(db)
         domain = open_webinar_domain(
             settings,
             db,
@@ -226,6 +252,7 @@ async def open_services(
             accounts_store=accounts_store,
             webinar_store=webinar_store,
             registration_store=registration_store,
+            limits=limits,
             events=[notifications.triggers, *listeners],
         )
         services = Services(
@@ -236,8 +263,10 @@ async def open_services(
             hub=hub,
             presence=presence,
             heartbeat=Heartbeat(hub.connections, settings.ws_ping_interval, settings.ws_ping_timeout),
+            connection_limits=make_connection_limits(settings, broker),
             tokens=tokens,
             tickets=tickets.Tickets(db),
+            limits=limits,
             notifications=notifications,
             domain=domain,
             rpc=rpc,
@@ -252,6 +281,7 @@ async def open_services(
         )
         await hub.start()
         presence.start()
+        services.connection_limits.start()
         services.heartbeat.start()
         domain.stage.start()
         notifications.worker.start()  # last: nothing to stop if start-up fails before
@@ -272,8 +302,19 @@ def make_app(services: Services) -> tornado.web.Application:
         "tokens": services.tokens,
         "policy": services.policy,
         "presence": services.presence,
+        "limits": services.limits,
     }
-    live = SessionDeps(services.hub, services.tokens, services.policy, services.rpc, services.presence)
+    ticket = dict(
+        tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
+    )
+    live = SessionDeps(
+        services.hub,
+        services.tokens,
+        services.policy,
+        services.rpc,
+        services.presence,
+        services.connection_limits,
+    )
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
@@ -288,7 +329,7 @@ def make_app(services: Services) -> tornado.web.Application:
         ),
         (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
         (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
-        (r"/api/realtime/tickets", TicketHandler, {"tokens": services.tokens, "tickets": services.tickets}),
+        (r"/api/realtime/tickets", TicketHandler, ticket),
         (channel + r"/messages", PublishHandler, realtime),
         (channel + r"/history", HistoryHandler, realtime),
         (channel + r"/presence", PresenceHandler, realtime),
@@ -312,6 +353,8 @@ def make_app(services: Services) -> tornado.web.Application:
         log_function=log_request,
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
+        transforms=[SecurityHeaders],
+        cors_origins=s.cors_origins,  # read by JsonHandler (handlers/base.py)
     )
 
 
@@ -377,10 +420,11 @@ async def serve(
         await services.close()
         raise
     app = make_app(services)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=settings.max_body_bytes, xheaders=True)
+    server = make_http_server(app, settings)
     server.add_sockets(sockets)
     port = listen.bound_port(sockets)
-    base = settings.public_url or f"http://{settings.host}:{port}"
+    scheme = "https" if settings.tls_cert else "http"
+    base = settings.public_url or f"{scheme}://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
     print(f"READY {base}", flush=True)
     if ready is not None:
@@ -429,6 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     index = worker.worker_index(environ)
     setup_logging(settings.log_level, settings.effective_log_format, worker=index)
+    try:
+        # before any worker starts: they all read the one key this keeps in DATA_DIR
+        settings = with_signing_key(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
     try:
         if settings.workers > 1 and index is None:
             command = [sys.executable, str(Path(__file__).resolve())]

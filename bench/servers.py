@@ -115,6 +115,7 @@ class Cluster:
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="bench-fanout-")))
     children: list[Child] = field(default_factory=list)
     api_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    jwt_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     def _spawn(self, name: str, argv: list[str], port: int, env: dict[str, str] | None = None) -> Child:
         log = self.dir / f"{name}.log"
@@ -159,6 +160,8 @@ class Cluster:
             "MONGODB_DATABASE": "bench",
             "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0" if redis else "",
             "API_KEYS": f"bench:{self.api_key}",
+            "JWT_KEYS": f"bench:{self.jwt_key}",
+            "PUBLISH_RATE": "0",  # the benchmark publishes as fast as the server takes it
             "LOG_LEVEL": "warning",
             "WS_OUTBOX_BYTES": str(outbox_bytes),
             "DATA_DIR": str(self.dir / "data"),

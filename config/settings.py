@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -18,7 +19,10 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DEV_KEY = "dev-only-signing-key-change-me-0123456789"
+# Keys that were ever published in this repository (the old built-in development key, the deploy
+# examples' placeholder): refused in every mode, because anyone can sign tokens with them.
+PUBLISHED_KEYS = frozenset({"dev-only-signing-key-change-me-0123456789", "replace-me"})
+MIN_KEY_LENGTH = 32
 T = TypeVar("T")
 
 
@@ -109,6 +113,25 @@ def _list(raw: Any) -> tuple[str, ...]:
     return tuple(x for x in items if x)
 
 
+def _networks(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(x, strict=False) for x in _list(raw))
+
+
+def _origins(raw: Any) -> tuple[str, ...]:
+    values = _list(raw)
+    for value in values:
+        parts = urlsplit(value)
+        bad = parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+        if value != "*" and bad:
+            raise ValueError(f"expected origins like https://app.example.com or *, got {value!r}")
+        parts.port  # noqa: B018  # raises ValueError for a port outside 0-65535
+    return values
+
+
+def _path(raw: Any) -> str:
+    return str(raw).strip()
+
+
 def _url(*schemes: str, optional: bool = True) -> Callable[[Any], str]:
     def parse(raw: Any) -> str:
         value = str(raw).strip()
@@ -187,7 +210,7 @@ class Settings:
         "MODE",
         "development",
         _choice("development", "production"),
-        "`production` refuses default or short signing keys and enables JSON logs by default.",
+        "`production` requires `JWT_KEYS`, refuses short signing keys and enables JSON logs by default.",
     )
     host: str = setting("HOST", "127.0.0.1", str, "Interface to listen on.")
     port: int = setting("PORT", 8888, _int(0, 65535), "TCP port to listen on (0 picks a free one).")
@@ -216,9 +239,10 @@ class Settings:
     )
     jwt_keys: dict[str, Secret] = setting(
         "JWT_KEYS",
-        {"dev": Secret(DEFAULT_DEV_KEY)},
+        {},
         _keys,
-        "HMAC signing keys as `kid:secret,...`; the first signs, all verify (rotation).",
+        "HMAC signing keys as `kid:secret,...`; the first signs, all verify (rotation). Empty: a random "
+        "key generated on first start in `DATA_DIR/signing-key` (mode 0600); production requires keys.",
     )
     jwt_algorithm: str = setting(
         "JWT_ALGORITHM",
@@ -293,7 +317,7 @@ class Settings:
         "PRESENCE_TTL",
         30.0,
         _float(0.5, 3600),
-        "Seconds after which a crashed process's presence entries expire.",
+        "Seconds after which a crashed process's presence entries (and counted connections) expire.",
     )
     presence_interval: float = setting(
         "PRESENCE_INTERVAL",
@@ -377,6 +401,79 @@ class Settings:
         "a common broker are detected (`/readyz` `warnings`); gone after 3 missed.",
     )
 
+    # Secure defaults (issue 10): who the client is, slow clients, TLS.
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+        "TRUSTED_PROXIES",
+        (),
+        _networks,
+        "Networks (CIDRs, comma-separated) of proxies whose `X-Forwarded-For`/`X-Real-IP`/"
+        "`X-Forwarded-Proto` are believed; from anyone else they are ignored. Empty: nobody's.",
+    )
+    http_idle_timeout: float = setting(
+        "HTTP_IDLE_TIMEOUT",
+        75.0,
+        _float(0.1, 3600),
+        "Seconds a connection may take to send a request's headers, new or kept alive (then closed).",
+    )
+    http_body_timeout: float = setting(
+        "HTTP_BODY_TIMEOUT",
+        60.0,
+        _float(0.1, 3600),
+        "Seconds a client may take to send a request body (then closed).",
+    )
+    tls_cert: str = setting(
+        "TLS_CERT", "", _path, "PEM certificate chain file: serve HTTPS (and send HSTS). Needs `TLS_KEY`."
+    )
+    tls_key: str = setting("TLS_KEY", "", _path, "PEM private key file of `TLS_CERT`.")
+    cors_origins: tuple[str, ...] = setting(
+        "CORS_ORIGINS",
+        (),
+        _origins,
+        "Origins (comma-separated, or `*`) whose pages may call the REST API cross-origin (CORS); "
+        "others get no CORS headers. Empty: none.",
+    )
+    # Rate limits where a request is cheap to send and expensive to answer (0: no limit). Counted in
+    # MongoDB, so across every process; each refusal is 429 ``rate_limited`` with Retry-After.
+    login_address_rate: int = setting(
+        "LOGIN_ADDRESS_RATE",
+        30,
+        _int(0, 1_000_000),
+        "Login attempts per minute per client address, across emails (each costs an argon2 hash).",
+    )
+    signup_rate: int = setting(
+        "SIGNUP_RATE", 20, _int(0, 1_000_000), "Sign-ups per hour per client address (argon2 again)."
+    )
+    registration_rate: int = setting(
+        "REGISTRATION_RATE", 30, _int(0, 1_000_000), "Webinar registrations per minute per client address."
+    )
+    ticket_rate: int = setting(
+        "TICKET_RATE",
+        30,
+        _int(0, 1_000_000),
+        "SSE tickets (`POST /api/realtime/tickets`) per minute per user.",
+    )
+    publish_rate: int = setting(
+        "PUBLISH_RATE",
+        100,
+        _int(0, 1_000_000),
+        "Publish API calls per second per API key (or per host publishing with a token).",
+    )
+    # Sessions (issue 10): caps on simultaneous live connections (realtime/engine/limits.py).
+    max_connections_per_user: int = setting(
+        "MAX_CONNECTIONS_PER_USER",
+        20,
+        _int(0, 100_000),
+        "Simultaneous live connections (WebSockets and SSE streams) per user, on all processes together "
+        "with Redis; past it close 4009 / HTTP 429 `too_many_connections` (0: no cap).",
+    )
+    max_unauthenticated_per_address: int = setting(
+        "MAX_UNAUTHENTICATED_PER_ADDRESS",
+        200,
+        _int(0, 1_000_000),
+        "WebSockets per client address and process that have not sent `auth` yet; past it close 4009 "
+        "(0: no cap).",
+    )
+
     @property
     def production(self) -> bool:
         return self.mode == "production"
@@ -386,7 +483,7 @@ class Settings:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls_cert else 'http'}://{host}:{self.port}"
 
     @property
     def effective_log_format(self) -> str:
@@ -458,18 +555,26 @@ def _check(s: Settings) -> None:
             f"SHUTDOWN_TIMEOUT: {s.shutdown_timeout:g} s must exceed DRAIN_SECONDS + DRAIN_CLOSE_WINDOW "
             f"({s.drain_seconds + s.drain_close_window:g} s)"
         )
-    if not s.jwt_keys:
-        raise ConfigError("JWT_KEYS: at least one signing key is required")
+    named = {"JWT_KEYS": s.jwt_keys, "INTEGRATOR_KEYS": s.integrator_keys, "API_KEYS": s.api_keys}
+    for env, keys in named.items():
+        for kid, key in keys.items():
+            if key.reveal() in PUBLISHED_KEYS:
+                raise ConfigError(f"{env}: key {kid!r} is published in this repository; set your own")
     if s.ws_ping_timeout < 0.05:
         raise ConfigError("WS_PING_TIMEOUT: must be positive")
+    if bool(s.tls_cert) != bool(s.tls_key):
+        raise ConfigError("TLS_CERT: TLS_CERT and TLS_KEY are set together or not at all")
+    for env, file in (("TLS_CERT", s.tls_cert), ("TLS_KEY", s.tls_key)):
+        if file and not Path(file).is_file():
+            raise ConfigError(f"{env}: {file} is not a file")
     if s.production:
+        if not s.jwt_keys:
+            raise ConfigError("JWT_KEYS: production needs its own keys (a generated key is for development)")
         for kid, key in s.jwt_keys.items():
-            if key.reveal() == DEFAULT_DEV_KEY:
-                raise ConfigError(f"JWT_KEYS: key {kid!r} is the development default; set your own")
-            if len(key.reveal()) < 32:
-                raise ConfigError(f"JWT_KEYS: key {kid!r} is shorter than 32 characters")
+            if len(key.reveal()) < MIN_KEY_LENGTH:
+                raise ConfigError(f"JWT_KEYS: key {kid!r} is shorter than {MIN_KEY_LENGTH} characters")
         for kid, key in {**s.integrator_keys, **s.api_keys}.items():
-            if len(key.reveal()) < 32:
+            if len(key.reveal()) < MIN_KEY_LENGTH:
                 raise ConfigError(f"INTEGRATOR_KEYS/API_KEYS: key {kid!r} is shorter than 32 characters")
 
 
@@ -481,7 +586,7 @@ def configuration_table() -> str:
         if isinstance(default, Secret):
             default = "" if not default else "(development key)"
         elif isinstance(default, dict):
-            default = "(development key)" if default else ""
+            default = "(set)" if default else ""
         elif isinstance(default, tuple):
             default = ",".join(str(x) for x in default)
         shown = f"`{default}`" if default not in ("", None) else "(empty)"

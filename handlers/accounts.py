@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from handlers.api import ApiHandler
+from handlers.limits import HOUR, MINUTE, enforce
 from realtime.auth.views import public_user
+from realtime.engine.session import KICKED
 from realtime.schema import Body, Email, View, read, trimmed
 from storage.errors import Kind, Refused
 
@@ -63,6 +65,8 @@ class SignupHandler(_TokenIssuer):
                 Kind.FORBIDDEN, "signup_closed", "sign-up is closed; ask an administrator for an account"
             )
         new = read(Signup, self.body())
+        ip, s = self.request.remote_ip, self.deps.settings
+        await enforce(self.deps.limits, f"signup:{ip}", s.signup_rate, HOUR, "sign-ups from this address")
         user = await self.call(self.deps.accounts.create_host(new.email, new.password, new.name))
         self.send(await self.tokens_for(user), 201)
 
@@ -71,9 +75,9 @@ class LoginHandler(_TokenIssuer):
     async def post(self) -> None:
         login = read(Login, self.body())
         email, password = login.email, login.password
-        key = f"login:{email}:{self.request.remote_ip}"
-        if not await self.deps.accounts.hit(key, self.deps.settings.login_rate, 60):
-            raise Refused(Kind.RATE_LIMITED, "rate_limited", "too many login attempts; wait a minute")
+        ip, s, limits = self.request.remote_ip, self.deps.settings, self.deps.limits
+        await enforce(limits, f"login:{ip}", s.login_address_rate, MINUTE, "logins from this address")
+        await enforce(limits, f"login:{email}:{ip}", s.login_rate, MINUTE, "login attempts for this email")
         user = await self.call(self.deps.accounts.authenticate(email, password))
         self.send(await self.tokens_for(user))
 
@@ -107,7 +111,7 @@ class LogoutHandler(ApiHandler):
             await self.deps.accounts.revoke_refresh(token)
         await self.deps.accounts.revoke_access(claims.jti, claims.exp)
         # Live connections opened with this token end too, on every process.
-        await self.deps.webinars.hub.kick("*", claims.user_id, 4003, "logged out", jti=claims.jti)
+        await self.deps.webinars.hub.kick("*", claims.user_id, KICKED, "logged out", jti=claims.jti)
         self.set_status(204)
         self.finish()
 

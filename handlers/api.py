@@ -18,6 +18,7 @@ from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
 from storage.accounts import Accounts
+from storage.rate_limits import RateLimits
 
 T = TypeVar("T")
 
@@ -36,6 +37,7 @@ class ApiDeps:
     stage: StageService
     policy: WebinarPolicy
     reports: ReportService
+    limits: RateLimits
 
 
 class ApiHandler(JsonHandler):

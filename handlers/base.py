@@ -9,6 +9,13 @@ from typing import Any, TypeVar
 
 import tornado.web
 
+from handlers.headers import (
+    CORS_ALLOW_HEADERS,
+    CORS_EXPOSE_HEADERS,
+    CORS_MAX_AGE,
+    cors_origin,
+)
+from handlers.json_input import BadJson, decode
 from realtime.schema import Query, read
 from storage.errors import Kind, Refused
 
@@ -46,6 +53,12 @@ STATUS: dict[Kind, int] = {
     Kind.RATE_LIMITED: 429,
     Kind.UNAVAILABLE: 503,
 }
+
+
+def allowed_methods(handler: type[tornado.web.RequestHandler]) -> list[str]:
+    """The methods ``handler`` serves (the ones it defines), for a 405's ``Allow`` header."""
+    base = tornado.web.RequestHandler
+    return [m for m in base.SUPPORTED_METHODS if getattr(handler, m.lower()) is not getattr(base, m.lower())]
 
 
 def request_id_of(handler: tornado.web.RequestHandler) -> str:
@@ -91,6 +104,31 @@ class JsonHandler(tornado.web.RequestHandler):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Request-Id", request_id_of(self))
+        self._cors()
+
+    def _cors(self) -> None:
+        """CORS for origins in ``CORS_ORIGINS`` (the application setting ``cors_origins``): the allowed
+        origin may read every answer, errors included; any other origin gets no CORS header at all."""
+        allowed: tuple[str, ...] = self.application.settings.get("cors_origins", ())
+        self.cors_allowed = cors_origin(self.request.headers.get("Origin"), allowed)
+        if allowed:
+            self.set_header("Vary", "Origin")
+        if self.cors_allowed is not None:
+            self.set_header("Access-Control-Allow-Origin", self.cors_allowed)
+            self.set_header("Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS)
+
+    def options(self, *args: str) -> None:
+        """``Allow`` for anyone; a CORS preflight from an allowed origin also gets the methods, the
+        request headers it may send and how long to cache that (``Access-Control-Max-Age``)."""
+        methods = ", ".join(allowed_methods(type(self)))
+        self.set_header("Allow", methods)
+        preflight = "Access-Control-Request-Method" in self.request.headers
+        if preflight and self.cors_allowed is not None:
+            self.set_header("Access-Control-Allow-Methods", methods)
+            self.set_header("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS)
+            self.set_header("Access-Control-Max-Age", str(CORS_MAX_AGE))
+        self.set_status(204)
+        self.finish()
 
     def check_xsrf_cookie(self) -> None:
         # The API authenticates with bearer tokens, never cookies, so XSRF does not apply.
@@ -104,9 +142,11 @@ class JsonHandler(tornado.web.RequestHandler):
         if not self.request.body:
             return {}
         try:
-            body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            body = decode(self.request.body)
+        except BadJson as exc:
+            if exc.malformed:
+                raise Refused(Kind.MALFORMED, "invalid_json", "the request body is not valid JSON") from None
+            raise Refused(Kind.INVALID, "invalid", f"the request body: {exc.reason}") from None
         if not isinstance(body, dict):
             raise Refused(Kind.MALFORMED, "invalid_json", "the request body must be a JSON object")
         return body
@@ -123,6 +163,8 @@ class JsonHandler(tornado.web.RequestHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, Refused):
             self.set_status(STATUS[exc.kind])
+            if "retry_after" in exc.extra:
+                self.set_header("Retry-After", str(exc.extra["retry_after"]))
             error: dict[str, Any] = {"code": exc.code, "message": exc.message, **exc.extra}
         elif status_code >= 500:
             error = {
@@ -134,6 +176,8 @@ class JsonHandler(tornado.web.RequestHandler):
             if isinstance(exc, tornado.web.HTTPError) and exc.log_message:
                 message = exc.log_message % exc.args if exc.args else exc.log_message
             error = {"code": REASONS.get(status_code, "error"), "message": message}
+        if self.get_status() == 405:
+            self.set_header("Allow", ", ".join(allowed_methods(type(self))))
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.finish(json.dumps({"error": error}, default=str))
 

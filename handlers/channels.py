@@ -9,12 +9,14 @@ from pydantic import AfterValidator, Field
 from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import api_key_name, bearer_claims
+from handlers.limits import enforce
 from realtime.auth.tokens import TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
 from realtime.schema import Body, Query, View, read
 from storage.errors import Kind, Refused
+from storage.rate_limits import RateLimits
 
 MAX_TYPE_LEN = 40
 RESERVED = ("presence", "subscribed", "reset", "error", "rpc")
@@ -86,7 +88,9 @@ class _ChannelHandler(JsonHandler):
         tokens: TokenService,
         policy: ChannelPolicy,
         presence: PresenceTracker,
+        limits: RateLimits,
     ) -> None:
+        self.limits = limits
         self.settings_ = settings
         self.hub = hub
         self.tokens = tokens
@@ -113,13 +117,16 @@ class PublishHandler(_ChannelHandler):
 
     async def post(self, name: str) -> None:
         channel = self.channel(name)
-        if api_key_name(self, self.settings_) is None:
+        key = api_key_name(self, self.settings_)
+        if key is None:
             claims = await bearer_claims(self, self.tokens)
             if not claims.is_host or channel.kind == "user":
                 raise Refused(Kind.FORBIDDEN, "forbidden", "publishing needs an API key or a host token")
             backstage = Channel("backstage", channel.id)
             if await self.policy.can_subscribe(claims, backstage) is not None:
                 raise Refused(Kind.FORBIDDEN, "forbidden", "only hosts of this webinar may publish here")
+        who = f"key:{key}" if key is not None else f"user:{claims.user_id}"
+        await enforce(self.limits, f"publish:{who}", self.settings_.publish_rate, 1.0, "publishes")
         message = read(Message, self.json_body())
         seq = await self.hub.publish(channel.name, message.type, message.data, durable=message.durable)
         self.send({"channel": channel.name, "seq": seq}, 202)

@@ -12,7 +12,6 @@ import re
 from http import HTTPStatus
 from typing import Any
 
-import tornado.web
 from pydantic import BaseModel
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
@@ -28,9 +27,10 @@ CODES: dict[str, Kind] = {
     "invalid_json": Kind.MALFORMED,
     **dict.fromkeys(("invalid", "invalid_cursor", "bad_channel"), Kind.INVALID),
     "unsupported_media_type": Kind.UNSUPPORTED,
+    "payload_too_large": Kind.TOO_LARGE,
     **dict.fromkeys(
         ("unauthorized", "token_invalid", "token_expired", "token_revoked", "bad_credentials")
-        + ("refresh_invalid", "refresh_reused"),
+        + ("refresh_invalid", "refresh_reused", "ticket_invalid"),
         Kind.UNAUTHORIZED,
     ),
     **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned"), Kind.FORBIDDEN),
@@ -46,8 +46,14 @@ CODES: dict[str, Kind] = {
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
 }
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "whole seconds until the next attempt may succeed (also `error.retry_after`)",
+        "schema": {"type": "integer", "minimum": 1},
+    }
+}
 TOKEN_CODES = ("unauthorized", "token_invalid", "token_expired", "token_revoked")
-BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid")
+BODY_CODES = ("invalid_json", "unsupported_media_type", "invalid", "payload_too_large")
 
 ERROR = {
     "type": "object",
@@ -64,6 +70,9 @@ ERROR = {
         }
     },
 }
+
+
+ERROR_CONTENT = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
 class _NoFieldTitles(GenerateJsonSchema):
@@ -123,7 +132,7 @@ def _operation(op: Op) -> dict[str, Any]:
     out: dict[str, Any] = {
         "summary": op.summary,
         "operationId": re.sub(r"\W+", "_", f"{op.method}_{op.path}").strip("_"),
-        "tags": [op.path.split("/")[2]],
+        "tags": [op.path.split("/")[2 if op.path.startswith("/api/") else 1]],
         "responses": {
             str(status): _described(status, _success(response)) for status, response in op.ok.items()
         },
@@ -139,20 +148,24 @@ def _operation(op: Op) -> dict[str, Any]:
         out["parameters"] = parameters
     if op.auth != "none":
         out["security"] = [{"bearer": []}]
-        out["description"] = WHO[op.auth]
+    described = " ".join(part for part in (WHO.get(op.auth, ""), op.description) if part)
+    if described:
+        out["description"] = described
     if op.body is not None:
         out["requestBody"] = {
             "required": op.body_required,
             "content": {"application/json": {"schema": _ref(op.body)}},
         }
     out["responses"].update(_errors(op))
+    for status, answer in op.statuses.items():
+        out["responses"][str(status)] = {"content": ERROR_CONTENT, **answer}
     return out
 
 
 def _success(response: Response) -> dict[str, Any]:
     if response is None:
         return {"description": "Done (no body)"}
-    if response in ("csv", "html"):
+    if response in ("csv", "html", "event-stream"):
         return {
             "description": response.upper(),
             "content": {f"text/{response}": {"schema": {"type": "string"}}},
@@ -207,7 +220,8 @@ def _errors(op: Op) -> dict[str, Any]:
     return {
         str(status): {
             "description": ", ".join(f"`{c}`" for c in found),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            "content": ERROR_CONTENT,
+            **({"headers": RETRY_AFTER} if status == 429 else {}),
         }
         for status, found in sorted(by_status.items())
     }
@@ -221,7 +235,7 @@ class OpenApiHandler(JsonHandler):
         self.send(self.document)
 
 
-class DocsHandler(tornado.web.RequestHandler):
+class DocsHandler(JsonHandler):
     """A plain HTML listing of every operation (no external scripts), linking the JSON document."""
 
     def initialize(self, document: dict[str, Any]) -> None:

@@ -11,7 +11,7 @@ answer to a segment outside its pattern). ``errors`` lists the rest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -19,11 +19,12 @@ from config import Settings
 from handlers import accounts as a
 from handlers import channels as c
 from realtime.notifications import schemas as n
-from realtime.schema import View
+from realtime.schema import Query, View
 from realtime.webinars import schemas as w
 
 Auth = Literal["none", "bearer", "host", "attendee", "integrator", "publisher", "reader"]
-Response = type[BaseModel] | tuple[type[BaseModel], ...] | Literal["csv", "html", "json"] | None
+Media = Literal["csv", "html", "json", "event-stream"]
+Response = type[BaseModel] | tuple[type[BaseModel], ...] | Media | None
 
 WHO: dict[str, str] = {
     "bearer": "Needs a token.",
@@ -47,6 +48,8 @@ class Op:
     query: type[BaseModel] | None = None
     body_required: bool = True
     headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""  # more than the summary, for the reader
+    statuses: dict[int, dict[str, Any]] = field(default_factory=dict)  # answers no error kind gives
 
 
 WEBINAR_STATE = ("not_live", "webinar_ended", "webinar_cancelled")
@@ -70,12 +73,12 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", "/api/docs", "This document as a readable page", "none", ok={200: "html"}),
         # accounts
         Op("post", "/api/auth/signup", "Create a host account (if SIGNUP_OPEN)", "none", a.Signup,
-           {201: a.Tokens}, ("signup_closed", "email_taken")),
+           {201: a.Tokens}, ("signup_closed", "email_taken", "rate_limited")),
         Op("post", "/api/auth/login", "Log in with email and password (rate limited)", "none", a.Login,
            {200: a.Tokens}, ("bad_credentials", "rate_limited")),
         Op("post", "/api/auth/refresh", "Rotate a refresh token", "none", a.RefreshBody, {200: a.Tokens},
            ("refresh_invalid", "refresh_reused")),
-        Op("post", "/api/auth/logout", "Revoke this access token and the refresh token's family",
+        Op("post", "/api/auth/logout", "Revoke this token (any kind) and the refresh token's family",
            "bearer", a.RefreshBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
         Op("get", "/api/me", "The caller", "bearer", ok={200: a.User}),
         # webinars and registrations
@@ -94,7 +97,8 @@ def operations(settings: Settings) -> list[Op]:
            errors=(*ROOM, "already_live", "webinar_ended", "webinar_cancelled")),
         Op("post", W + "/registrations", "Register with name and email", "none", w.NewRegistration,
            {201: w.Registration},
-           ("not_found", "webinar_full", "already_registered", "webinar_ended", "webinar_cancelled")),
+           ("not_found", "webinar_full", "already_registered", "webinar_ended", "webinar_cancelled",
+            "rate_limited")),
         Op("get", W + "/registrations", "Registrants", "host", ok={200: w.RegistrationList}, errors=ROOM,
            query=w.RegistrantsQuery),
         Op("get", W + "/registrations.csv", "Registrants as CSV", "host", ok={200: "csv"}, errors=ROOM,
@@ -175,16 +179,71 @@ def operations(settings: Settings) -> list[Op]:
            {204: None}, ("subscription_not_found",)),
         # real time over REST (docs/protocol.md)
         Op("post", "/api/realtime/tickets", "Trade the bearer token for a single-use SSE ticket", "bearer",
-           ok={201: Ticket}),
+           ok={201: Ticket}, errors=("rate_limited",)),
         Op("post", "/api/channels/{channel}/messages", "Publish to a channel", "publisher", c.Message,
-           {202: c.Published}, ("bad_channel", "forbidden")),
+           {202: c.Published}, ("bad_channel", "forbidden", "rate_limited")),
         Op("get", "/api/channels/{channel}/history", "A channel's durable messages after since",
            "reader", ok={200: c.ChannelHistory}, errors=("bad_channel", "forbidden", "banned"),
            query=c.HistoryQuery),
         Op("get", "/api/channels/{channel}/presence", "Who is in a channel now (a page of the roster)",
            "reader", ok={200: c.ChannelPresence}, errors=("bad_channel", "forbidden", "banned"),
            query=c.PresenceQuery),
+        # outside /api: health, and the handshakes of the live transports (docs/protocol.md)
+        Op("get", "/healthz", "Liveness: the process and its loop answer", "none", ok={200: Health}),
+        Op("get", "/readyz", "Readiness: every dependency answers and the server is not draining", "none",
+           ok={200: Ready, 503: (Ready, Draining)},
+           description="503 with the failed checks, or `draining` from the moment the server is asked "
+           "to stop (docs/deploy.md, \"Stopping\")."),
+        Op("get", "/ws", "Open a WebSocket (the live protocol)", "none", ok={101: None},
+           description="A WebSocket handshake (RFC 6455): send `Upgrade: websocket`, `Connection: Upgrade`, "
+           "`Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13`, with the page's `Origin`; the token is the "
+           "first message, never in the URL. The messages are in docs/protocol.md.",
+           statuses={403: {"description": "`forbidden`: the Origin is not allowed"},
+                     426: {"description": "`upgrade_required`: not a WebSocket handshake",
+                           "headers": {"Upgrade": {"schema": {"const": "websocket"}}}}}),
+        Op("get", "/sse", "Open a Server-Sent Events stream of 1 to 16 channels", "none",
+           ok={200: "event-stream"}, query=SseQuery,
+           errors=("bad_channel", "ticket_invalid", "token_expired", "forbidden", "banned"),
+           description="Redeem a ticket from POST /api/realtime/tickets; resume with `Last-Event-ID` or "
+           "`last_event_id`. The events are in docs/protocol.md."),
     ]  # fmt: skip
+
+
+class Health(View):
+    status: Literal["ok"]
+
+
+class Ready(View):
+    status: Literal["ready", "unavailable"]
+    checks: dict[str, bool] = Field(description="each dependency: whether it answered")
+    draining: bool = Field(description="true while the server shuts down")
+    warnings: list[str] = Field(
+        description="problems that do not make it unready, such as server processes on the same database "
+        "that cannot exchange live messages with this one"
+    )
+
+
+class DrainingError(View):
+    code: Literal["draining"]
+    message: str
+
+
+class Draining(View):
+    """The answer while the server stops (realtime/process/drain.py)."""
+
+    error: DrainingError
+
+
+CHANNEL_NAME = r"^(room|backstage|user):[A-Za-z0-9_.:@-]{1,128}$"
+"""A channel's name, as realtime/engine/channels.py parses it."""
+
+
+class SseQuery(Query):
+    ticket: str = Field(min_length=1, max_length=200, description="a ticket from POST /api/realtime/tickets")
+    channel: list[Annotated[str, Field(pattern=CHANNEL_NAME, max_length=140)]] = Field(
+        min_length=1, max_length=16, description="repeat for each channel"
+    )
+    last_event_id: str | None = Field(None, max_length=4000, description="the id to resume after")
 
 
 class Ticket(View):
@@ -203,7 +262,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "notification_id": ID,
     "job_id": ID,
     "muted_webinar_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"},
-    "channel": {"type": "string", "pattern": "^[A-Za-z0-9_.:@%-]{1,160}$", "examples": ["room:w1"]},
+    "channel": {"type": "string", "pattern": CHANNEL_NAME, "maxLength": 140, "examples": ["room:w1"]},
     "decision": {"enum": ["approve", "reject"]},
     "question_action": {"enum": ["upvote", "approve", "answer", "dismiss", "pin", "unpin"]},
     "poll_action": {"enum": ["vote", "open", "close", "show_results", "hide_results"]},

@@ -6,10 +6,15 @@ from urllib.parse import urlsplit
 
 
 def normalise(origin: str) -> str:
-    parts = urlsplit(origin.strip().lower())
+    """``scheme://host:port``, or "" for anything that is not such an origin (a port past 65535, a
+    bracket left open), which no check allows."""
+    try:
+        parts = urlsplit(origin.strip().lower())
+        port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
+    except ValueError:
+        return ""
     if not parts.scheme or not parts.hostname:
         return ""
-    port = parts.port or (443 if parts.scheme in ("https", "wss") else 80)
     return f"{parts.scheme}://{parts.hostname}:{port}"
 
 

@@ -46,6 +46,13 @@ class AssetHandler(tornado.web.StaticFileHandler):
         set_security_headers(self)
         self.set_header("Cache-Control", "no-cache")
 
+    def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
+        # The OS refuses some names outright (an embedded NUL byte: ValueError); no such file exists.
+        try:
+            return super().validate_absolute_path(root, absolute_path)
+        except ValueError:
+            raise tornado.web.HTTPError(404) from None
+
 
 class PageHandler(tornado.web.RequestHandler):
     """One HTML page from static/; path arguments (webinar ids) are read by the page's script."""

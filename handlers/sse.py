@@ -23,12 +23,14 @@ from tornado.http1connection import HTTP1Connection
 from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
+from handlers.limits import MINUTE, enforce
 from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import Channel, parse_channel
 from realtime.engine.outbox import Outbox
 from realtime.engine.publication import Publication, encode
 from realtime.engine.session import SLOW_CONSUMER, Session, SessionDeps
 from storage.errors import Kind, Refused
+from storage.rate_limits import RateLimits
 from storage.tickets import Tickets
 
 log = logging.getLogger("realtime.sse")
@@ -81,14 +83,32 @@ class EventStreamHandler(JsonHandler):
             raise Refused(
                 Kind.UNAUTHORIZED, "ticket_invalid", "unknown, used or expired ticket; get a new one"
             )
-        claims = Claims(**raw)
+        claims = await self.live.tokens.unrevoked(Claims(**raw))
         if claims.exp < time.time():
             raise Refused(Kind.UNAUTHORIZED, "token_expired", "the token behind this ticket has expired")
         last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", "")
         since = parse_event_id(last_id) if last_id else {}
         session = self.session = Session(self.live, self, claims)
         admitted: list[Channel] = [await session.admit(name, since.get(name)) for name in names]
+        await session.reserve()  # 429 too_many_connections past the user's cap
+        try:
+            await self._start()
+            session.open(self.push)
+            for channel in admitted:
+                await session.join(channel, since.get(channel.name))
+            log.info("sse open conn=%s user=%s channels=%d", session.conn_id, claims.user_id, len(admitted))
+            await self._done.wait()
+        except Refused as exc:  # the stream has started: say why it ends
+            session.error(exc.code, exc.message, **exc.extra)
+        finally:
+            if self.outbox is not None:
+                self.outbox.finish()  # what is queued goes before the response's last chunk
+            session.closed()
+            dropped = self.outbox.dropped if self.outbox is not None else 0
+            log.info("sse close conn=%s dropped=%d", session.conn_id, dropped)
 
+    async def _start(self) -> None:
+        """Send the response head and hand the connection to the outbox."""
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.set_header("X-Accel-Buffering", "no")
@@ -104,18 +124,6 @@ class EventStreamHandler(JsonHandler):
         self.outbox = Outbox(
             connection.stream, self.settings_.ws_outbox_bytes, self._on_overflow, self._done.set
         )
-        session.open(self.push)
-        try:
-            for channel in admitted:
-                await session.join(channel, since.get(channel.name))
-            log.info("sse open conn=%s user=%s channels=%d", session.conn_id, claims.user_id, len(admitted))
-            await self._done.wait()
-        except Refused as exc:  # the stream has started: say why it ends
-            session.error(exc.code, exc.message, **exc.extra)
-        finally:
-            self.outbox.finish()  # what is queued goes before the response's last chunk
-            session.closed()
-            log.info("sse close conn=%s dropped=%d", session.conn_id, self.outbox.dropped)
 
     def on_connection_close(self) -> None:
         self._done.set()
@@ -141,12 +149,8 @@ class EventStreamHandler(JsonHandler):
 
     def send_json(self, msg: dict[str, Any]) -> None:
         """A session message as an event named by its ``type``; ``subscribed`` is ``reset`` when
-        history could not fill the gap. The channels of a stream are fixed when it opens, so losing
-        one (``unsubscribed`` by a kick) ends the stream."""
+        history could not fill the gap."""
         kind = msg["type"]
-        if kind == "unsubscribed":
-            self.close(msg.get("code", 1000), msg.get("reason", ""))
-            return
         body = {k: v for k, v in msg.items() if k not in ("type", "reset")}
         if kind == "subscribed":
             self.positions[msg["channel"]] = msg["seq"]
@@ -176,11 +180,14 @@ class EventStreamHandler(JsonHandler):
 class TicketHandler(JsonHandler):
     """``POST /api/realtime/tickets``: trade the bearer JWT for a single-use SSE ticket."""
 
-    def initialize(self, tokens: TokenService, tickets: Tickets) -> None:
+    def initialize(self, tokens: TokenService, tickets: Tickets, limits: RateLimits, rate: int) -> None:
         self.tokens = tokens
         self.tickets = tickets
+        self.limits = limits
+        self.rate = rate  # TICKET_RATE
 
     async def post(self) -> None:
         claims = await bearer_claims(self, self.tokens)
+        await enforce(self.limits, f"ticket:{claims.user_id}", self.rate, MINUTE, "SSE tickets")
         ticket = await self.tickets.issue(dataclasses.asdict(claims))
         self.send({"ticket": ticket, "expires_in": 60}, 201)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers.api import ApiHandler
+from handlers.limits import MINUTE, enforce
 from realtime.webinars.views import public_registration, public_webinar
 
 
@@ -43,6 +44,8 @@ class LifecycleHandler(ApiHandler):
 
 class RegistrationsHandler(ApiHandler):
     async def post(self, webinar_id: str) -> None:
+        key, rate = f"register:{self.request.remote_ip}", self.deps.settings.registration_rate
+        await enforce(self.deps.limits, key, rate, MINUTE, "registrations from this address")
         reg = await self.call(self.deps.webinars.register(webinar_id, self.body()))
         self.send(reg, 201)
 

@@ -17,11 +17,12 @@ import tornado.util
 import tornado.websocket
 
 from config import Settings
-from handlers.base import request_id_of
-from handlers.origin import origin_allowed
+from handlers.base import JsonHandler, request_id_of
+from handlers.json_input import BadJson, decode
+from handlers.origin import normalise, origin_allowed
 from realtime.engine.outbox import Outbox
 from realtime.engine.publication import Publication, encode, ws_text_frame
-from realtime.engine.session import GOING_AWAY, SLOW_CONSUMER, Session, SessionDeps
+from realtime.engine.session import GOING_AWAY, NOT_AUTHENTICATED, SLOW_CONSUMER, Session, SessionDeps
 
 log = logging.getLogger("realtime.ws")
 
@@ -29,6 +30,7 @@ __all__ = ["GOING_AWAY", "RealtimeSocket"]
 
 # The WebSocket's own close codes (docs/protocol.md); the session's are in realtime/engine/session.py.
 UNSUPPORTED_DATA = 1003
+BAD_MESSAGES = 4000
 FLOODING = 4029
 
 _NO_HEADERS = tornado.httputil.HTTPHeaders()
@@ -37,6 +39,7 @@ _NO_UI = tornado.util.ObjectDict()
 RATE_PER_SECOND = 20.0
 RATE_BURST = 60.0
 FLOOD_LIMIT = 200
+MALFORMED_LIMIT = 10  # malformed frames in a row (no well-formed message between) before 4000
 
 
 class RealtimeSocket(tornado.websocket.WebSocketHandler):
@@ -49,11 +52,33 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self._tokens_left = RATE_BURST
         self._last_refill = time.monotonic()
         self._refused = 0
+        self._malformed = 0
         self._answered = True
 
     @property
     def remote_ip(self) -> str:
         return self.request.remote_ip or ""
+
+    def prepare(self) -> None:
+        # The handshake's refusals in the JSON error shape (Tornado answers them in plain text), and
+        # before Tornado's own same-host comparison, which raises on an Origin that is not a URL.
+        if self.request.method != "GET":
+            return  # 405, with Allow
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            self.set_header("Upgrade", "websocket")
+            self._refuse(426, "upgrade_required", "open a WebSocket here (Upgrade: websocket)")
+            return
+        origin = self.request.headers.get("Origin")
+        if origin is not None and (not normalise(origin) or not self.check_origin(origin)):
+            self._refuse(403, "forbidden", "this Origin may not open a WebSocket here")
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.finish(json.dumps({"error": {"code": code, "message": message}}))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        JsonHandler.write_error(self, status_code, **kwargs)  # type: ignore[arg-type]  # the JSON shape, Allow
 
     def check_origin(self, origin: str) -> bool:
         ok = origin_allowed(
@@ -140,17 +165,28 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
             self.session.error("rate_limited", "slow down: too many messages")
             return
         try:
-            msg = json.loads(message)
-        except ValueError:
-            self.session.error("bad_json", "message is not valid JSON")
+            msg = decode(message)
+        except BadJson as exc:
+            self._refuse_malformed("bad_json", f"message refused: {exc.reason}")
             return
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            self.session.error("bad_message", "a message is a JSON object with a string 'type'")
+            self._refuse_malformed("bad_message", "a message is a JSON object with a string 'type'")
             return
+        self._malformed = 0
         try:
             await self.session.handle(msg)
         except tornado.websocket.WebSocketClosedError:
             pass
+
+    def _refuse_malformed(self, code: str, message: str) -> None:
+        """Answer a frame that is not a message; before ``auth`` it closes the socket (4001), and
+        the MALFORMED_LIMIT-th in a row closes it too (4000)."""
+        self.session.error(code, message)
+        self._malformed += 1
+        if self.session.claims is None:
+            self.session.close(NOT_AUTHENTICATED, code)
+        elif self._malformed >= MALFORMED_LIMIT:
+            self.session.close(BAD_MESSAGES, "too many malformed messages")
 
     def on_close(self) -> None:
         if self.outbox is not None:

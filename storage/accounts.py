@@ -1,4 +1,4 @@
-"""Accounts: hosts (email + argon2 password) and attendees (email only), refresh tokens, rate limits.
+"""Accounts: hosts (email + argon2 password) and attendees (email only), refresh tokens, revocations.
 
 Refresh tokens are opaque random strings stored only as a sha256 digest. Each use rotates: the old one
 is marked used and a new one of the same family is issued. Presenting a used token again means it was
@@ -16,7 +16,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from bson import ObjectId
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
 from storage.errors import Kind, Refused
@@ -39,7 +39,6 @@ async def create_indexes(db: Database) -> None:
     await db.users.create_index([("email", ASCENDING)], unique=True)
     await db.refresh_tokens.create_index([("family", ASCENDING)])
     await db.refresh_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
-    await db.rate_limits.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     await db.revoked_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
 
@@ -153,25 +152,6 @@ class Accounts:
 
     async def access_revoked(self, jti: str) -> bool:
         return bool(jti) and await self.db.revoked_tokens.find_one({"_id": jti}) is not None
-
-    # rate limits -------------------------------------------------------------------------------
-
-    async def hit(self, key: str, limit: int, window: float) -> bool:
-        """Count one attempt under ``key``; False when more than ``limit`` fell in the last ``window``
-        seconds (a sliding window: the newest ``limit + 1`` attempt times are kept, so the document stays
-        small). Kept in MongoDB so every process shares the count; idle keys expire by TTL index."""
-        t = now()
-        doc = await self.db.rate_limits.find_one_and_update(
-            {"_id": key},
-            {
-                "$push": {"at": {"$each": [t], "$slice": -(limit + 1)}},
-                "$set": {"expires_at": t + timedelta(seconds=window)},
-            },
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        attempts = doc["at"] if doc is not None else []
-        return len(attempts) <= limit or attempts[0] <= t - timedelta(seconds=window)
 
 
 def _digest(token: str) -> str:

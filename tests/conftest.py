@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from config import Settings, load_settings
-from tests.servers import MongoWireServer, RedisServer
+from tests.servers import TEST_JWT_KEYS, MongoWireServer, RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +48,7 @@ def make_settings(mongo_server: MongoWireServer, redis_server: RedisServer, test
             "REDIS_PREFIX": f"{test_id}:",
             "DATA_DIR": str(tmp_path / "data"),
             "LOG_LEVEL": "warning",
+            "JWT_KEYS": TEST_JWT_KEYS,
         }
         base.update(env)
         empty = tmp_path / "empty.toml"

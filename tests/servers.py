@@ -4,6 +4,7 @@ and the application itself as a child process."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -14,6 +15,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# The signing key of this test session: app processes and the tests minting tokens for them share it.
+TEST_JWT_KEYS = "test:" + secrets.token_urlsafe(32)
 
 
 def free_port() -> int:
@@ -146,13 +149,22 @@ class MongoWireServer:
 
 
 class AppProcess:
-    """``python server.py`` as a child, configured by environment variables."""
+    """``python server.py`` as a child, configured by environment variables; ``JWT_KEYS`` is the
+    session's test key unless ``env`` sets it (``None`` leaves it unset: the server's default)."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str | None]) -> None:
         self.port = free_port()
         # No drain by default (tests/test_server_lifecycle.py tests it): a stop closes everyone at once.
         quick = {"DRAIN_SECONDS": "0", "DRAIN_CLOSE_WINDOW": "0"}
-        self.env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **quick, **env}
+        given = {
+            "JWT_KEYS": TEST_JWT_KEYS,
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            **quick,
+            **env,
+        }
+        self.env = {k: v for k, v in given.items() if v is not None}
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_command: list[str] = []  # arguments after server.py
 

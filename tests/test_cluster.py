@@ -10,7 +10,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from config import load_settings
 from realtime.auth.tokens import TokenService
-from tests.servers import AppProcess, RedisServer
+from tests.servers import TEST_JWT_KEYS, AppProcess, RedisServer
 from tests.wsclient import WsClient
 
 API_KEY = "cluster-key-0123456789abcdef0123456789abcdef"
@@ -43,7 +43,7 @@ def cluster(mongo_server, test_id, tmp_path):
 def tokens(tmp_path):
     empty = tmp_path / "empty.toml"
     empty.write_text("")
-    return TokenService(load_settings({}, toml_path=empty))
+    return TokenService(load_settings({"JWT_KEYS": TEST_JWT_KEYS}, toml_path=empty))
 
 
 async def publish(app: AppProcess, channel: str, type_: str, data: dict) -> int:

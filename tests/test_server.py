@@ -9,7 +9,7 @@ import pytest
 from realtime.engine.broker_memory import MemoryBroker
 from realtime.engine.broker_redis import RedisBroker
 from server import make_broker
-from tests.servers import AppProcess
+from tests.servers import TEST_JWT_KEYS, AppProcess
 
 
 @pytest.mark.gen_test
@@ -136,7 +136,7 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_zero(mongo_server, 
         empty.write_text("")
         from config import load_settings
 
-        tokens = TokenService(load_settings({}, toml_path=empty))
+        tokens = TokenService(load_settings({"JWT_KEYS": TEST_JWT_KEYS}, toml_path=empty))
         client = await WsClient.connect(app.ws_url + "/ws", tokens.issue("u1", role="attendee"))
         await client.subscribe("user:u1")
         app.proc.send_signal(__import__("signal").SIGTERM)

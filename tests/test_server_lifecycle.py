@@ -18,7 +18,7 @@ from tornado.httpclient import AsyncHTTPClient
 from config import load_settings
 from config.settings import FIELDS
 from realtime.auth.tokens import TokenService
-from tests.servers import ROOT, AppProcess, MongoWireServer, free_port
+from tests.servers import ROOT, TEST_JWT_KEYS, AppProcess, MongoWireServer, free_port
 from tests.sseclient import EventStream, ticket_for
 from tests.wsclient import WsClient
 
@@ -138,7 +138,7 @@ async def test_sigterm_drains_then_closes_the_listener_then_spreads_the_closes(
     try:
         empty = tmp_path / "empty.toml"
         empty.write_text("")
-        tokens = TokenService(load_settings({}, toml_path=empty))
+        tokens = TokenService(load_settings({"JWT_KEYS": TEST_JWT_KEYS}, toml_path=empty))
         clients = []
         for i in range(5):
             client = await WsClient.connect(app.ws_url, tokens.issue(f"u{i}", role="attendee"))
@@ -203,7 +203,7 @@ async def test_a_stop_that_hangs_ends_after_shutdown_timeout(test_id, tmp_path):
         app.start()
         empty = tmp_path / "empty.toml"
         empty.write_text("")
-        tokens = TokenService(load_settings({}, toml_path=empty))
+        tokens = TokenService(load_settings({"JWT_KEYS": TEST_JWT_KEYS}, toml_path=empty))
         client = await WsClient.connect(app.ws_url, tokens.issue("u1", role="attendee"))
         await client.subscribe("user:u1")
         database.proc.send_signal(signal.SIGSTOP)
@@ -236,7 +236,7 @@ async def test_a_second_signal_skips_the_waits(mongo_server, test_id, tmp_path):
     try:
         empty = tmp_path / "empty.toml"
         empty.write_text("")
-        tokens = TokenService(load_settings({}, toml_path=empty))
+        tokens = TokenService(load_settings({"JWT_KEYS": TEST_JWT_KEYS}, toml_path=empty))
         clients = [
             await WsClient.connect(app.ws_url, tokens.issue(f"u{i}", role="attendee")) for i in range(3)
         ]

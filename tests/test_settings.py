@@ -1,7 +1,7 @@
 import pytest
 
 from config import ConfigError, Secret, load_settings
-from config.settings import DEFAULT_DEV_KEY, configuration_table
+from config.settings import PUBLISHED_KEYS, configuration_table
 
 
 def load(tmp_path, env=None, toml=""):
@@ -31,6 +31,15 @@ def test_defaults_are_usable(tmp_path):
         ({"SIGNUP_OPEN": "maybe"}, "SIGNUP_OPEN"),
         ({"WS_PING_INTERVAL": "-1"}, "WS_PING_INTERVAL"),
         ({"REMINDER_OFFSETS": "15,-5"}, "REMINDER_OFFSETS"),
+        ({"TRUSTED_PROXIES": "10.0.0.0/33"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "nginx"}, "TRUSTED_PROXIES"),
+        ({"CORS_ORIGINS": "ftp://files.example.com"}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": "https://app.example.com/page"}, "CORS_ORIGINS"),
+        ({"CORS_ORIGINS": "https://app.example.com:99999"}, "CORS_ORIGINS"),
+        ({"TLS_CERT": "/nonexistent/cert.pem", "TLS_KEY": "/nonexistent/key.pem"}, "TLS_CERT"),
+        ({"TLS_KEY": "/etc/hostname"}, "TLS_CERT"),
+        ({"HTTP_IDLE_TIMEOUT": "0"}, "HTTP_IDLE_TIMEOUT"),
+        ({"PUBLISH_RATE": "-1"}, "PUBLISH_RATE"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(tmp_path, env, name):
@@ -42,7 +51,7 @@ def test_bad_values_are_refused_naming_the_setting(tmp_path, env, name):
 
 
 def test_production_refuses_default_and_short_keys(tmp_path):
-    with pytest.raises(ConfigError, match="JWT_KEYS: key 'dev' is the development default"):
+    with pytest.raises(ConfigError, match="JWT_KEYS: production needs its own keys"):
         load(tmp_path, {"MODE": "production"})
     with pytest.raises(ConfigError, match="shorter than 32"):
         load(tmp_path, {"MODE": "production", "JWT_KEYS": "k1:short"})
@@ -61,7 +70,7 @@ def test_secrets_never_appear_in_repr(tmp_path):
     )
     text = repr(s) + str(s)
     assert "supersecretvalue" not in text and "hunter2" not in text
-    assert DEFAULT_DEV_KEY not in repr(load(tmp_path))
+    assert not any(key in repr(load(tmp_path)) for key in PUBLISHED_KEYS)
     assert repr(Secret("abc")) == "Secret('**********')"
 
 
@@ -127,3 +136,17 @@ def test_a_misspelled_setting_is_a_type_error(tmp_path):
     assert len(errors) == 2, run.stdout + run.stderr
     assert errors[0].startswith("<string>:3:") and '"Settings" has no attribute "prot"' in errors[0]
     assert errors[1].startswith("<string>:5:") and '(got "str", expected "int")' in errors[1]
+
+
+def test_secure_default_settings_parse(tmp_path):
+    s = load(
+        tmp_path,
+        {
+            "TRUSTED_PROXIES": "10.0.0.0/8, ::1, 192.168.1.7",
+            "CORS_ORIGINS": "https://app.example.com, http://localhost:3000/",
+        },
+    )
+    assert [str(n) for n in s.trusted_proxies] == ["10.0.0.0/8", "::1/128", "192.168.1.7/32"]
+    assert s.cors_origins == ("https://app.example.com", "http://localhost:3000/")
+    defaults = load(tmp_path)
+    assert defaults.trusted_proxies == () and defaults.cors_origins == () and not defaults.tls_cert

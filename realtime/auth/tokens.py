@@ -5,10 +5,14 @@ token's ``alg`` header never chooses the algorithm), required ``exp``/``iat``/``
 and a ``kid`` header naming the key, so keys rotate by adding a new first key and later removing the
 old one. Integrator-minted tokens are verified with the integrator keys and issuer only, and may carry
 only attendee scope.
+
+Every token is revocable (logout): a token's id is its ``jti`` (an integrator's is prefixed ``ext:``
+like its subject), or for a token without one the digest of the token itself.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -34,7 +38,7 @@ class Claims:
     exp: float
     webinar: str | None = None
     scope: str = "access"
-    jti: str = ""
+    jti: str = ""  # the token's id, never empty for a verified token (see token_id)
 
     @property
     def user_id(self) -> str:
@@ -49,11 +53,13 @@ class TokenService:
     def __init__(
         self, settings: Settings, *, is_revoked: Callable[[str], Awaitable[bool]] | None = None
     ) -> None:
+        if not settings.jwt_keys:
+            raise ValueError("no signing key: JWT_KEYS is empty (config.signing_key.with_signing_key)")
         self.settings = settings
         self.algorithm = settings.jwt_algorithm
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
         self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
-        # Whether a host token's ``jti`` was revoked by logout (the accounts store); None: never.
+        # Whether a token id was revoked by logout (the accounts store); None: never.
         self.is_revoked = is_revoked
 
     def issue(
@@ -87,10 +93,14 @@ class TokenService:
         return jwt.encode(claims, self.keys[kid], algorithm=self.algorithm, headers={"kid": kid})
 
     async def authenticate(self, token: str) -> Claims:
-        """:meth:`verify`, and for host tokens (the ones logout revokes) the revocation check; the one
-        place every REST handler, the WebSocket and the SSE ticket authenticate a caller."""
-        claims = self.verify(token)
-        if claims.is_host and self.is_revoked is not None and await self.is_revoked(claims.jti):
+        """:meth:`verify`, and the revocation check; the one place every REST handler, the
+        WebSocket and the SSE ticket endpoint authenticate a caller."""
+        return await self.unrevoked(self.verify(token))
+
+    async def unrevoked(self, claims: Claims) -> Claims:
+        """``claims`` if their token was not logged out (every role), else 401 ``token_revoked``;
+        also for claims verified earlier, such as those an SSE ticket was issued for."""
+        if self.is_revoked is not None and await self.is_revoked(claims.jti):
             raise unauthorized("token_revoked", "this token was revoked by logout")
         return claims
 
@@ -135,8 +145,10 @@ class TokenService:
         sub = data["sub"]
         if not isinstance(sub, str) or not 0 < len(sub) <= 128:
             raise unauthorized("token_invalid", "bad subject")
+        token_id = _token_id(token, data.get("jti"))
         if integrator:
             sub = f"ext:{sub}"  # integrator user ids never collide with ours
+            token_id = f"ext:{token_id}"
         wid = data.get("wid")
         return Claims(
             sub=sub,
@@ -145,5 +157,12 @@ class TokenService:
             exp=float(data["exp"]),
             webinar=wid if isinstance(wid, str) else None,
             scope=token_scope,
-            jti=str(data.get("jti", "")),
+            jti=token_id,
         )
+
+
+def _token_id(token: str, jti: Any) -> str:
+    """The id logout revokes: the token's ``jti``, or the digest of a token that has none."""
+    if isinstance(jti, str) and 0 < len(jti) <= 128:
+        return jti
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()

@@ -55,7 +55,7 @@ class Subscriber(Protocol):
         ``frame``, shared by every subscriber; ``droppable`` when all of them are ephemeral."""
 
     def kick(self, channel: str, code: int, reason: str) -> None:
-        """End the subscription to ``channel``, or with ``*`` the connection, with ``code``."""
+        """Close the connection with ``code``: it is on ``channel``, or with ``*`` on any."""
 
 
 class Connection(Subscriber, Protocol):
@@ -205,7 +205,7 @@ class Hub:
     # -- kicking ---------------------------------------------------------------------------------
 
     async def kick(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
-        """End ``user_id``'s subscription to ``channel`` on every process. ``*`` closes their
+        """Close ``user_id``'s connections on ``channel`` on every process. ``*``: all their
         connections, or with ``jti`` only those authenticated with that token (logout)."""
         await self.control.kick(channel, user_id, code, reason, jti)
 

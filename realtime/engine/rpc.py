@@ -1,17 +1,21 @@
 """Live actions sent over the WebSocket as ``{"type": "rpc", "id", "method", "params"}``.
 
-Domains register methods (``chat.send``, ``poll.vote``...) on one registry; the WebSocket handler
-dispatches to it and answers ``rpc_result`` or ``rpc_error`` with the same ``id``. The same service
-functions back the REST API, so authorisation is decided in one place.
+Domains register methods (``chat.send``, ``poll.vote``...) on one registry; a live session hands it
+each ``rpc`` message and sends the answer, ``rpc_result`` or ``rpc_error`` with the same ``id``. The
+same service functions back the REST API, so authorisation is decided in one place.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from realtime.auth.tokens import Claims
+from storage.errors import Kind, Refused
+
+log = logging.getLogger("realtime.engine.rpc")
 
 
 @dataclass
@@ -38,3 +42,30 @@ class RpcRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._methods)
+
+    async def answer(self, context: RpcContext, msg: dict[str, Any]) -> dict[str, Any]:
+        """The envelope of one ``rpc`` message: ``rpc_result`` or ``rpc_error`` with its ``id``. A
+        ``Refused`` from the method answers with its code; anything else is logged and answered
+        ``internal_error``. A message without a usable ``id`` is ``Refused`` (``bad_message``)."""
+        rid = msg.get("id")
+        if not (isinstance(rid, int | str) and not isinstance(rid, bool) and len(str(rid)) <= 64):
+            raise Refused(Kind.INVALID, "bad_message", "rpc needs an 'id' (number or short string)")
+        name = msg.get("method")
+        method = self.get(name) if isinstance(name, str) else None
+        params = msg.get("params", {})
+        if method is None:
+            return _error(rid, "unknown_method", "no such method")
+        if not isinstance(params, dict):
+            return _error(rid, "invalid", "'params' must be an object")
+        try:
+            result = await method(context, params)
+        except Refused as exc:
+            return _error(rid, exc.code, exc.message)
+        except Exception:
+            log.exception("rpc %s failed conn=%s", name, context.connection_id)
+            return _error(rid, "internal_error", "internal error")
+        return {"type": "rpc_result", "id": rid, "result": result}
+
+
+def _error(rid: int | str, code: str, message: str) -> dict[str, Any]:
+    return {"type": "rpc_error", "id": rid, "error": {"code": code, "message": message}}

@@ -17,16 +17,17 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
+from realtime.engine.limits import TOO_MANY_CONNECTIONS, ConnectionLimits, Place
 from realtime.engine.presence import PresenceTracker
 from realtime.engine.publication import Publication
 from realtime.engine.rpc import RpcContext, RpcRegistry
+from realtime.engine.transport import Push, Transport, push_nothing
 from storage.errors import Kind, Refused
 
 log = logging.getLogger("realtime.engine.session")
@@ -34,38 +35,13 @@ log = logging.getLogger("realtime.engine.session")
 # Close codes the session decides (docs/protocol.md); a transport adds its own framing errors.
 GOING_AWAY = 1001
 NOT_AUTHENTICATED = 4001
+KICKED = 4003  # banned from a channel of the connection, or its token was logged out
 SLOW_CONSUMER = 4008
 TOKEN_EXPIRED = 4010
 
 AUTH_TIMEOUT = 10.0
 MAX_CHANNELS = 64
 PRESENCE_KINDS = ("room", "backstage")
-
-Push = Callable[[bytes, bool, list[Publication]], None]
-
-
-def _nothing(frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
-    return None
-
-
-class Transport(Protocol):
-    """The framing side of a live connection."""
-
-    @property
-    def remote_ip(self) -> str: ...
-
-    def deliver(self, pub: Publication) -> None:
-        """Frame and send one publication."""
-
-    def send_json(self, msg: dict[str, Any]) -> None:
-        """Frame and send one session message (``subscribed``, ``error``, ``rpc_result``...)."""
-
-    def close(self, code: int, reason: str) -> None:
-        """End the connection with ``code``; the transport calls ``Session.closed`` once it has."""
-
-    def send_ping(self) -> None: ...
-
-    def answered_since_ping(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,12 +53,23 @@ class SessionDeps:
     policy: ChannelPolicy
     rpc: RpcRegistry
     presence: PresenceTracker
+    limits: ConnectionLimits
 
 
 class Session:
     # Per-connection memory matters at 5,000 connections a process: slots, the shared deps, and one
     # timer (the auth deadline, then the token's expiry).
-    __slots__ = ("deps", "transport", "conn_id", "claims", "channels", "push", "close_code", "_timer")
+    __slots__ = (
+        "deps",
+        "transport",
+        "conn_id",
+        "claims",
+        "channels",
+        "push",
+        "close_code",
+        "_timer",
+        "_place",
+    )
 
     def __init__(self, deps: SessionDeps, transport: Transport, claims: Claims | None = None) -> None:
         """``claims`` when the transport authenticated the client before (an SSE ticket)."""
@@ -91,9 +78,10 @@ class Session:
         self.conn_id = secrets.token_hex(6)
         self.claims = claims
         self.channels: set[str] = set()
-        self.push: Push = _nothing  # the hub's hot path (see Hub._flush); the transport's once open
+        self.push: Push = push_nothing  # the hub's hot path (see Hub._flush); the transport's once open
         self.close_code: int | None = None  # the code this side closed with, if it did
         self._timer: asyncio.TimerHandle | None = None
+        self._place: Place | None = None  # what it holds in the connection limits
 
     @property
     def user_id(self) -> str:
@@ -103,21 +91,37 @@ class Session:
     def jti(self) -> str:
         return self.claims.jti if self.claims is not None else ""
 
+    async def reserve(self) -> None:
+        """Take this authenticated session's place in its user's connection cap, or ``Refused``
+        ``too_many_connections`` (a transport that authenticated the client itself calls this
+        before it starts; :meth:`closed` gives the place back)."""
+        assert self.claims is not None and self._place is None
+        self._place = await self.deps.limits.take_user(self.claims.user_id, self.conn_id)
+
     def open(self, push: Push) -> None:
         """The connection is up: join the hub's registry and start the clock (``auth`` within
-        AUTH_TIMEOUT, or the token's expiry when already authenticated)."""
+        AUTH_TIMEOUT, or the token's expiry when already authenticated). An unauthenticated one
+        past its address's cap is closed with 4009 at once."""
         self.push = push
         self.deps.hub.connections.add(self)
-        if self.claims is None:
-            self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._auth_timeout)
-        else:
+        if self.claims is not None:
             self._expire_with(self.claims)
+            return
+        try:
+            self._place = self.deps.limits.take_address(self.transport.remote_ip)
+        except Refused as exc:
+            self.close(TOO_MANY_CONNECTIONS, exc.code)
+            return
+        self._timer = asyncio.get_running_loop().call_later(AUTH_TIMEOUT, self._auth_timeout)
 
     def closed(self) -> None:
-        """The transport's connection has ended: leave the registry and, in the background (which
-        the hub lets finish on shutdown), every channel."""
+        """The transport's connection has ended: give back its place in the limits, leave the
+        registry and, in the background (which the hub lets finish on shutdown), every channel."""
         if self._timer is not None:
             self._timer.cancel()
+        if self._place is not None:
+            self.deps.limits.give_back(self._place)
+            self._place = None
         self.deps.hub.connections.discard(self)
         if self.channels:
             self.deps.hub.track(self._cleanup(list(self.channels)))
@@ -139,12 +143,10 @@ class Session:
         self.transport.close(code, reason)
 
     def kick(self, channel: str, code: int, reason: str) -> None:
-        if channel == "*":
+        """Close the connection with ``code`` if it is on ``channel`` (``*``: whichever channels);
+        leaving its channels follows the close as for any other end."""
+        if channel == "*" or channel in self.channels:
             self.close(code, reason[:100])
-            return
-        if channel in self.channels:
-            self.deps.hub.track(self._leave(channel))
-            self.send({"type": "unsubscribed", "channel": channel, "code": code, "reason": reason})
 
     def send_ping(self) -> None:
         self.transport.send_ping()
@@ -156,7 +158,8 @@ class Session:
 
     async def handle(self, msg: dict[str, Any]) -> None:
         """One client message (a JSON object with a string ``type``). A refusal is answered with
-        ``error``; a refused ``auth`` also closes the connection with 4001."""
+        ``error``; before the connection has authenticated it also closes it with 4001 (a refused
+        ``auth``, or a message other than ``auth`` and ``ping``), or 4009 past the user's cap."""
         kind = msg["type"]
         try:
             if kind == "ping":
@@ -181,8 +184,9 @@ class Session:
                 raise Refused(Kind.INVALID, "unknown_type", f"unknown message type {kind[:40]!r}")
         except Refused as exc:
             self.error(exc.code, exc.message, **exc.extra)
-            if kind == "auth" and self.claims is None:
-                self.close(NOT_AUTHENTICATED, exc.code)
+            if self.claims is None:  # a refused auth, or anything but auth and ping before it
+                over = exc.code == "too_many_connections"
+                self.close(TOO_MANY_CONNECTIONS if over else NOT_AUTHENTICATED, exc.code)
 
     async def authenticate(self, token: Any, refresh: bool = False) -> None:
         claims = await self.deps.tokens.authenticate(token)
@@ -190,6 +194,8 @@ class Session:
             raise Refused(Kind.UNAUTHORIZED, "token_invalid", "a refreshed token must be for the same user")
         if self.claims is not None and not refresh:
             raise Refused(Kind.CONFLICT, "already_authenticated", "this connection is authenticated already")
+        if self.claims is None:
+            await self._count_as_user(claims)
         self.claims = claims
         self._expire_with(claims)
         self.send(
@@ -201,6 +207,16 @@ class Session:
                 "exp": int(claims.exp),
             }
         )
+
+    async def _count_as_user(self, claims: Claims) -> None:
+        """Move from the address's count of unauthenticated sockets to the user's count."""
+        place = await self.deps.limits.take_user(claims.user_id, self.conn_id)
+        if self not in self.deps.hub.connections:  # it closed while authenticating
+            self.deps.limits.give_back(place)
+            raise Refused(Kind.CONFLICT, "closed", "the connection closed while authenticating")
+        if self._place is not None:
+            self.deps.limits.give_back(self._place)
+        self._place = place
 
     def _expire_with(self, claims: Claims) -> None:
         if self._timer is not None:
@@ -313,32 +329,7 @@ class Session:
         await self.deps.hub.publish(channel.name, event, body, durable=False)
 
     async def rpc(self, msg: dict[str, Any]) -> None:
-        """The RPC envelope: ``rpc_result`` or ``rpc_error`` with the request's ``id``. A ``Refused``
-        answers with its code; anything else is logged and answered ``internal_error``."""
+        """An RPC, answered through the registry's envelope (realtime/engine/rpc.py)."""
         assert self.claims is not None
-        rid = msg.get("id")
-        if not (isinstance(rid, int | str) and not isinstance(rid, bool) and len(str(rid)) <= 64):
-            raise Refused(Kind.INVALID, "bad_message", "rpc needs an 'id' (number or short string)")
-        name = msg.get("method")
-        method = self.deps.rpc.get(name) if isinstance(name, str) else None
-        params = msg.get("params", {})
-        if method is None:
-            self._rpc_error(rid, "unknown_method", "no such method")
-            return
-        if not isinstance(params, dict):
-            self._rpc_error(rid, "invalid", "'params' must be an object")
-            return
         context = RpcContext(self.claims, self.conn_id, self.transport.remote_ip)
-        try:
-            result = await method(context, params)
-        except Refused as exc:
-            self._rpc_error(rid, exc.code, exc.message)
-            return
-        except Exception:
-            log.exception("rpc %s failed conn=%s", name, self.conn_id)
-            self._rpc_error(rid, "internal_error", "internal error")
-            return
-        self.send({"type": "rpc_result", "id": rid, "result": result})
-
-    def _rpc_error(self, rid: int | str, code: str, message: str) -> None:
-        self.send({"type": "rpc_error", "id": rid, "error": {"code": code, "message": message}})
+        self.send(await self.deps.rpc.answer(context, msg))

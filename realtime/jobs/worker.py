@@ -49,6 +49,7 @@ class Worker:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._running: set[asyncio.Task[None]] = set()
+        self.idle = False  # waiting for a wake-up or the next poll (nothing was due)
 
     def register(self, kind: str, handler: JobHandler) -> None:
         self.handlers[kind] = handler
@@ -89,12 +90,23 @@ class Worker:
             if job is None:
                 self._slots.release()
                 self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self.idle = True
+                try:
+                    await self._wake_or_poll()
+                finally:
+                    self.idle = False
                 continue
             task = asyncio.create_task(self._run(job), name=f"job-{job.kind}")
             self._running.add(task)
             task.add_done_callback(self._running.discard)
+
+    async def _wake_or_poll(self) -> None:
+        """Until :meth:`wake` or ``poll_interval``. ``asyncio.timeout``, not ``wait_for``: on Python 3.11
+        ``wait_for`` returns instead of raising when the task is cancelled in the same loop step as the
+        event is set, and :meth:`close` then waited for a loop that never ended."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.poll_interval):
+                await self._wake.wait()
 
     async def run_one(self) -> bool:
         """Claim and run one due job in the caller's task; False when none was due (tests, CLI)."""

@@ -2,7 +2,7 @@
 
 A ban is durable (MongoDB), so it holds across reconnects, tabs and processes: the participant rule
 (``WebinarService.active_participant``) refuses every later subscribe and action with ``banned``,
-and ``hub.kick`` closes the banned user's current subscriptions everywhere.
+and ``hub.kick`` closes the banned user's connections in the room everywhere (4003).
 
 Pace: with slow mode on, an attendee sends at most one message every ``slow_mode_seconds``; always,
 at most ``CHAT_RATE`` messages per ``RATE_WINDOW`` seconds. Hosts are never slowed. The counts live
@@ -12,6 +12,7 @@ across processes; the rule is decided here.
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,7 @@ from config import Settings
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import backstage, room
 from realtime.engine.hub import Hub
+from realtime.engine.session import KICKED
 from realtime.schema import read
 from realtime.webinars.schemas import ChatDelete, Moderation, SlowMode, chat_message
 from realtime.webinars.service import Participant, WebinarService, require_live, role_in
@@ -26,7 +28,6 @@ from realtime.webinars.views import public_chat
 from storage.errors import Kind, Refused
 from storage.room import Room
 
-BAN_CLOSE_CODE = 4403
 RATE_WINDOW = 10  # seconds; CHAT_RATE counts messages in this window
 
 
@@ -54,13 +55,19 @@ class ChatService:
         """429 ``slow_mode`` or ``rate_limited`` when this attendee may not send yet."""
         slow = int(p.webinar["slow_mode_seconds"])
         if slow and not await self.room.take_turn(p.webinar_id, p.user_id, slow):
-            raise Refused(Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow} s")
+            raise Refused(
+                Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow} s", retry_after=slow
+            )
         rate = self.settings.chat_rate
         sent = await self.room.recent_sends(p.webinar_id, p.user_id, rate + 1, RATE_WINDOW)
         # sent is in time order, this send among it: refused when rate + 1 sends fall within one window
         if len(sent) > rate and sent[0] > sent[-1] - timedelta(seconds=RATE_WINDOW):
+            wait = (sent[1] + timedelta(seconds=RATE_WINDOW) - sent[-1]).total_seconds()
             raise Refused(
-                Kind.RATE_LIMITED, "rate_limited", f"at most {rate} messages per {RATE_WINDOW} seconds"
+                Kind.RATE_LIMITED,
+                "rate_limited",
+                f"at most {rate} messages per {RATE_WINDOW} seconds",
+                retry_after=max(1, math.ceil(wait)),
             )
 
     async def delete(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +90,7 @@ class ChatService:
         data = {"user_id": user_id, "action": action}
         await self.hub.publish(backstage(p.webinar_id), "moderation", data)
         if action == "ban":
-            await self.hub.kick(room(p.webinar_id), user_id, BAN_CLOSE_CODE, "banned")
+            await self.hub.kick(room(p.webinar_id), user_id, KICKED, "banned")
         return data
 
     async def set_slow_mode(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -69,7 +69,8 @@ export class RealtimeClient extends EventTarget {
 
   /**
    * Follow a channel. handlers: onMessage(msg), onSubscribed(msg, {resumed}), onReset(msg),
-   * onRefused({code, message}), onKicked({code, reason}).
+   * onRefused({code, message}) (also after a ban: the socket is closed with 4003, and the
+   * resubscribe after reconnecting is refused with `banned`).
    */
   subscribe(channel, handlers) {
     this.channels.set(channel, { last: null, handlers, active: false });
@@ -249,7 +250,7 @@ export class RealtimeClient extends EventTarget {
       case "subscribed":
         return this._subscribed(msg);
       case "unsubscribed":
-        return this._kicked(msg);
+        return; // the reply to our own unsubscribe (a ban closes the socket with 4003 instead)
       case "rpc_result":
       case "rpc_error":
         return this._rpcReply(msg);
@@ -284,13 +285,6 @@ export class RealtimeClient extends EventTarget {
     // A first subscribe starts at the current position; a resumed one keeps its own, because the
     // missed messages (seq > last) follow this reply.
     if (ch.last === null) ch.last = msg.seq;
-  }
-
-  _kicked(msg) {
-    const ch = this.channels.get(msg.channel);
-    if (!ch || msg.code === undefined) return;
-    this.channels.delete(msg.channel);
-    ch.handlers.onKicked?.({ code: msg.code, reason: msg.reason });
   }
 
   _error(msg) {

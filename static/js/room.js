@@ -348,7 +348,6 @@ function joinRoom() {
     onReset: () => reloadRoom().catch((err) => say($("#fatal"), err.message, "error")),
     onMessage: onRoomMessage,
     onRefused: ({ code, message }) => fatal(REFUSALS[code] || message),
-    onKicked: ({ reason }) => fatal(REFUSALS[reason] || "You were removed from this webinar."),
   });
 }
 

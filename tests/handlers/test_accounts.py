@@ -1,13 +1,33 @@
 """Host accounts over REST: sign-up, login, refresh rotation and reuse, logout, rate limit."""
 
+import time
+
+import jwt
 import pytest
 
 from tests.api import Api
+from tests.sseclient import EventStream, ticket_for
+from tests.wsclient import WsClient
+
+INTEGRATOR_SECRET = "crm-shared-secret-0123456789abcdef0123"
+
+
+@pytest.fixture
+def services_env():
+    return {"INTEGRATOR_KEYS": f"crm:{INTEGRATOR_SECRET}"}
 
 
 @pytest.fixture
 def api(http_client, base_url):
     return Api(http_client, base_url)
+
+
+def integrator_token(webinar_id: str, **claims) -> str:
+    """An attendee token minted by an integrator (no ``jti`` unless given)."""
+    now = int(time.time())
+    body = {"sub": "crm-42", "name": "Ivy", "role": "attendee", "wid": webinar_id, "iss": "integrator"}
+    body.update({"aud": "webinar", "iat": now, "exp": now + 600, **claims})
+    return jwt.encode(body, INTEGRATOR_SECRET, algorithm="HS256", headers={"kid": "crm"})
 
 
 @pytest.mark.gen_test
@@ -152,3 +172,55 @@ async def test_logout_ends_live_connections_of_that_token_and_refuses_it_on_the_
     assert (await again.expect("error"))["code"] == "token_revoked"
     assert (await again.closed()).code == 4001
     elsewhere.close()
+
+
+async def assert_revoked(api, base_url, token):
+    """``token`` is refused by REST, the WebSocket's ``auth`` and the SSE ticket endpoint."""
+    code, body = await api.call("GET", "/api/me", token=token)
+    assert (code, body["error"]["code"]) == (401, "token_revoked")
+    code, body = await api.call("POST", "/api/realtime/tickets", token=token)
+    assert (code, body["error"]["code"]) == (401, "token_revoked")
+    again = await WsClient.connect(base_url)
+    await again.send({"type": "auth", "token": token})
+    assert (await again.expect("error"))["code"] == "token_revoked"
+    assert (await again.closed()).code == 4001
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_logout_revokes_an_attendee_join_token(api, base_url):
+    host, guest, w = await api.live_webinar()
+    live = await WsClient.connect(base_url, guest)
+    assert (await live.subscribe(f"room:{w['id']}"))["type"] == "subscribed"
+    code, _ = await api.call("POST", "/api/auth/logout", None, guest)
+    assert code == 204
+    assert (await live.closed()).code == 4003
+    await assert_revoked(api, base_url, guest)
+    code, _ = await api.call("GET", "/api/me", token=host)  # the host is not affected
+    assert code == 200
+
+
+@pytest.mark.parametrize("jti", [None, "crm-token-1"])
+@pytest.mark.gen_test(timeout=30)
+async def test_logout_revokes_an_integrator_token_with_or_without_jti(api, base_url, jti):
+    host, _, w = await api.live_webinar()
+    ivy = integrator_token(w["id"], **({"jti": jti} if jti else {}))
+    other = integrator_token(w["id"], name="Ivy again", **({"jti": "crm-token-2"} if jti else {}))
+    live = await WsClient.connect(base_url, ivy)
+    code, _ = await api.call("POST", "/api/auth/logout", None, ivy)
+    assert code == 204
+    assert (await live.closed()).code == 4003
+    await assert_revoked(api, base_url, ivy)
+    code, me = await api.call("GET", "/api/me", token=other)  # another token of the same user works
+    assert code == 200 and me["id"] == "ext:crm-42"
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_a_ticket_issued_before_logout_is_refused_after_it(api, http_client, base_url):
+    host = await api.host()
+    token = host["access_token"]
+    ticket = await ticket_for(http_client, base_url, token)
+    code, _ = await api.call("POST", "/api/auth/logout", None, token)
+    assert code == 204
+    refused = await EventStream().open(base_url, ticket, [f"user:{host['user']['id']}"])
+    assert (refused.status, refused.error["code"]) == (401, "token_revoked")
+    await refused.close()

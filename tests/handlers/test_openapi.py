@@ -9,6 +9,7 @@ import tornado.web
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from handlers.pages import PageHandler
 from server import make_app
 from tests.api import Api, future, join_token
 
@@ -40,12 +41,16 @@ async def test_document_validates(http_client, base_url):
 
 
 @pytest.mark.gen_test
-async def test_every_api_route_and_method_is_described(http_client, base_url, services):
+async def test_every_route_and_method_is_described(http_client, base_url, services):
     doc = await fetch_document(http_client, base_url)
     app = make_app(services)
+    # every route but the pages and static files: the API, health and the live transports' handshakes
     rules = [
-        r for r in app.default_router.rules[0].target.rules if r.matcher.regex.pattern.startswith("/api/")
+        r
+        for r in app.default_router.rules[0].target.rules
+        if not issubclass(r.target, PageHandler | tornado.web.StaticFileHandler)
     ]
+    assert {"/healthz", "/readyz", "/ws", "/sse"} <= set(doc["paths"])
     documented = {
         (method, ex) for path, ops in doc["paths"].items() for ex in examples(path, ops) for method in ops
     }
@@ -169,3 +174,22 @@ async def test_docs_page(http_client, base_url):
     assert resp.headers["Content-Type"].startswith("text/html")
     page = resp.body.decode()
     assert "/api/openapi.json" in page and "/api/webinars/{webinar_id}/registrations" in page
+
+
+@pytest.mark.gen_test
+async def test_a_405_names_the_allowed_methods_and_a_plain_get_of_ws_is_426(http_client, base_url):
+    for method, path, allow in (
+        ("TRACE", "/api/me", "GET, OPTIONS"),
+        ("DELETE", "/api/webinars", "GET, POST, OPTIONS"),
+        ("PUT", "/api/docs", "GET, OPTIONS"),
+        ("POST", "/ws", "GET"),
+        ("DELETE", "/healthz", "GET, OPTIONS"),
+    ):
+        resp = await http_client.fetch(
+            base_url + path, method=method, raise_error=False, allow_nonstandard_methods=True
+        )
+        assert (resp.code, resp.headers.get("Allow")) == (405, allow), (method, path)
+        assert json.loads(resp.body)["error"]["code"] == "method_not_allowed"
+    resp = await http_client.fetch(base_url + "/ws", raise_error=False)
+    assert (resp.code, resp.headers["Upgrade"]) == (426, "websocket")
+    assert json.loads(resp.body)["error"]["code"] == "upgrade_required"

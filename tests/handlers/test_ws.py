@@ -64,8 +64,8 @@ async def test_reconnect_with_since_gets_exactly_the_missed_messages(ws_url, tok
 @pytest.mark.gen_test
 async def test_messages_before_auth_and_bad_tokens(ws_url, token, services):
     client = await WsClient.connect(ws_url)
-    await client.send({"type": "subscribe", "channel": "user:u1"})
-    assert (await client.expect("error"))["code"] == "not_authenticated"
+    await client.send({"type": "ping"})  # the one message besides auth a socket may send first
+    await client.expect("pong")
     await client.send({"type": "auth", "token": "not-a-jwt"})
     assert (await client.expect("error"))["code"] == "token_invalid"
     closed = await client.closed()
@@ -75,6 +75,43 @@ async def test_messages_before_auth_and_bad_tokens(ws_url, token, services):
     await client.send({"type": "auth", "token": expired})
     assert (await client.expect("error"))["code"] == "token_expired"
     assert (await client.closed()).code == 4001
+
+
+@pytest.mark.parametrize(
+    "frame,code",
+    [
+        ('{"type": "subscribe", "channel": "user:u1"}', "not_authenticated"),
+        ('{"type": "rpc", "id": 1, "method": "chat.send", "params": {}}', "not_authenticated"),
+        ('{"type": "refresh", "token": "x"}', "not_authenticated"),
+        ('{"type": "teleport"}', "not_authenticated"),
+        ("{not json", "bad_json"),
+        ("[1, 2]", "bad_message"),
+    ],
+)
+@pytest.mark.gen_test
+async def test_a_message_other_than_auth_or_ping_before_auth_closes_with_4001(ws_url, frame, code):
+    client = await WsClient.connect(ws_url)
+    await client.conn.write_message(frame)
+    assert (await client.expect("error"))["code"] == code
+    closed = await client.closed()
+    assert (closed.code, closed.reason) == (4001, code)
+
+
+@pytest.mark.gen_test
+async def test_repeated_malformed_frames_close_with_4000(ws_url, token):
+    client = await WsClient.connect(ws_url, token())
+    for frame in ["{not json", "[1, 2]"] * 4 + ["{not json"]:  # 9 in a row are answered
+        await client.conn.write_message(frame)
+        assert (await client.expect("error"))["code"] in ("bad_json", "bad_message")
+    await client.send({"type": "ping"})  # a well-formed message starts the count again
+    await client.expect("pong")
+    for _ in range(9):
+        await client.conn.write_message("{not json")
+        assert (await client.expect("error"))["code"] == "bad_json"
+    await client.conn.write_message("{not json")  # the 10th in a row
+    assert (await client.expect("error"))["code"] == "bad_json"
+    closed = await client.closed()
+    assert (closed.code, closed.reason) == (4000, "too many malformed messages")
 
 
 @pytest.mark.gen_test

@@ -109,3 +109,23 @@ async def test_worker_runs_jobs_retries_and_stops(db):
     assert seen == [1, 2]
     doc = await queue.get(job_id)
     assert doc["status"] == "done" and doc["result"] == {"attempts": 2}
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_close_while_woken_stops_the_worker(db):
+    """A wake-up and a close in the same loop step (a job queued as the server stops): the close must
+    still stop the loop. With ``asyncio.wait_for`` the cancellation was swallowed on Python 3.11 and
+    the services' close hung (seen under load)."""
+    worker = Worker(JobQueue(db), poll_interval=60, lease_seconds=5)
+    worker.start()
+    for _ in range(1000):  # until the loop has found nothing due and waits (one database round trip)
+        if worker.idle:
+            break
+        await asyncio.sleep(0.01)
+    assert worker.idle
+    worker.wake()
+    closing = asyncio.ensure_future(worker.close())
+    done, _ = await asyncio.wait({closing}, timeout=20)  # not wait_for: its cancel would end the hang
+    if not done:
+        closing.cancel()
+    assert closing in done, "close() hung: the worker loop swallowed its cancellation"

@@ -1,0 +1,37 @@
+"""The seam between a live session (realtime/engine/session.py) and the transport that carries it
+(handlers/ws.py, handlers/sse.py): what a transport offers the session, and the hot path the hub
+calls to hand it publications."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from realtime.engine.publication import Publication
+
+Push = Callable[[bytes, bool, list[Publication]], None]
+
+
+def push_nothing(frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
+    """The hot path of a session whose transport is not open yet."""
+    return None
+
+
+class Transport(Protocol):
+    """The framing side of a live connection."""
+
+    @property
+    def remote_ip(self) -> str: ...
+
+    def deliver(self, pub: Publication) -> None:
+        """Frame and send one publication."""
+
+    def send_json(self, msg: dict[str, Any]) -> None:
+        """Frame and send one session message (``subscribed``, ``error``, ``rpc_result``...)."""
+
+    def close(self, code: int, reason: str) -> None:
+        """End the connection with ``code``; the transport calls ``Session.closed`` once it has."""
+
+    def send_ping(self) -> None: ...
+
+    def answered_since_ping(self) -> bool: ...
