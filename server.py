@@ -5,15 +5,15 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import os
-import signal
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import tornado.web
@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 
 from config import ConfigError, Settings, load_settings
 from config.logs import setup_logging
+from config.settings import settings_help
 from config.signing_key import with_signing_key
 from handlers import accounts as h_accounts
 from handlers import mail as h_mail
@@ -60,6 +61,10 @@ from realtime.jobs.retention import RETENTION_JOB, RetentionSchedule
 from realtime.notifications import services as notification_services
 from realtime.notifications.mail_mailbox import DevMailbox
 from realtime.notifications.services import NotificationServices, open_notifications
+from realtime.process import listen, worker
+from realtime.process.drain import StopSignal, drain
+from realtime.process.registry import ProcessRegistry, broker_identity
+from realtime.process.supervisor import Supervisor
 from realtime.webinars import rpc as room_rpc
 from realtime.webinars.audience import RoomAudience
 from realtime.webinars.chat import ChatService
@@ -70,7 +75,18 @@ from realtime.webinars.qa import QaService
 from realtime.webinars.reports import ReportService
 from realtime.webinars.service import WebinarService
 from realtime.webinars.stage import StageService
-from storage import accounts, attendance, history, mongo, polls, registrations, room, tickets, webinars
+from storage import (
+    accounts,
+    attendance,
+    history,
+    mongo,
+    polls,
+    processes,
+    registrations,
+    room,
+    tickets,
+    webinars,
+)
 from storage.embedded import EmbeddedMongo, database_url
 from storage.idempotency import Idempotency
 from storage.idempotency import create_indexes as idempotency_indexes
@@ -134,10 +150,12 @@ class Services:
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
     policy: ChannelPolicy
+    registry: ProcessRegistry
     embedded: EmbeddedMongo | None = None
     draining: bool = False
 
     async def close(self) -> None:
+        await self.registry.close()
         await self.notifications.close()
         await self.domain.stage.close()
         await self.heartbeat.close()
@@ -162,6 +180,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
+    processes.create_indexes,
     rate_limit_indexes,
     idempotency_indexes,
 ]
@@ -213,7 +232,9 @@ def open_webinar_domain(
     )
 
 
-async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents] = ()) -> Services:
+async def open_services(
+    settings: Settings, *, listeners: Iterable[WebinarEvents] = (), worker_index: int | None = None
+) -> Services:
     """Open the database and build everything in dependency order, then start the background tasks.
 
     The webinar events go to the notification triggers, then to ``listeners`` (extra observers).
@@ -283,6 +304,12 @@ async def open_services(settings: Settings, *, listeners: Iterable[WebinarEvents
             domain=domain,
             rpc=rpc,
             policy=domain.policy,
+            registry=ProcessRegistry(
+                processes.Processes(db),
+                broker=broker_identity(settings.redis_url.reveal(), settings.redis_prefix),
+                worker=worker_index,
+                interval=settings.process_heartbeat,
+            ),
             embedded=embedded,
         )
         await hub.start()
@@ -324,7 +351,15 @@ def make_app(services: Services) -> tornado.web.Application:
     channel = r"/api/channels/([A-Za-z0-9_.:@%-]{1,160})"
     routes: list[Any] = [
         (r"/healthz", HealthHandler),
-        (r"/readyz", ReadyHandler, {"checks": checks, "draining": lambda: services.draining}),
+        (
+            r"/readyz",
+            ReadyHandler,
+            {
+                "checks": checks,
+                "draining": lambda: services.draining,
+                "warnings": lambda: services.registry.warnings,
+            },
+        ),
         (r"/ws", RealtimeSocket, {"settings": s, "live": live}),
         (r"/sse", EventStreamHandler, {"settings": s, "live": live, "tickets": services.tickets}),
         (r"/api/realtime/tickets", TicketHandler, ticket),
@@ -449,47 +484,96 @@ def api_routes(deps: ApiDeps) -> list[Any]:
     ]
 
 
-async def serve(settings: Settings, ready: asyncio.Event | None = None, *, process_index: int = 0) -> None:
-    """Run until SIGTERM/SIGINT, then drain and close everything. ``process_index``: this
-    process's 0-based index among several on the host (its metrics port, ``listen_metrics``)."""
-    services = await open_services(settings)
+async def serve(
+    settings: Settings,
+    sockets: list[socket.socket],
+    environ: Mapping[str, str],
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Serve on ``sockets`` until SIGTERM/SIGINT (or the supervisor's end), then drain
+    (realtime/process/drain.py)."""
+    stop = StopSignal()
+    stop.install()
+    worker.watch_supervisor(environ, stop.request)
+    services = await open_services(settings, worker_index=worker.worker_index(environ))
+    try:
+        await services.registry.start()  # only a serving process announces itself, not a test's services
+    except BaseException:
+        await services.close()
+        raise
     app = make_app(services)
     server = make_http_server(app, settings)
-    server.listen(settings.port, settings.host)
-    metrics_server = listen_metrics(services, process_index)
-    port = next(iter(server._sockets.values())).getsockname()[1]
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    server.add_sockets(sockets)
+    try:
+        metrics_server = listen_metrics(services, worker.worker_index(environ) or 0)
+    except BaseException:
+        server.stop()
+        await services.close()
+        raise
+    port = listen.bound_port(sockets)
     scheme = "https" if settings.tls_cert else "http"
     base = settings.public_url or f"{scheme}://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
     print(f"READY {base}", flush=True)
     if ready is not None:
         ready.set()
-    await stop.wait()
-    log.info("shutting down")
-    services.draining = True
-    server.stop()
-    if metrics_server is not None:
-        metrics_server.stop()
-    await services.hub.close_all(GOING_AWAY, "server shutting down")
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(server.close_all_connections(), 3)
-    await services.close()
+    await stop.requested.wait()
+
+    def mark_draining() -> None:
+        services.draining = True
+        if metrics_server is not None:
+            metrics_server.stop()  # a draining process's scrape would be read as a new one's
+
+    await drain(
+        settings,
+        stop,
+        mark_draining=mark_draining,
+        server=server,
+        connections=services.hub.connections,
+        close=services.close,
+    )
     log.info("stopped")
 
 
-def main() -> int:
+def parse_args(argv: list[str] | None) -> dict[str, str]:
+    """The command line, as settings that override the environment's."""
+    parser = argparse.ArgumentParser(
+        prog="server.py",
+        description="The webinar and notification server: HTTP API, pages, WebSocket /ws and SSE /sse.",
+        epilog="Every setting is an environment variable or a key of CONFIG_FILE (README.md,\n"
+        '"Configuration"); an option above overrides both.\n\nSettings:\n' + settings_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--workers", metavar="N", help="processes on the one port (WORKERS; default 1)")
+    parser.add_argument("--host", help="interface to listen on (HOST)")
+    parser.add_argument("--port", help="TCP port to listen on (PORT)")
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file (CONFIG_FILE)")
+    args = parser.parse_args(argv)
+    names = {"workers": "WORKERS", "host": "HOST", "port": "PORT", "config": "CONFIG_FILE"}
+    return {env: value for name, env in names.items() if (value := getattr(args, name)) is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    environ = {**os.environ, **parse_args(argv)}
     try:
-        settings = load_settings(os.environ)
+        settings = load_settings(environ)
+        sockets = listen.inherited(environ) or listen.bind(settings.host, settings.port)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    setup_logging(settings.log_level, settings.effective_log_format)
+    index = worker.worker_index(environ)
+    setup_logging(settings.log_level, settings.effective_log_format, worker=index)
     try:
-        asyncio.run(serve(settings))
+        # before any worker starts: they all read the one key this keeps in DATA_DIR
+        settings = with_signing_key(settings)
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if settings.workers > 1 and index is None:
+            command = [sys.executable, str(Path(__file__).resolve())]
+            return asyncio.run(Supervisor(settings, sockets, command, environ).run())
+        asyncio.run(serve(settings, sockets, environ))
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1

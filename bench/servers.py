@@ -165,6 +165,9 @@ class Cluster:
             "LOG_LEVEL": "warning",
             "WS_OUTBOX_BYTES": str(outbox_bytes),
             "DATA_DIR": str(self.dir / "data"),
+            # the teardown stops at once (waits 10 s): no drain, no spread closes
+            "DRAIN_SECONDS": "0",
+            "DRAIN_CLOSE_WINDOW": "0",
         }
 
     def start_app(

@@ -185,7 +185,12 @@ def _networks(raw: Any) -> tuple[Network, ...]:
 
 
 def _offsets(raw: Any) -> tuple[int, ...]:
-    values = tuple(int(x) for x in _list(raw))
+    values = []
+    for item in _list(raw):
+        try:
+            values.append(int(item))
+        except ValueError:
+            raise ValueError(f"expected whole minutes separated by commas, got {item!r}") from None
     if any(v <= 0 for v in values):
         raise ValueError("offsets are positive numbers of minutes")
     return tuple(sorted(set(values), reverse=True))
@@ -410,6 +415,42 @@ class Settings:
         _float(1, 7 * 86400),
         "Seconds between the server's retention runs (one process runs each, through the job queue).",
     )
+    # -- processes and shutdown (docs/deploy.md, "Processes on one host" and "Stopping") --
+    workers: int = setting(
+        "WORKERS",
+        1,
+        _int(1, 256),
+        "Server processes on the one port, under a parent that restarts a worker that dies "
+        "(`--workers N`); more than 1 needs `REDIS_URL`.",
+    )
+    drain_seconds: float = setting(
+        "DRAIN_SECONDS",
+        5.0,
+        _float(0, 3600),
+        "After SIGTERM, seconds `/readyz` answers 503 `draining` while everything still serves "
+        "(the load balancer stops sending new clients); then the listener closes.",
+    )
+    drain_close_window: float = setting(
+        "DRAIN_CLOSE_WINDOW",
+        10.0,
+        _float(0, 3600),
+        "Then the WebSocket and SSE clients are closed with 1001 spread evenly over this many "
+        "seconds, so they do not all reconnect at once (0: all at once).",
+    )
+    shutdown_timeout: float = setting(
+        "SHUTDOWN_TIMEOUT",
+        20.0,
+        _float(1, 7200),
+        "The longest a stop may take after SIGTERM; then the process exits anyway (code 1). "
+        "Must exceed `DRAIN_SECONDS` + `DRAIN_CLOSE_WINDOW`.",
+    )
+    process_heartbeat: float = setting(
+        "PROCESS_HEARTBEAT",
+        10.0,
+        _float(0.1, 3600),
+        "Seconds between a process's heartbeats in the database, by which processes sharing it without "
+        "a common broker are detected (`/readyz` `warnings`); gone after 3 missed.",
+    )
 
     # Secure defaults (issue 10): who the client is, slow clients, TLS.
     trusted_proxies: tuple[Network, ...] = setting(
@@ -603,6 +644,16 @@ def load_settings(environ: Mapping[str, str], *, toml_path: str | Path | None = 
 
 
 def _check(s: Settings) -> None:
+    if s.workers > 1 and not s.redis_url:
+        raise ConfigError(
+            f"WORKERS: {s.workers} processes need REDIS_URL; the in-process broker reaches only "
+            "the clients of its own process"
+        )
+    if s.shutdown_timeout <= s.drain_seconds + s.drain_close_window:
+        raise ConfigError(
+            f"SHUTDOWN_TIMEOUT: {s.shutdown_timeout:g} s must exceed DRAIN_SECONDS + DRAIN_CLOSE_WINDOW "
+            f"({s.drain_seconds + s.drain_close_window:g} s)"
+        )
     named = {"JWT_KEYS": s.jwt_keys, "INTEGRATOR_KEYS": s.integrator_keys, "API_KEYS": s.api_keys}
     for env, keys in named.items():
         for kid, key in keys.items():
@@ -675,6 +726,12 @@ def configuration_table() -> str:
         shown = f"`{default}`" if default not in ("", None) else "(empty)"
         rows.append(f"| `{f.env}` | {shown} | {f.meaning} |")
     return "\n".join(rows)
+
+
+def settings_help() -> str:
+    """Every setting's variable and meaning, for ``server.py --help``."""
+    width = max(len(f.env) for f in FIELDS)
+    return "\n".join(f"  {f.env:<{width}}  {f.meaning.replace('`', '')}" for f in FIELDS)
 
 
 if __name__ == "__main__":

@@ -194,7 +194,9 @@ def operations(settings: Settings) -> list[Op]:
         # outside /api: health, and the handshakes of the live transports (docs/protocol.md)
         Op("get", "/healthz", "Liveness: the process and its loop answer", "none", ok={200: Health}),
         Op("get", "/readyz", "Readiness: every dependency answers and the server is not draining", "none",
-           ok={200: Ready, 503: Ready}),
+           ok={200: Ready, 503: (Ready, Draining)},
+           description="503 with the failed checks, or `draining` from the moment the server is asked "
+           "to stop (docs/deploy.md, \"Stopping\")."),
         Op("get", "/ws", "Open a WebSocket (the live protocol)", "none", ok={101: None},
            description="A WebSocket handshake (RFC 6455): send `Upgrade: websocket`, `Connection: Upgrade`, "
            "`Sec-WebSocket-Key` and `Sec-WebSocket-Version: 13`, with the page's `Origin`; the token is the "
@@ -223,6 +225,21 @@ class Ready(View):
     status: Literal["ready", "unavailable"]
     checks: dict[str, bool] = Field(description="each dependency: whether it answered")
     draining: bool = Field(description="true while the server shuts down")
+    warnings: list[str] = Field(
+        description="problems that do not make it unready, such as server processes on the same database "
+        "that cannot exchange live messages with this one"
+    )
+
+
+class DrainingError(View):
+    code: Literal["draining"]
+    message: str
+
+
+class Draining(View):
+    """The answer while the server stops (realtime/process/drain.py)."""
+
+    error: DrainingError
 
 
 CHANNEL_NAME = r"^(room|backstage|user):[A-Za-z0-9_.:@-]{1,128}$"

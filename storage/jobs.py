@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from storage.mongo import Database
 
@@ -103,17 +104,26 @@ class JobQueue:
             await self.jobs.insert_one(doc)
             self._wake(doc["run_at"])
             return str(doc["_id"])
-        # The key comes from the filter on insert.
-        found = await self.jobs.find_one_and_update(
-            {"key": key},
-            {"$setOnInsert": doc},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-            projection={"_id": 1},
-        )
-        self._wake(doc["run_at"])
-        assert found is not None  # an upsert always returns the document
-        return str(found["_id"])
+        # The key comes from the filter on insert. Processes that start together queue the same keyed
+        # job at once: the upsert that loses the race raises DuplicateKeyError (MongoDB) or answers
+        # no document (SecantusDB); either way the winner's job is there to be read.
+        for _ in range(3):
+            try:
+                found = await self.jobs.find_one_and_update(
+                    {"key": key},
+                    {"$setOnInsert": doc},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                    projection={"_id": 1},
+                )
+            except DuplicateKeyError:
+                found = None
+            if found is None:
+                found = await self.jobs.find_one({"key": key}, {"_id": 1})
+            if found is not None:
+                self._wake(doc["run_at"])
+                return str(found["_id"])
+        raise RuntimeError(f"job key {key!r}: neither queued nor found after three attempts")
 
     def _wake(self, run_at: dt.datetime) -> None:
         if self.on_enqueue is not None and run_at <= now():

@@ -154,9 +154,19 @@ class AppProcess:
 
     def __init__(self, env: dict[str, str | None]) -> None:
         self.port = free_port()
-        given = {"JWT_KEYS": TEST_JWT_KEYS, **os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **env}
+        # No drain by default (tests/test_server_lifecycle.py tests it): a stop closes everyone at once.
+        quick = {"DRAIN_SECONDS": "0", "DRAIN_CLOSE_WINDOW": "0"}
+        given = {
+            "JWT_KEYS": TEST_JWT_KEYS,
+            **os.environ,
+            "HOST": "127.0.0.1",
+            "PORT": str(self.port),
+            **quick,
+            **env,
+        }
         self.env = {k: v for k, v in given.items() if v is not None}
         self.proc: subprocess.Popen[bytes] | None = None
+        self.start_command: list[str] = []  # arguments after server.py
 
     @property
     def url(self) -> str:
@@ -169,7 +179,7 @@ class AppProcess:
     def start(self, timeout: float = 60) -> None:
         self.logfile = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "server.py")],
+            [sys.executable, str(ROOT / "server.py"), *self.start_command],
             env=self.env,
             cwd=ROOT,
             stdout=self.logfile,

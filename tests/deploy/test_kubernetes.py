@@ -10,13 +10,15 @@ import dockerfile
 import kubernetes_validate
 import pytest
 
+from config.settings import FIELDS
 from tests.deploy import artefacts as a
 
 # A version kubernetes-validate ships schemas for (1.25-1.37 in 1.37.0); the manifests use only
 # stable APIs (apps/v1, autoscaling/v2, policy/v1, networking.k8s.io/v1).
 KUBERNETES_VERSION = "1.34.0"
-# server.py's shutdown after SIGTERM: close every client with 1001, then at most 3 s for the sockets.
-SERVER_SHUTDOWN_SECONDS = 3
+# The longest the server's stop takes after SIGTERM (drain, spread closes, the rest): SHUTDOWN_TIMEOUT
+# as the ConfigMap sets it, else its default (realtime/process/drain.py).
+SHUTDOWN_DEFAULT = next(f.default for f in FIELDS if f.env == "SHUTDOWN_TIMEOUT")
 
 DOCUMENTS = a.kubernetes_documents()
 
@@ -116,8 +118,9 @@ def test_a_broken_reference_is_caught():
     assert len(reference_problems(kinds)) == 2
 
 
-def shutdown_problems(deployment: dict[str, Any]) -> list[str]:
-    """Probes on the server's health endpoints, and a grace period above preStop plus the shutdown."""
+def shutdown_problems(deployment: dict[str, Any], config: dict[str, str]) -> list[str]:
+    """Probes on the server's health endpoints, and a grace period above preStop plus the server's
+    SHUTDOWN_TIMEOUT (from the ConfigMap ``config``), which must exceed its drain."""
     problems = []
     c = container(deployment)
     for probe, path in (
@@ -131,25 +134,38 @@ def shutdown_problems(deployment: dict[str, Any]) -> list[str]:
     if len(command) != 2 or command[0] != "sleep" or not command[1].isdigit() or int(command[1]) < 1:
         problems.append(f"preStop {command} is not a sleep of whole seconds")
         return problems
-    drain = int(command[1]) + SERVER_SHUTDOWN_SECONDS
+    shutdown = float(config.get("SHUTDOWN_TIMEOUT", SHUTDOWN_DEFAULT))
+    drain = float(config.get("DRAIN_SECONDS", 0)) + float(config.get("DRAIN_CLOSE_WINDOW", 0))
+    if shutdown <= drain:
+        problems.append(f"SHUTDOWN_TIMEOUT {shutdown:g} is not above DRAIN_SECONDS + DRAIN_CLOSE_WINDOW")
+    drain = int(command[1]) + shutdown
     grace = deployment["spec"]["template"]["spec"].get("terminationGracePeriodSeconds", 30)
     if grace <= drain:
-        problems.append(f"terminationGracePeriodSeconds {grace} is not above preStop + shutdown ({drain} s)")
+        problems.append(
+            f"terminationGracePeriodSeconds {grace} is not above preStop + shutdown ({drain:g} s)"
+        )
     return problems
 
 
 def test_probes_and_grace_period_fit_the_server():
-    assert shutdown_problems(by_kind(DOCUMENTS)["Deployment"]) == []
+    kinds = by_kind(DOCUMENTS)
+    assert shutdown_problems(kinds["Deployment"], kinds["ConfigMap"]["data"]) == []
 
 
 def test_a_grace_period_below_the_drain_is_caught():
-    deployment = copy.deepcopy(by_kind(DOCUMENTS)["Deployment"])
+    kinds = by_kind(DOCUMENTS)
+    deployment = copy.deepcopy(kinds["Deployment"])
     deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = 6
     container(deployment)["readinessProbe"]["httpGet"]["path"] = "/healthz"
-    assert shutdown_problems(deployment) == [
+    config = {**kinds["ConfigMap"]["data"], "SHUTDOWN_TIMEOUT": "20"}
+    assert shutdown_problems(deployment, config) == [
         "readinessProbe is not GET /readyz",
-        "terminationGracePeriodSeconds 6 is not above preStop + shutdown (8 s)",
+        "terminationGracePeriodSeconds 6 is not above preStop + shutdown (25 s)",
     ]
+    config["DRAIN_SECONDS"] = "15"
+    assert "SHUTDOWN_TIMEOUT 20 is not above DRAIN_SECONDS + DRAIN_CLOSE_WINDOW" in shutdown_problems(
+        kinds["Deployment"], config
+    )
 
 
 def test_pods_run_as_the_image_user_on_a_read_only_root():

@@ -88,3 +88,25 @@ def test_with_a_real_key_the_settings_load_for_several_processes(source, tmp_pat
     mongodb_url = settings.mongodb_url.reveal()
     assert "replicaSet=" in mongodb_url and "w=majority" in mongodb_url
     assert settings.public_url
+
+
+def stop_grace_seconds(source: str) -> float:
+    """How long the artefact's supervisor lets a process stop before killing it."""
+    if source == "compose":
+        grace = yaml.safe_load(a.COMPOSE.read_text())["x-app"]["stop_grace_period"]
+        return float(grace.removesuffix("s"))
+    if source == "systemd":
+        return float(a.SYSTEMD_UNIT.read_text().split("TimeoutStopSec=")[1].split()[0])
+    deployment = next(d for _, d in a.kubernetes_documents() if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    return float(pod["terminationGracePeriodSeconds"]) - float(pre_stop[1])
+
+
+@pytest.mark.parametrize("source", MULTI_PROCESS)
+def test_the_stop_fits_in_the_grace_period(source, tmp_path):
+    """The server's whole stop (SHUTDOWN_TIMEOUT, realtime/process/drain.py) ends before the
+    orchestrator kills it."""
+    env = SOURCES[source]() | {"JWT_KEYS": "k1:" + secrets.token_urlsafe(32)}
+    settings = load(env, tmp_path)
+    assert settings.shutdown_timeout < stop_grace_seconds(source)

@@ -129,3 +129,14 @@ async def test_close_while_woken_stops_the_worker(db):
     if not done:
         closing.cancel()
     assert closing in done, "close() hung: the worker loop swallowed its cancellation"
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_concurrent_enqueues_of_one_key_all_answer_the_one_job(db):
+    """Processes starting together each queue the same keyed job (the retention run): every enqueue
+    answers the id of the one job, none fails (a lost upsert race returned no document)."""
+    queue = JobQueue(db)
+    for n in range(20):
+        ids = await asyncio.gather(*[queue.enqueue("k", {"n": n}, key=f"race-{n}") for _ in range(8)])
+        assert len(set(ids)) == 1
+        assert await db.jobs.count_documents({"key": f"race-{n}"}) == 1

@@ -1,0 +1,206 @@
+"""Several worker processes on one port under one supervisor (``WORKERS``), observed from outside
+through /proc: which processes exist, hold the listening socket, and which database they use."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.servers import AppProcess
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of ``pid``: their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rpartition(")")[2].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def workers_of(pid: int) -> dict[int, str]:
+    return {p: cmd for p, cmd in children(pid).items() if "server.py" in cmd}
+
+
+def environ_of(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
+
+
+def listening_inode(port: int) -> str:
+    """The inode of the socket listening on ``port`` (from /proc/net/tcp)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+            return fields[9]
+    raise AssertionError(f"nothing listens on {port}")
+
+
+def holds(pid: int, inode: str) -> bool:
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            if os.readlink(fd) == f"socket:[{inode}]":
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def wait_for(predicate, timeout=90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/readyz", timeout=5) as resp:
+            return json.loads(resp.read())["status"] == "ready"
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture
+def supervised(redis_server, test_id, tmp_path):
+    """``server.py --workers 2`` with Redis and the embedded database under ``tmp_path``."""
+    app = AppProcess(
+        {"MONGODB_URL": "", "REDIS_URL": redis_server.url, "REDIS_PREFIX": test_id + ":"},
+    )
+    app.env["DATA_DIR"] = str(tmp_path)
+    app.start_command = ["--workers", "2"]
+    yield app
+    app.stop(timeout=60)
+
+
+def test_two_workers_share_the_port_and_one_embedded_database_and_a_killed_one_comes_back(
+    supervised, tmp_path
+):
+    app = supervised
+    app.start()
+    supervisor = app.proc.pid
+    workers = wait_for(lambda: len(w := workers_of(supervisor)) == 2 and w)
+    assert all(environ_of(p)["WORKER_INDEX"] in ("0", "1") for p in workers)
+    assert {environ_of(p)["WORKER_INDEX"] for p in workers} == {"0", "1"}
+    wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
+    assert ready(app.url)
+
+    # one listening socket, held by both workers
+    inode = listening_inode(app.port)
+    assert all(holds(p, inode) for p in workers)
+
+    # one embedded database, the supervisor's child, that both workers use
+    databases = {p: cmd for p, cmd in children(supervisor).items() if "secantus" in cmd}
+    assert len(databases) == 1 and str(tmp_path) in next(iter(databases.values()))
+    db_port = next(iter(databases.values())).split("--port ")[1].split()[0]
+    urls = {environ_of(p)["MONGODB_URL"] for p in workers}
+    assert urls == {f"mongodb://127.0.0.1:{db_port}/?directConnection=true"}
+
+    # a worker killed with SIGKILL is replaced in its slot, on the same socket
+    victim = next(p for p in workers if environ_of(p)["WORKER_INDEX"] == "0")
+    os.kill(victim, signal.SIGKILL)
+    replaced = wait_for(lambda: len(w := workers_of(supervisor)) == 2 and victim not in w and w)
+    newcomer = next(p for p in replaced if p not in workers)
+    assert environ_of(newcomer)["WORKER_INDEX"] == "0"
+    assert holds(newcomer, inode)
+    wait_for(lambda: f"(pid {newcomer}); stop with" in app.output())
+    assert ready(app.url)
+    assert f"worker 0 (pid {victim}) exited with signal 9; restarting" in app.output()
+
+    # SIGTERM stops the workers and the database; the supervisor exits 0
+    assert app.stop(timeout=60) == 0, app.output()[-3000:]
+    assert children(supervisor) == {}
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_workers_stop_when_their_supervisor_is_killed(redis_server, mongo_server, test_id):
+    app = AppProcess(
+        {
+            "MONGODB_URL": mongo_server.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": redis_server.url,
+            "REDIS_PREFIX": test_id + ":",
+            "WORKERS": "2",
+        }
+    )
+    app.start()
+    try:
+        workers = wait_for(lambda: len(w := workers_of(app.proc.pid)) == 2 and w)
+        wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
+        app.kill()
+        wait_for(lambda: not any(alive(p) for p in workers))
+        assert app.output().count("the supervisor has gone; stopping") == 2
+    finally:
+        app.stop()
+
+
+def connect_refused(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def draining(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url + "/readyz", timeout=5).close()
+    except urllib.error.HTTPError as err:
+        return err.code == 503 and json.loads(err.read())["error"]["code"] == "draining"
+    return False
+
+
+def test_supervised_workers_drain_on_sigterm_then_the_port_closes(redis_server, mongo_server, test_id):
+    """SIGTERM to the supervisor: the workers answer readyz 503 draining while the port still takes
+    connections (the supervisor's own copy of the socket is closed, the workers' are not), then the
+    port refuses connections, then everything exits 0."""
+    app = AppProcess(
+        {
+            "MONGODB_URL": mongo_server.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": redis_server.url,
+            "REDIS_PREFIX": test_id + ":",
+            "WORKERS": "2",
+            "DRAIN_SECONDS": "6",
+        }
+    )
+    app.start()
+    try:
+        workers = wait_for(lambda: len(w := workers_of(app.proc.pid)) == 2 and w)
+        wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
+        app.proc.send_signal(signal.SIGTERM)
+        wait_for(lambda: draining(app.url))
+        wait_for(lambda: app.output().count("draining: /readyz answers 503") == 2)
+        wait_for(lambda: connect_refused(app.port))
+        assert app.proc.wait(60) == 0
+        assert not any(alive(p) for p in workers)
+    finally:
+        app.stop()
