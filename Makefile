@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck bench install clean create-host system-deps
+.PHONY: run test lint typecheck bench install clean create-host admin system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: $(STAMP)
 ## make create-host EMAIL=... : create a host account from the command line
 create-host: $(STAMP)
 	$(BIN)/python -m handlers.cli create-host --email "$(EMAIL)"
+
+## make admin ARGS="list-hosts" : any admin command (make admin ARGS=--help lists them); works while
+## the server runs
+admin: $(STAMP)
+	$(BIN)/python -m handlers.cli $(ARGS)
 
 clean:
 	rm -rf $(VENV) var/test-artifacts

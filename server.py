@@ -24,6 +24,7 @@ from config.logs import setup_logging
 from config.settings import settings_help
 from config.signing_key import with_signing_key
 from handlers import accounts as h_accounts
+from handlers import mail as h_mail
 from handlers import notifications as h_notifications
 from handlers import openapi
 from handlers import pages as h_pages
@@ -37,9 +38,11 @@ from handlers.channels import HistoryHandler, PresenceHandler, PublishHandler
 from handlers.headers import SecurityHeaders
 from handlers.health import HealthHandler, ReadyHandler
 from handlers.httpserver import make_http_server
+from handlers.metrics import MetricsHandler, RouteTemplates, Sampler
 from handlers.openapi import DocsHandler, OpenApiHandler
 from handlers.sse import EventStreamHandler, TicketHandler
 from handlers.ws import GOING_AWAY, RealtimeSocket
+from realtime import metrics
 from realtime.auth.tokens import TokenService
 from realtime.engine.broker import Broker
 from realtime.engine.broker_memory import MemoryBroker
@@ -54,7 +57,9 @@ from realtime.engine.presence_memory import MemoryPresence
 from realtime.engine.presence_redis import RedisPresence
 from realtime.engine.rpc import RpcRegistry
 from realtime.engine.session import SessionDeps
+from realtime.jobs.retention import RETENTION_JOB, RetentionSchedule
 from realtime.notifications import services as notification_services
+from realtime.notifications.mail_mailbox import DevMailbox
 from realtime.notifications.services import NotificationServices, open_notifications
 from realtime.process import listen, worker
 from realtime.process.drain import StopSignal, drain
@@ -83,8 +88,11 @@ from storage import (
     webinars,
 )
 from storage.embedded import EmbeddedMongo, database_url
-from storage.rate_limits import RateLimits
+from storage.idempotency import Idempotency
+from storage.idempotency import create_indexes as idempotency_indexes
+from storage.rate_limits import Limiter, RateLimits
 from storage.rate_limits import create_indexes as rate_limit_indexes
+from storage.rate_limits_live import MemoryLimits, RedisLimits
 
 log = logging.getLogger("server")
 
@@ -102,6 +110,13 @@ def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     if isinstance(broker, RedisBroker):
         return RedisPresence(broker.redis, settings.redis_prefix)
     return MemoryPresence()
+
+
+def make_publish_limits(settings: Settings, broker: Broker) -> Limiter:
+    """The publish API's limiter follows the broker: Redis when it is Redis, else in-process."""
+    if isinstance(broker, RedisBroker):
+        return RedisLimits(broker.redis, settings.redis_prefix)
+    return MemoryLimits()
 
 
 def make_connection_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
@@ -130,6 +145,7 @@ class Services:
     tokens: TokenService
     tickets: tickets.Tickets
     limits: RateLimits
+    publish_limits: Limiter
     notifications: NotificationServices
     domain: ApiDeps  # the webinar domain
     rpc: RpcRegistry
@@ -147,6 +163,7 @@ class Services:
         await self.presence.close()
         await self.connection_limits.close()
         await self.hub.close()
+        metrics.LIVE.forget(self.hub)
         await self.broker.close()
         await self.client.close()
         if self.embedded is not None:
@@ -165,6 +182,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     attendance.create_indexes,
     processes.create_indexes,
     rate_limit_indexes,
+    idempotency_indexes,
 ]
 
 
@@ -192,6 +210,7 @@ def open_webinar_domain(
         hub,
         room_store.moderation,
         events=events,
+        limits=limits,
     )
     chat = ChatService(settings, service, room_store, hub)
     qa = QaService(service, room_store, hub)
@@ -224,12 +243,17 @@ async def open_services(
     """
     settings = with_signing_key(settings)
     url, embedded = await database_url(settings.mongodb_url.reveal(), settings.data_path)
-    client = mongo.open_client(url)
+    client = mongo.open_client(url, settings.mongodb_timeout, event_listeners=[metrics.DatabaseListener()])
     try:
         db = client[settings.mongodb_database]
         await mongo.ensure_indexes(db, INDEX_CREATORS)
         broker = make_broker(settings)
-        hub = Hub(broker, history.History(db, settings.history_size))
+        hub = Hub(
+            broker,
+            history.History(db, settings.history_size),
+            Idempotency(db, settings.idempotency_window),
+        )
+        metrics.LIVE.watch(hub)
         presence_backend = make_presence(settings, broker)
         presence = PresenceTracker(
             presence_backend, hub.publish, ttl=settings.presence_ttl, interval=settings.presence_interval
@@ -239,8 +263,16 @@ async def open_services(
         registration_store = registrations.Registrations(db, webinar_store)
         tokens = TokenService(settings, is_revoked=accounts_store.access_revoked)
         notifications = await open_notifications(
-            db, settings, hub, RoomAudience(registration_store, presence_backend), start_worker=False
+            db,
+            settings,
+            hub,
+            RoomAudience(registration_store, presence_backend),
+            tokens,
+            start_worker=False,
         )
+        retention = RetentionSchedule(db, notifications.jobs, settings)
+        notifications.worker.register(RETENTION_JOB, retention.run)
+        await retention.schedule()
         rpc = RpcRegistry()
         limits = RateLimits(db)
         domain = open_webinar_domain(
@@ -267,6 +299,7 @@ async def open_services(
             tokens=tokens,
             tickets=tickets.Tickets(db),
             limits=limits,
+            publish_limits=make_publish_limits(settings, broker),
             notifications=notifications,
             domain=domain,
             rpc=rpc,
@@ -302,7 +335,7 @@ def make_app(services: Services) -> tornado.web.Application:
         "tokens": services.tokens,
         "policy": services.policy,
         "presence": services.presence,
-        "limits": services.limits,
+        "limits": services.publish_limits,
     }
     ticket = dict(
         tokens=services.tokens, tickets=services.tickets, limits=services.limits, rate=s.ticket_rate
@@ -345,17 +378,65 @@ def make_app(services: Services) -> tornado.web.Application:
     routes += h_push.routes(
         subscriptions=n.subscriptions, tokens=services.tokens, public_key=n.sender.public_key
     )
+    routes += h_mail.routes(
+        links=n.unsubscribe,
+        preferences=n.notifier.preferences,
+        store=n.mail,
+        mailbox=isinstance(n.mail_transport, DevMailbox),
+    )
     routes += api_routes(services.domain)
     routes += h_pages.routes()
+    routes.append(
+        (r"/metrics", MetricsHandler, {"samplers": metrics_samplers(services), "allow": s.metrics_allow})
+    )
     return tornado.web.Application(
         routes,
         default_handler_class=NotFoundHandler,
-        log_function=log_request,
+        log_function=RouteTemplates(routes).log_function(log_request),
         websocket_max_message_size=s.ws_max_message_bytes,
         xsrf_cookies=False,
         transforms=[SecurityHeaders],
         cors_origins=s.cors_origins,  # read by JsonHandler (handlers/base.py)
     )
+
+
+def metrics_samplers(services: Services) -> list[Sampler]:
+    """What a scrape reads first: the job queue's backlog (one query of the shared database)."""
+
+    async def job_backlog() -> None:
+        metrics.job_queue_sampled(*await services.notifications.jobs.backlog())
+
+    return [job_backlog]
+
+
+def listen_metrics(services: Services, index: int = 0) -> tornado.httpserver.HTTPServer | None:
+    """The separate ``/metrics`` listener of process ``index`` (0 for a single process, the
+    worker's 0-based index with several): ``METRICS_HOST:METRICS_PORT + index``, so that every
+    process on a host is scraped on its own port. None when ``METRICS_PORT`` is empty."""
+    s = services.settings
+    if s.metrics_port is None:
+        return None
+    port = s.metrics_port + index
+    if port > 65535:
+        raise RuntimeError(f"METRICS_PORT {s.metrics_port} + process index {index} is not a port")
+    routes: list[Any] = [(r"/metrics", MetricsHandler, {"samplers": metrics_samplers(services)})]
+    app = tornado.web.Application(
+        routes,
+        default_handler_class=NotFoundHandler,
+        log_function=RouteTemplates(routes).log_function(log_request),
+    )
+    # socket.create_server closes its socket when the bind fails; tornado's bind_sockets leaks it.
+    family = socket.AF_INET6 if ":" in s.metrics_host else socket.AF_INET
+    try:
+        sock = socket.create_server((s.metrics_host, port), family=family, backlog=128)
+    except OSError as exc:
+        where = f"{s.metrics_host}:{port}"
+        raise RuntimeError(f"METRICS_PORT: cannot listen on {where}: {exc.strerror}") from None
+    sock.setblocking(False)
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets([sock])
+    log.info("metrics on http://%s:%d/metrics", s.metrics_host, port)
+    return server
 
 
 def api_routes(deps: ApiDeps) -> list[Any]:
@@ -376,6 +457,7 @@ def api_routes(deps: ApiDeps) -> list[Any]:
         (w, h_webinars.WebinarHandler, d),
         (w + r"/(live|end|cancel)", h_webinars.LifecycleHandler, d),
         (w + r"/registrations", h_webinars.RegistrationsHandler, d),
+        (w + r"/join-link", h_webinars.JoinLinkHandler, d),
         (w + r"/registrations\.csv", h_webinars.RegistrationsCsvHandler, d),
         (w + r"/registrations/" + i, h_webinars.RegistrationHandler, d),
         (w + r"/registrations/" + i + r"/(approve|reject)", h_webinars.RegistrationDecisionHandler, d),
@@ -423,6 +505,7 @@ async def serve(
     server = make_http_server(app, settings)
     server.add_sockets(sockets)
     port = listen.bound_port(sockets)
+    metrics_server = listen_metrics(services, worker.worker_index(environ) or 0)
     scheme = "https" if settings.tls_cert else "http"
     base = settings.public_url or f"{scheme}://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
@@ -442,6 +525,8 @@ async def serve(
         connections=services.hub.connections,
         close=services.close,
     )
+    if metrics_server is not None:
+        metrics_server.stop()
     log.info("stopped")
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import ipaddress
 import tomllib
 from collections.abc import Callable, Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -113,10 +114,6 @@ def _list(raw: Any) -> tuple[str, ...]:
     return tuple(x for x in items if x)
 
 
-def _networks(raw: Any) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    return tuple(ipaddress.ip_network(x, strict=False) for x in _list(raw))
-
-
 def _origins(raw: Any) -> tuple[str, ...]:
     values = _list(raw)
     for value in values:
@@ -170,6 +167,23 @@ def _keys(raw: Any) -> dict[str, Secret]:
     return {kid: Secret(secret) for kid, secret in pairs}
 
 
+def _optional_port(raw: Any) -> int | None:
+    if raw is None or str(raw).strip() == "":
+        return None
+    return _int(1, 65535)(raw)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: Any) -> tuple[Network, ...]:
+    """CIDR blocks (``10.0.0.0/8,::1``; a bare address is one host), comma-separated."""
+    try:
+        return tuple(ipaddress.ip_network(item, strict=False) for item in _list(raw))
+    except ValueError as exc:
+        raise ValueError(f"expected CIDR blocks such as 10.0.0.0/8, comma-separated ({exc})") from None
+
+
 def _offsets(raw: Any) -> tuple[int, ...]:
     values = []
     for item in _list(raw):
@@ -180,6 +194,15 @@ def _offsets(raw: Any) -> tuple[int, ...]:
     if any(v <= 0 for v in values):
         raise ValueError("offsets are positive numbers of minutes")
     return tuple(sorted(set(values), reverse=True))
+
+
+def _mailbox(raw: Any) -> str:
+    """An RFC 5322 mailbox, ``Name <addr@host>`` or ``addr@host``, on one line."""
+    value = str(raw).strip()
+    _, addr = parseaddr(value)
+    if "\r" in value or "\n" in value or "@" not in addr:
+        raise ValueError("expected an address like 'Webinars <noreply@example.com>'")
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -400,9 +423,37 @@ class Settings:
         "Seconds between a process's heartbeats in the database, by which processes sharing it without "
         "a common broker are detected (`/readyz` `warnings`); gone after 3 missed.",
     )
+    room_history_retention_days: int = setting(
+        "ROOM_HISTORY_RETENTION_DAYS",
+        0,
+        _int(0, 36500),
+        "Days a webinar room's timeline, chat, questions and announcements are kept (0: forever); "
+        "older ones are deleted, so replays and reports of older webinars lose them.",
+    )
+    inbox_retention_days: int = setting(
+        "INBOX_RETENTION_DAYS", 0, _int(0, 36500), "Days a notification stays in its inbox (0: forever)."
+    )
+    attendance_retention_days: int = setting(
+        "ATTENDANCE_RETENTION_DAYS",
+        0,
+        _int(0, 36500),
+        "Days attendance sessions (the attendance report's data) are kept (0: forever).",
+    )
+    job_retention_days: int = setting(
+        "JOB_RETENTION_DAYS",
+        14,
+        _int(0, 36500),
+        "Days finished background jobs (and their idempotency keys) are kept (0: forever).",
+    )
+    retention_interval: float = setting(
+        "RETENTION_INTERVAL",
+        3600.0,
+        _float(1, 7 * 86400),
+        "Seconds between the server's retention runs (one process runs each, through the job queue).",
+    )
 
     # Secure defaults (issue 10): who the client is, slow clients, TLS.
-    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = setting(
+    trusted_proxies: tuple[Network, ...] = setting(
         "TRUSTED_PROXIES",
         (),
         _networks,
@@ -432,8 +483,9 @@ class Settings:
         "Origins (comma-separated, or `*`) whose pages may call the REST API cross-origin (CORS); "
         "others get no CORS headers. Empty: none.",
     )
-    # Rate limits where a request is cheap to send and expensive to answer (0: no limit). Counted in
-    # MongoDB, so across every process; each refusal is 429 ``rate_limited`` with Retry-After.
+    # Rate limits where a request is cheap to send and expensive to answer (0: no limit), counted across
+    # every process (MongoDB; the publish API: Redis or, with one process, memory); each refusal is 429
+    # ``rate_limited`` with Retry-After.
     login_address_rate: int = setting(
         "LOGIN_ADDRESS_RATE",
         30,
@@ -472,6 +524,53 @@ class Settings:
         _int(0, 1_000_000),
         "WebSockets per client address and process that have not sent `auth` yet; past it close 4009 "
         "(0: no cap).",
+    )
+    metrics_port: int | None = setting(
+        "METRICS_PORT",
+        None,
+        _optional_port,
+        "Port of the separate Prometheus listener (`/metrics` only); process *i* of several listens "
+        "on `METRICS_PORT + i`. Empty: no separate listener.",
+    )
+    metrics_host: str = setting(
+        "METRICS_HOST", "127.0.0.1", str, "Interface the `METRICS_PORT` listener binds to."
+    )
+    metrics_allow: tuple[Network, ...] = setting(
+        "METRICS_ALLOW",
+        (),
+        _networks,
+        "CIDR blocks whose TCP peers may read `/metrics` on the main port (never `X-Forwarded-For`). "
+        "Empty: the main port answers 404.",
+    )
+    mongodb_timeout: float = setting(
+        "MONGODB_TIMEOUT",
+        3.0,
+        _float(0.1, 600),
+        "Seconds a request waits for an unreachable MongoDB before it answers 503 `unavailable` "
+        "(PyMongo's server selection and connect timeouts).",
+    )
+    idempotency_window: float = setting(
+        "IDEMPOTENCY_WINDOW",
+        86400.0,
+        _float(1, 30 * 86400),
+        "Seconds a send's `idempotency_key` is remembered: a retry within it answers with the first "
+        "send's result instead of sending again.",
+    )
+    smtp_url: Secret = setting(
+        "SMTP_URL",
+        Secret(""),
+        _secret_url("smtp", "smtps"),
+        "SMTP relay for email, `smtp://user:password@host:587` (STARTTLS when offered) or `smtps://` "
+        "(TLS); empty: a development mailbox at `/dev/mailbox` (email is off with `MODE=production`).",
+    )
+    mail_from: str = setting(
+        "MAIL_FROM", "Webinars <webinars@localhost>", _mailbox, "`From` of every email this server sends."
+    )
+    smtp_concurrency: int = setting(
+        "SMTP_CONCURRENCY", 4, _int(1, 100), "SMTP connections open at once per process (each sends a batch)."
+    )
+    smtp_timeout: float = setting(
+        "SMTP_TIMEOUT", 30.0, _float(1, 600), "Seconds an SMTP connect or command may take."
     )
 
     @property
@@ -567,6 +666,8 @@ def _check(s: Settings) -> None:
     for env, file in (("TLS_CERT", s.tls_cert), ("TLS_KEY", s.tls_key)):
         if file and not Path(file).is_file():
             raise ConfigError(f"{env}: {file} is not a file")
+    if s.metrics_port is not None and s.metrics_port == s.port:
+        raise ConfigError("METRICS_PORT: must differ from PORT (the metrics listener is a port of its own)")
     if s.production:
         if not s.jwt_keys:
             raise ConfigError("JWT_KEYS: production needs its own keys (a generated key is for development)")
@@ -576,6 +677,39 @@ def _check(s: Settings) -> None:
         for kid, key in {**s.integrator_keys, **s.api_keys}.items():
             if len(key.reveal()) < MIN_KEY_LENGTH:
                 raise ConfigError(f"INTEGRATOR_KEYS/API_KEYS: key {kid!r} is shorter than 32 characters")
+
+
+def shown_value(value: Any) -> str:
+    """A setting's value as ``check-config`` prints it: secrets masked (a URL keeps its scheme, user
+    and hosts, its password and query are masked), lists comma-separated."""
+    if isinstance(value, Secret):
+        return _masked(value.reveal())
+    if isinstance(value, dict):
+        return ",".join(f"{kid}:{shown_value(v)}" for kid, v in value.items())
+    if isinstance(value, tuple):
+        return ",".join(str(x) for x in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _masked(text: str) -> str:
+    if not text:
+        return ""
+    if "://" not in text:
+        return "**********"
+    parts = urlsplit(text)
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        hosts = f"{user}{':**********' if colon else ''}@{hosts}"
+    query = "?**********" if parts.query else ""
+    return f"{parts.scheme}://{hosts}{parts.path}{query}"
+
+
+def effective_settings(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, shown value) of every setting, in the README's order, secrets masked."""
+    return [(f.env, shown_value(getattr(settings, f.name))) for f in FIELDS]
 
 
 def configuration_table() -> str:

@@ -29,6 +29,10 @@ class RefreshBody(Body):
     refresh_token: Annotated[str, trimmed(200)]
 
 
+class LogoutBody(Body):
+    refresh_token: Annotated[str, trimmed(200)] | None = Field(None, description="also revoke its family")
+
+
 class User(View):
     id: str
     email: str | None
@@ -106,8 +110,8 @@ class LogoutHandler(ApiHandler):
     async def post(self) -> None:
         claims = await self.claims()
         body = self.body()
-        if body:
-            token = read(RefreshBody, body).refresh_token
+        token = read(LogoutBody, body).refresh_token
+        if token is not None:
             await self.deps.accounts.revoke_refresh(token)
         await self.deps.accounts.revoke_access(claims.jti, claims.exp)
         # Live connections opened with this token end too, on every process.

@@ -17,7 +17,7 @@ from handlers.headers import (
 )
 from handlers.json_input import BadJson, decode
 from realtime.schema import Query, read
-from storage.errors import Kind, Refused
+from storage.errors import Kind, Refused, outage
 
 Q = TypeVar("Q", bound=Query)
 
@@ -161,6 +161,8 @@ class JsonHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if exc is not None and not isinstance(exc, Refused):
+            exc = outage(exc) or exc  # MongoDB unreachable: 503 unavailable
         if isinstance(exc, Refused):
             self.set_status(STATUS[exc.kind])
             if "retry_after" in exc.extra:
@@ -184,6 +186,9 @@ class JsonHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError | Refused):
             return  # expected errors are in the access log line already
+        if outage(value) is not None:
+            log.warning("database unreachable rid=%s: %s", request_id_of(self), type(value).__name__)
+            return
         log.error(
             "unhandled error rid=%s %s %s",
             request_id_of(self),

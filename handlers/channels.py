@@ -9,14 +9,15 @@ from pydantic import AfterValidator, Field
 from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import api_key_name, bearer_claims
+from handlers.json_input import JSON_VALUE_MARK
 from handlers.limits import enforce
-from realtime.auth.tokens import TokenService
+from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
 from realtime.engine.presence import PresenceTracker
-from realtime.schema import Body, Query, View, read
+from realtime.schema import Body, IdempotencyKey, Query, View, idempotency_key, read
 from storage.errors import Kind, Refused
-from storage.rate_limits import RateLimits
+from storage.rate_limits import Limiter
 
 MAX_TYPE_LEN = 40
 RESERVED = ("presence", "subscribed", "reset", "error", "rpc")
@@ -36,8 +37,12 @@ class Message(Body):
         Field(min_length=1, max_length=MAX_TYPE_LEN, description=f"not starting with {', '.join(RESERVED)}"),
         AfterValidator(_not_reserved),
     ]
-    data: Any = Field(description="any JSON value; delivered as it is")
+    data: Any = Field(
+        description="any JSON value; delivered as it is",
+        json_schema_extra={JSON_VALUE_MARK: True},  # handlers/openapi.py puts the JsonValue schema here
+    )
     durable: bool = Field(True, description="false: not kept in history, no seq")
+    idempotency_key: IdempotencyKey | None = idempotency_key()
 
 
 class Published(View):
@@ -88,7 +93,7 @@ class _ChannelHandler(JsonHandler):
         tokens: TokenService,
         policy: ChannelPolicy,
         presence: PresenceTracker,
-        limits: RateLimits,
+        limits: Limiter,  # the publish API's (server.make_publish_limits)
     ) -> None:
         self.limits = limits
         self.settings_ = settings
@@ -103,41 +108,55 @@ class _ChannelHandler(JsonHandler):
             raise Refused(Kind.INVALID, "bad_channel", "unknown or malformed channel name")
         return channel
 
-    async def authorise_read(self, channel: Channel) -> None:
+    async def caller(self) -> Claims | None:
+        """None for an integrator API key, else the token's claims (401 without either): who asks
+        is settled before what is asked is read, so a request without credentials is always 401."""
         if api_key_name(self, self.settings_) is not None:
-            return
-        claims = await bearer_claims(self, self.tokens)
-        refusal = await self.policy.can_subscribe(claims, channel)
-        if refusal is not None:
-            raise Refused(Kind.FORBIDDEN, refusal, f"you may not read {channel.name}")
+            return None
+        return await bearer_claims(self, self.tokens)
+
+    async def readable(self, name: str) -> Channel:
+        claims = await self.caller()
+        channel = self.channel(name)
+        if claims is not None:
+            refusal = await self.policy.can_subscribe(claims, channel)
+            if refusal is not None:
+                raise Refused(Kind.FORBIDDEN, refusal, f"you may not read {channel.name}")
+        return channel
 
 
 class PublishHandler(_ChannelHandler):
     """``POST /api/channels/{channel}/messages``: publish with an API key, or as a host of the webinar."""
 
     async def post(self, name: str) -> None:
+        claims = await self.caller()
         channel = self.channel(name)
-        key = api_key_name(self, self.settings_)
-        if key is None:
-            claims = await bearer_claims(self, self.tokens)
+        if claims is None:
+            publisher = f"key:{api_key_name(self, self.settings_)}"
+        else:
             if not claims.is_host or channel.kind == "user":
                 raise Refused(Kind.FORBIDDEN, "forbidden", "publishing needs an API key or a host token")
             backstage = Channel("backstage", channel.id)
             if await self.policy.can_subscribe(claims, backstage) is not None:
                 raise Refused(Kind.FORBIDDEN, "forbidden", "only hosts of this webinar may publish here")
-        who = f"key:{key}" if key is not None else f"user:{claims.user_id}"
-        await enforce(self.limits, f"publish:{who}", self.settings_.publish_rate, 1.0, "publishes")
+            publisher = f"user:{claims.user_id}"
+        await enforce(self.limits, f"publish:{publisher}", self.settings_.publish_rate, 1.0, "publishes")
         message = read(Message, self.json_body())
-        seq = await self.hub.publish(channel.name, message.type, message.data, durable=message.durable)
-        self.send({"channel": channel.name, "seq": seq}, 202)
+
+        async def publish() -> dict[str, Any]:
+            seq = await self.hub.publish(channel.name, message.type, message.data, durable=message.durable)
+            return {"channel": channel.name, "seq": seq}
+
+        # a retry with the same idempotency_key answers with the first publish's seq
+        scope = f"publish:{publisher}:{channel.name}"
+        self.send(await self.hub.idempotency.once(scope, message.idempotency_key, publish), 202)
 
 
 class HistoryHandler(_ChannelHandler):
     """``GET /api/channels/{channel}/history?since=N&limit=M``: durable messages in order."""
 
     async def get(self, name: str) -> None:
-        channel = self.channel(name)
-        await self.authorise_read(channel)
+        channel = await self.readable(name)
         query = self.query(HistoryQuery)
         since, limit = query.since, query.limit
         entries = await self.hub.history.read(channel.name, after=since, limit=limit)
@@ -157,8 +176,7 @@ class PresenceHandler(_ChannelHandler):
     """``GET /api/channels/{channel}/presence?offset=&limit=``: live count and a page of the roster."""
 
     async def get(self, name: str) -> None:
-        channel = self.channel(name)
-        await self.authorise_read(channel)
+        channel = await self.readable(name)
         query = self.query(PresenceQuery)
         offset, limit = query.offset, query.limit
         total, users = await self.presence.backend.roster(channel.name, offset, limit)

@@ -9,6 +9,8 @@ server may keep or pass on must meet, so no later layer meets a value it cannot 
 - no string (or key) holding a lone UTF-16 surrogate (``"\\ud800"``), which has no UTF-8 form, so
   neither BSON nor the UTF-8 frames to other clients could carry it.
 
+An integral number written with a fraction or exponent (``2.0``, ``1e3``) is that integer.
+
 A text that breaks one of these is refused with :class:`BadJson`; ``malformed`` tells a text that is
 not JSON at all from one beyond a limit.
 """
@@ -22,6 +24,24 @@ from typing import Any
 
 MAX_DEPTH = 32
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+JSON_VALUE = "JsonValue"
+JSON_VALUE_MARK = "x-json-value"  # on a field's schema: the document refers it to JsonValue
+JSON_VALUE_SCHEMA = {
+    "description": f"any JSON value: at most {MAX_DEPTH} levels deep, integers within 64 bits",
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "string"},
+        {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
+        {"type": "number", "not": {"type": "integer"}},
+        {"type": "array", "items": {"$ref": f"#/components/schemas/{JSON_VALUE}"}},
+        {"type": "object", "additionalProperties": {"$ref": f"#/components/schemas/{JSON_VALUE}"}},
+    ],
+}
+"""The values :func:`decode` takes, for the document (``#/components/schemas/JsonValue``); the depth
+limit is in words, as a schema cannot count."""
 
 
 class BadJson(ValueError):
@@ -41,10 +61,12 @@ def _int(text: str) -> int:
     return value
 
 
-def _float(text: str) -> float:
+def _float(text: str) -> float | int:
     value = float(text)
     if not math.isfinite(value):
         raise BadJson("a number is too large", malformed=False)
+    if value.is_integer() and INT64_MIN <= value <= INT64_MAX:
+        return int(value)  # JSON has one kind of number: 2.0 is the integer 2 (as JSON Schema reads it)
     return value
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from storage.errors import Kind, Refused
-from storage.rate_limits import RateLimits
+from storage.rate_limits import Limiter
 
 MINUTE = 60.0
 HOUR = 3600.0
 
 
-async def enforce(limits: RateLimits, key: str, limit: int, window: float, what: str) -> None:
+async def enforce(limits: Limiter, key: str, limit: int, window: float, what: str) -> None:
     """Count one attempt of ``what`` under ``key``; past ``limit`` per ``window`` seconds raise 429 with
     ``retry_after`` (rendered as the ``Retry-After`` header and beside the error's code)."""
     wait = await limits.hit(key, limit, window)

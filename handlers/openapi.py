@@ -17,6 +17,7 @@ from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from config import Settings
 from handlers.base import STATUS, JsonHandler
+from handlers.json_input import JSON_VALUE, JSON_VALUE_MARK, JSON_VALUE_SCHEMA
 from handlers.operations import PARAMETERS, WHO, Op, Response, operations
 from storage.errors import Kind
 
@@ -33,7 +34,7 @@ CODES: dict[str, Kind] = {
         + ("refresh_invalid", "refresh_reused", "ticket_invalid"),
         Kind.UNAUTHORIZED,
     ),
-    **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned"), Kind.FORBIDDEN),
+    **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned", "account_disabled"), Kind.FORBIDDEN),
     **dict.fromkeys(
         ("not_found", "notification_not_found", "job_not_found", "subscription_not_found"), Kind.NOT_FOUND
     ),
@@ -41,10 +42,12 @@ CODES: dict[str, Kind] = {
         ("email_taken", "already_live", "not_live", "webinar_ended", "webinar_cancelled", "webinar_full")
         + ("already_registered", "not_pending", "not_active", "already_voted", "poll_not_open")
         + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
-        + ("capacity_below_registrations", "concurrent_registration"),
+        + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found"),
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),
+    "unavailable": Kind.UNAVAILABLE,
+    "in_progress": Kind.CONFLICT,
 }
 RETRY_AFTER = {
     "Retry-After": {
@@ -88,6 +91,8 @@ def document(settings: Settings) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     for op in ops:
         paths.setdefault(op.path, {})[op.method] = _operation(op)
+    for op, links in _links(ops):
+        paths[op.path][op.method]["responses"]["201"]["links"] = links
     return {
         "openapi": "3.1.0",
         "info": {
@@ -99,10 +104,40 @@ def document(settings: Settings) -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
-            "schemas": {"Error": ERROR, **schemas},
+            "schemas": {"Error": ERROR, JSON_VALUE: JSON_VALUE_SCHEMA, **schemas},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+def _operation_id(op: Op) -> str:
+    return re.sub(r"\W+", "_", f"{op.method}_{op.path}").strip("_")
+
+
+def _links(ops: list[Op]) -> list[tuple[Op, dict[str, Any]]]:
+    """OpenAPI links from each create (a POST answering 201 with a record that has an ``id``) to
+    every operation on that record: POST /api/webinars links to GET, PATCH, .../live... of
+    /api/webinars/{webinar_id}, the new id as its first parameter past the collection and the
+    collection's own parameters as the request had them. Stateful testing follows them."""
+    out = []
+    for create in ops:
+        made = create.ok.get(201)
+        if create.method != "post" or not (isinstance(made, type) and "id" in made.model_fields):
+            continue
+        links: dict[str, Any] = {}
+        for op in ops:
+            rest = op.path.removeprefix(create.path + "/")
+            if rest == op.path or not rest.startswith("{"):
+                continue
+            new_id = re.findall(r"\{(\w+)\}", rest)[0]
+            parameters = {name: f"$request.path.{name}" for name in re.findall(r"\{(\w+)\}", create.path)}
+            links[_operation_id(op)] = {
+                "operationId": _operation_id(op),
+                "parameters": {**parameters, new_id: "$response.body#/id"},
+            }
+        if links:
+            out.append((create, links))
+    return out
 
 
 def _models(ops: list[Op]) -> list[type[BaseModel]]:
@@ -121,7 +156,20 @@ def _schemas(ops: list[Op]) -> dict[str, Any]:
     _, top = models_json_schema(
         [(m, "validation") for m in _models(ops)], ref_template=REF, schema_generator=_NoFieldTitles
     )
-    return dict(top.get("$defs", {}))
+    defs: dict[str, Any] = _with_json_values(dict(top.get("$defs", {})))
+    return defs
+
+
+def _with_json_values(schema: Any) -> Any:
+    """``schema`` with each field marked JSON_VALUE_MARK referring to the JsonValue schema (pydantic
+    cannot emit a reference to a schema it does not know)."""
+    if isinstance(schema, list):
+        return [_with_json_values(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if schema.get(JSON_VALUE_MARK):
+        return {"$ref": REF.format(model=JSON_VALUE), "description": schema.get("description", "")}
+    return {key: _with_json_values(value) for key, value in schema.items()}
 
 
 def _ref(model: type[BaseModel]) -> dict[str, Any]:
@@ -131,7 +179,7 @@ def _ref(model: type[BaseModel]) -> dict[str, Any]:
 def _operation(op: Op) -> dict[str, Any]:
     out: dict[str, Any] = {
         "summary": op.summary,
-        "operationId": re.sub(r"\W+", "_", f"{op.method}_{op.path}").strip("_"),
+        "operationId": _operation_id(op),
         "tags": [op.path.split("/")[2 if op.path.startswith("/api/") else 1]],
         "responses": {
             str(status): _described(status, _success(response)) for status, response in op.ok.items()
@@ -165,7 +213,7 @@ def _operation(op: Op) -> dict[str, Any]:
 def _success(response: Response) -> dict[str, Any]:
     if response is None:
         return {"description": "Done (no body)"}
-    if response in ("csv", "html", "event-stream"):
+    if response in ("csv", "html", "event-stream", "plain"):
         return {
             "description": response.upper(),
             "content": {f"text/{response}": {"schema": {"type": "string"}}},

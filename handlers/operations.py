@@ -23,7 +23,7 @@ from realtime.schema import Query, View
 from realtime.webinars import schemas as w
 
 Auth = Literal["none", "bearer", "host", "attendee", "integrator", "publisher", "reader"]
-Media = Literal["csv", "html", "json", "event-stream"]
+Media = Literal["csv", "html", "json", "event-stream", "plain"]
 Response = type[BaseModel] | tuple[type[BaseModel], ...] | Media | None
 
 WHO: dict[str, str] = {
@@ -75,21 +75,21 @@ def operations(settings: Settings) -> list[Op]:
         Op("post", "/api/auth/signup", "Create a host account (if SIGNUP_OPEN)", "none", a.Signup,
            {201: a.Tokens}, ("signup_closed", "email_taken", "rate_limited")),
         Op("post", "/api/auth/login", "Log in with email and password (rate limited)", "none", a.Login,
-           {200: a.Tokens}, ("bad_credentials", "rate_limited")),
+           {200: a.Tokens}, ("bad_credentials", "rate_limited", "account_disabled")),
         Op("post", "/api/auth/refresh", "Rotate a refresh token", "none", a.RefreshBody, {200: a.Tokens},
            ("refresh_invalid", "refresh_reused")),
         Op("post", "/api/auth/logout", "Revoke this token (any kind) and the refresh token's family",
-           "bearer", a.RefreshBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
+           "bearer", a.LogoutBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
         Op("get", "/api/me", "The caller", "bearer", ok={200: a.User}),
         # webinars and registrations
         Op("get", "/api/webinars", "Webinars I host or co-host", "host", ok={200: w.Webinars},
            errors=("forbidden",)),
         Op("post", "/api/webinars", "Schedule a webinar", "host", w.NewWebinar, {201: w.Webinar},
-           ("forbidden",)),
+           ("forbidden", "cohost_not_found")),
         Op("get", W, "A webinar's public page", "none", ok={200: w.Webinar}, errors=("not_found",)),
         Op("patch", W, "Edit or reschedule (the owner)", "host", w.WebinarChanges, {200: w.Webinar},
            (*ROOM, "webinar_ended", "webinar_cancelled", "capacity_below_registrations",
-            "concurrent_registration")),
+            "concurrent_registration", "cohost_not_found")),
         Op("post", W + "/live", "Go live (moves the lobby in)", "host", ok={200: w.Webinar},
            errors=(*ROOM, "already_live", "webinar_ended", "webinar_cancelled")),
         Op("post", W + "/end", "End the webinar", "host", ok={200: w.Webinar}, errors=LIVE),
@@ -99,6 +99,9 @@ def operations(settings: Settings) -> list[Op]:
            {201: w.Registration},
            ("not_found", "webinar_full", "already_registered", "webinar_ended", "webinar_cancelled",
             "rate_limited")),
+        Op("post", W + "/join-link", "Email me my join link again (the same answer whether or not the "
+           "address is registered; rate-limited per address and per client)", "none", w.LinkRequest,
+           {202: w.LinkRequested}, ("not_found", "rate_limited")),
         Op("get", W + "/registrations", "Registrants", "host", ok={200: w.RegistrationList}, errors=ROOM,
            query=w.RegistrantsQuery),
         Op("get", W + "/registrations.csv", "Registrants as CSV", "host", ok={200: "csv"}, errors=ROOM,
@@ -111,7 +114,7 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", W + "/state", "The room snapshot a late joiner receives", "attendee",
            ok={200: w.Snapshot}, errors=ROOM),
         Op("post", W + "/chat", "Send a chat message", "attendee", chat, {201: w.ChatMessage},
-           (*LIVE, "muted", "slow_mode", "rate_limited")),
+           (*LIVE, "muted", "slow_mode", "rate_limited", "in_progress", "unavailable")),
         Op("delete", W + "/chat/{message_id}", "Delete a chat message", "host", ok={200: w.Deleted},
            errors=ROOM),
         Op("post", W + "/moderation", "Mute, unmute, ban or unban an attendee", "host", w.Moderation,
@@ -121,7 +124,7 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", W + "/questions", "Questions", "attendee", ok={200: w.Questions}, errors=ROOM,
            query=w.QuestionsQuery),
         Op("post", W + "/questions", "Ask (optionally anonymous)", "attendee", w.NewQuestion,
-           {201: w.Question}, LIVE),
+           {201: w.Question}, (*LIVE, "in_progress", "unavailable")),
         Op("post", W + "/questions/{question_id}/{question_action}", "Upvote (anyone, once) or "
            "approve/answer/dismiss/pin/unpin (hosts); answer takes an optional body", "attendee",
            w.AnswerText, {200: w.Question}, (*LIVE, "already_voted"), body_required=False),
@@ -129,10 +132,10 @@ def operations(settings: Settings) -> list[Op]:
            ok={200: w.Polls}, errors=ROOM),
         Op("post", W + "/polls", "Prepare a poll", "host", w.NewPoll, {201: w.Poll},
            (*ROOM, "webinar_ended", "webinar_cancelled")),
-        Op("post", W + "/polls/{poll_id}/{poll_action}", "Vote (body: choices) or open/close/"
-           "show_results/hide_results (hosts)", "attendee", w.Choices, {200: (w.VoteCast, w.Poll)},
-           (*LIVE, "already_voted", "poll_not_open", "poll_draft", "poll_open", "poll_closed"),
-           body_required=False),
+        Op("post", W + "/polls/{poll_id}/vote", "Vote", "attendee", w.Choices, {200: w.VoteCast},
+           (*LIVE, "already_voted", "poll_not_open")),
+        Op("post", W + "/polls/{poll_id}/{poll_action}", "Open, close, show or hide the results (hosts)",
+           "host", ok={200: w.Poll}, errors=(*LIVE, "poll_draft", "poll_open", "poll_closed")),
         Op("post", W + "/reactions", "Send a reaction emoji", "attendee", react, {202: w.ReactionSent},
            LIVE),
         Op("get", W + "/hands", "The raised-hand queue", "host", ok={200: w.Hands}, errors=ROOM),
@@ -181,7 +184,7 @@ def operations(settings: Settings) -> list[Op]:
         Op("post", "/api/realtime/tickets", "Trade the bearer token for a single-use SSE ticket", "bearer",
            ok={201: Ticket}, errors=("rate_limited",)),
         Op("post", "/api/channels/{channel}/messages", "Publish to a channel", "publisher", c.Message,
-           {202: c.Published}, ("bad_channel", "forbidden", "rate_limited")),
+           {202: c.Published}, ("bad_channel", "forbidden", "rate_limited", "in_progress", "unavailable")),
         Op("get", "/api/channels/{channel}/history", "A channel's durable messages after since",
            "reader", ok={200: c.ChannelHistory}, errors=("bad_channel", "forbidden", "banned"),
            query=c.HistoryQuery),
@@ -206,6 +209,11 @@ def operations(settings: Settings) -> list[Op]:
            errors=("bad_channel", "ticket_invalid", "token_expired", "forbidden", "banned"),
            description="Redeem a ticket from POST /api/realtime/tickets; resume with `Last-Event-ID` or "
            "`last_event_id`. The events are in docs/protocol.md."),
+        Op("get", "/metrics", "Prometheus metrics of this process (text exposition format)", "none",
+           ok={200: "plain"},
+           description="Served on this port only to peers in `METRICS_ALLOW`; the usual place is the "
+           "separate `METRICS_PORT` listener. The metrics and what to alert on are in docs/alerts.md.",
+           statuses={404: {"description": "`not_found`: this peer may not read the metrics here"}}),
     ]  # fmt: skip
 
 
@@ -265,7 +273,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "channel": {"type": "string", "pattern": CHANNEL_NAME, "maxLength": 140, "examples": ["room:w1"]},
     "decision": {"enum": ["approve", "reject"]},
     "question_action": {"enum": ["upvote", "approve", "answer", "dismiss", "pin", "unpin"]},
-    "poll_action": {"enum": ["vote", "open", "close", "show_results", "hide_results"]},
+    "poll_action": {"enum": ["open", "close", "show_results", "hide_results"]},
     "notification_action": {"enum": ["read", "unread", "archive", "unarchive"]},
     "export": {"enum": ["questions", "polls"]},
 }

@@ -57,6 +57,8 @@ def _as_is(data: bytes) -> bytes:
 
 
 class EventStreamHandler(JsonHandler):
+    transport_name = "sse"
+
     def initialize(self, settings: Settings, live: SessionDeps, tickets: Tickets) -> None:
         self.settings_ = settings
         self.live = live

@@ -80,3 +80,10 @@ class RegistrationHandler(ApiHandler):
         claims = await self.claims()
         reg = await self.call(self.deps.webinars.cancel_registration(claims, webinar_id, registration_id))
         self.send(reg)
+
+
+class JoinLinkHandler(ApiHandler):
+    async def post(self, webinar_id: str) -> None:
+        """Anyone: mail the personal link again (the same answer for any address)."""
+        client = self.request.remote_ip or ""
+        self.send(await self.call(self.deps.webinars.request_link(webinar_id, self.body(), client)), 202)

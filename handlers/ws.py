@@ -43,6 +43,8 @@ MALFORMED_LIMIT = 10  # malformed frames in a row (no well-formed message betwee
 
 
 class RealtimeSocket(tornado.websocket.WebSocketHandler):
+    transport_name = "ws"
+
     def initialize(self, settings: Settings, live: SessionDeps) -> None:
         # Per-connection memory matters at 5,000 connections a process: the shared dependencies
         # live in one object for the whole process, the session's state in a slotted Session.

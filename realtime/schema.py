@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import available_timezones
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -124,22 +124,35 @@ def _message(error: Any) -> str:
 # The shared field types -------------------------------------------------------------------------
 
 
+NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+r"""A character ``str.strip()`` keeps (a search, not a match): the document's way to say "not only white
+space" (ECMA's ``\s`` lacks the separators U+001C-U+001F and U+0085 that Python strips)."""
+
+
 def trimmed(max_len: int, min_len: int = 1) -> StringConstraints:
     """For ``Annotated[str, trimmed(n)]``: trimmed, then ``min_len`` to ``max_len`` characters."""
-    return StringConstraints(strip_whitespace=True, min_length=min_len, max_length=max_len)
+    pattern = NOT_BLANK if min_len >= 1 else None  # the document cannot trim; it can ask for a character
+    return StringConstraints(strip_whitespace=True, min_length=min_len, max_length=max_len, pattern=pattern)
 
 
 def not_blank(value: str) -> str:
-    """For a string kept as sent (not trimmed) that must hold more than white space."""
+    """For a string kept as sent (not trimmed) that must hold more than white space; pair it with
+    ``Field(pattern=NOT_BLANK)`` so that the document says so."""
     if not value.strip():
         raise ValueError("must not be empty")
     return value
 
 
 def _email(value: str) -> str:
+    """A deliverable-looking address by email-validator (a kept library: the RFC 5321/5322 syntax,
+    IDNA domains, special-use names); no DNS lookup. ASCII only (no SMTPUTF8), lower-cased."""
     if not EMAIL.match(value):
         raise ValueError("is not an email address")
-    return value.lower()
+    try:
+        checked = validate_email(value, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"is not an email address ({exc})") from None
+    return str(checked.ascii_email or checked.normalized).lower()
 
 
 Email = Annotated[
@@ -174,11 +187,14 @@ Instant = Annotated[
 """An ISO 8601 date-time with an explicit offset, returned in UTC."""
 
 
+TIME_ZONES = sorted(available_timezones())
+"""The IANA zones this installation knows: the server's list and the document's ``enum`` alike."""
+_ZONES = frozenset(TIME_ZONES)
+
+
 def _zone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("is not an IANA time zone such as Europe/Berlin") from None
+    if value not in _ZONES:
+        raise ValueError("is not an IANA time zone such as Europe/Berlin")
     return value
 
 
@@ -186,28 +202,54 @@ TimeZone = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
     AfterValidator(_zone),
-    Field(description="IANA time zone, e.g. Europe/Berlin"),
+    Field(description="IANA time zone, e.g. Europe/Berlin", json_schema_extra={"enum": TIME_ZONES}),
 ]
 
 
+# An http(s) URI (RFC 3986) with a host name: no user info, no IPv6 literal, a port up to 65535. One
+# pattern for the server and the document alike, so what the document calls valid the server takes
+# (the document's ``format: uri`` refuses IRIs like ``https://café.example`` as this does).
+_PCT = "%[0-9A-Fa-f]{2}"
+_PCHAR = f"(?:[A-Za-z0-9\\-._~!$&'()*+,;=:@]|{_PCT})"
+_HOST = f"(?:[A-Za-z0-9\\-._~!$&'()*+,;=]|{_PCT})+"
+_PORT = "(?::(?:[0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+HTTP_URL_PATTERN = (
+    f"^https?://{_HOST}{_PORT}(?:/{_PCHAR}*)*(?:\\?(?:{_PCHAR}|[/?])*)?(?:#(?:{_PCHAR}|[/?])*)?$"
+)
+_HTTP_URL = re.compile(HTTP_URL_PATTERN)
+
+
 def http_url(value: str) -> str:
-    """``value`` when it is an absolute http(s) URL with a host."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    """``value`` when it is an absolute http(s) URI with a host (:data:`HTTP_URL_PATTERN`)."""
+    if not _HTTP_URL.fullmatch(value):
         raise ValueError("must be an http(s) URL")
     return value
 
 
 HttpUrl = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    StringConstraints(min_length=1, max_length=2000),  # as sent: the pattern cannot trim
     AfterValidator(http_url),
-    Field(json_schema_extra={"format": "uri", "pattern": "^https?://"}),
+    Field(json_schema_extra={"format": "uri", "pattern": HTTP_URL_PATTERN}),
 ]
 """An absolute http(s) URL with a host, at most 2,000 characters."""
 
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 """A record id (from a path or params); anything else is refused before it reaches a query."""
+
+IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+"""A client-chosen id of one send (storage/idempotency.py); see :func:`idempotency_key`."""
+
+
+def idempotency_key() -> Any:
+    """The optional ``idempotency_key`` field of a send (chat, question, the publish API)."""
+    return Field(
+        None,
+        description="1-200 characters the client chooses per message (a UUID, say): a retry with the "
+        "same key within IDEMPOTENCY_WINDOW answers with the first send's result (the same id and seq) "
+        "instead of sending again",
+    )
+
 
 ID: TypeAdapter[str] = TypeAdapter(Id)
 

@@ -3,6 +3,12 @@
 Refresh tokens are opaque random strings stored only as a sha256 digest. Each use rotates: the old one
 is marked used and a new one of the same family is issued. Presenting a used token again means it was
 stolen or replayed, so the whole family is revoked. Logout revokes the family too.
+
+An administrator can disable a host (login is refused with 403 ``account_disabled``, every refresh
+family is revoked and every host token of theirs stops working at once) and reset a host's password
+(the refresh families and every host token issued before the reset are revoked). Both are recorded
+in ``revoked_tokens`` as one document per user (``_id`` ``user:<id>``, ``before``: tokens issued
+earlier are refused; ``disabled``), so a token check stays one query.
 """
 
 from __future__ import annotations
@@ -80,6 +86,48 @@ class Accounts:
             user = None
         if user is None:
             raise Refused(Kind.UNAUTHORIZED, "bad_credentials", "wrong email or password")
+        if user.get("disabled_at") is not None:
+            raise Refused(Kind.FORBIDDEN, "account_disabled", "this account is disabled")
+        return user
+
+    # administration (the admin command line) ---------------------------------------------------
+
+    async def hosts(self) -> list[dict[str, Any]]:
+        """Every host account, oldest first, without password hashes."""
+        cursor = self.db.users.find({"role": "host"}, {"password_hash": 0}).sort("created_at", ASCENDING)
+        return await cursor.to_list(None)
+
+    async def host_by_email(self, email: str) -> dict[str, Any]:
+        user = await self.db.users.find_one({"email": email, "role": "host"})
+        if user is None:
+            raise Refused(Kind.NOT_FOUND, "not_found", f"no host account with email {email}")
+        return user
+
+    async def set_disabled(self, email: str, disabled: bool) -> dict[str, Any]:
+        """Disable (or enable again) a host: see the module docstring for what stops working."""
+        user = await self.host_by_email(email)
+        marker = {"_id": f"user:{user['_id']}"}
+        if disabled:
+            t = now()
+            await self.db.users.update_one({"_id": user["_id"]}, {"$set": {"disabled_at": t}})
+            await self.db.revoked_tokens.update_one(marker, {"$set": {"disabled": True}}, upsert=True)
+            await self.db.refresh_tokens.update_many({"user_id": user["_id"]}, {"$set": {"revoked": True}})
+        else:
+            await self.db.users.update_one({"_id": user["_id"]}, {"$set": {"disabled_at": None}})
+            await self.db.revoked_tokens.update_one(marker, {"$set": {"disabled": False}})
+        return user
+
+    async def reset_password(self, email: str, password: str) -> dict[str, Any]:
+        """A new password; every refresh token and every host token issued until now stop working."""
+        user = await self.host_by_email(email)
+        pw_hash = await asyncio.to_thread(hasher.hash, password)
+        await self.db.users.update_one({"_id": user["_id"]}, {"$set": {"password_hash": pw_hash}})
+        # A token's iat is whole seconds: one issued in the reset's own second is refused too.
+        before = float(int(now().timestamp()) + 1)
+        await self.db.revoked_tokens.update_one(
+            {"_id": f"user:{user['_id']}"}, {"$set": {"before": before}}, upsert=True
+        )
+        await self.db.refresh_tokens.update_many({"user_id": user["_id"]}, {"$set": {"revoked": True}})
         return user
 
     async def get(self, user_id: str) -> dict[str, Any] | None:
@@ -150,8 +198,16 @@ class Accounts:
         expires = datetime.fromtimestamp(exp, UTC) + timedelta(minutes=1)
         await self.db.revoked_tokens.update_one({"_id": jti}, {"$set": {"expires_at": expires}}, upsert=True)
 
-    async def access_revoked(self, jti: str) -> bool:
-        return bool(jti) and await self.db.revoked_tokens.find_one({"_id": jti}) is not None
+    async def access_revoked(self, jti: str, user_id: str = "", issued_at: float = 0.0) -> bool:
+        """Whether a host token was revoked: its ``jti`` by logout, or all of ``user_id``'s tokens
+        (disabled, or issued at ``issued_at`` before a password reset). One query."""
+        ids = [i for i in (jti, f"user:{user_id}" if user_id else "") if i]
+        if not ids:
+            return False
+        async for doc in self.db.revoked_tokens.find({"_id": {"$in": ids}}):
+            if doc["_id"] == jti or doc.get("disabled") or issued_at < float(doc.get("before", 0.0)):
+                return True
+        return False
 
 
 def _digest(token: str) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import enum
 from typing import Any
 
+from pymongo.errors import ConnectionFailure, PyMongoError
+
 
 class Kind(enum.Enum):
     MALFORMED = "malformed"  # the request cannot be read (not JSON, not an object): HTTP 400
@@ -62,3 +64,11 @@ def conflict(code: str, message: str) -> Refused:
 
 def unauthorized(code: str, message: str) -> Refused:
     return Refused(Kind.UNAUTHORIZED, code, message)
+
+
+def outage(exc: BaseException) -> Refused | None:
+    """``unavailable`` when ``exc`` is PyMongo saying MongoDB could not be reached in time (it waits
+    at most ``MONGODB_TIMEOUT``: storage/mongo.py); None for any other error."""
+    if isinstance(exc, ConnectionFailure) or (isinstance(exc, PyMongoError) and exc.timeout):
+        return Refused(Kind.UNAVAILABLE, "unavailable", "the database is unreachable; retry later")
+    return None

@@ -6,6 +6,9 @@ Contract:
   duplicate (unique index on channel+seq).
 - The newest ``size`` messages per channel are kept; older ones are trimmed, and ``since`` reports
   ``reset=True`` when a client asks for messages that are gone (or more than ``limit`` are missing).
+- The counter runs ahead of what is stored: a seq is allocated, then written. ``stored_position``
+  tells how far the channel is complete (every seq up to it stored, or given up as a publisher's
+  hole), which is where a live reader can start without losing what is still being written.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pymongo.errors import BulkWriteError
 from storage.mongo import Database
 
 TRIM_EVERY = 64
+POSITION_WINDOW = 256  # newest seqs looked at for the stored position (publishes in flight on one channel)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,28 @@ class History:
     async def last_seq(self, channel: str) -> int:
         doc = await self._counters.find_one({"_id": channel}, {"seq": 1})
         return int(doc["seq"]) if doc else 0
+
+    async def stored_position(self, channel: str, settle: float) -> tuple[int, int]:
+        """``(position, allocated)``: the end of the channel's contiguous stored run, and its counter.
+
+        A seq missing below a message written less than ``settle`` seconds ago, or above the newest
+        stored one, may still be on its way (allocated, not yet written) and ends the run; one
+        missing below an older message is a hole a crashed publisher left and does not. Only the
+        newest ``POSITION_WINDOW`` seqs are looked at."""
+        counter = await self._counters.find_one({"_id": channel}, {"seq": 1, "trimmed": 1})
+        if counter is None:
+            return 0, 0
+        allocated = int(counter.get("seq", 0))
+        position = max(allocated - POSITION_WINDOW, int(counter.get("trimmed", 0)), 0)
+        recent = int((time.time() - settle) * 1000)
+        query = {"c": channel, "s": {"$gt": position}}
+        cursor = self._messages.find(query, {"_id": 0, "s": 1, "ts": 1}).sort("s", ASCENDING)
+        for doc in [doc async for doc in cursor]:
+            seq = int(doc["s"])
+            if seq != position + 1 and int(doc["ts"]) > recent:
+                break
+            position = seq
+        return position, allocated
 
     async def since(self, channel: str, after: int, limit: int | None = None) -> tuple[list[Entry], bool]:
         """Messages with seq > ``after`` in order, and whether the client must reset instead."""

@@ -11,8 +11,9 @@ and an optional idempotency ``key`` (unique). Contract:
   has a unique key per user) so that the effect happens once.
 - Only the lease owner can ``complete``/``fail``/``extend`` a job; a worker that lost its lease
   (paused past expiry) cannot overwrite the new owner's result.
-- Finished jobs (done, failed, cancelled) are deleted ``FINISHED_TTL`` after they finished; with
-  them go their keys, so a key guards against repeats for two weeks (the inbox key, forever).
+- Finished jobs (done, failed, cancelled) are deleted ``JOB_RETENTION_DAYS`` (default 14) after
+  they finished, by retention (storage/retention.py); with them go their keys, so a key guards
+  against repeats that long (the inbox key, as long as the inbox entry is kept).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from pymongo import ASCENDING, ReturnDocument
 from storage.mongo import Database
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
-FINISHED_TTL = 14 * 86400
 
 
 def now() -> dt.datetime:
@@ -40,8 +40,12 @@ async def create_indexes(db: Database) -> None:
     await db.jobs.create_index([("status", ASCENDING), ("lease_until", ASCENDING)])
     await db.jobs.create_index("key", unique=True, partialFilterExpression={"key": {"$type": "string"}})
     await db.jobs.create_index([("kind", ASCENDING), ("payload.webinar_id", ASCENDING)])
-    # Finished jobs (and their idempotency keys) are kept two weeks for inspection, then removed.
-    await db.jobs.create_index("finished_at", expireAfterSeconds=FINISHED_TTL)
+    # Retention deletes finished jobs by finish time. Earlier versions did it with a fixed two-week
+    # TTL index on the same key, which would override the setting: it is replaced.
+    legacy = (await db.jobs.index_information()).get("finished_at_1", {})
+    if "expireAfterSeconds" in legacy:
+        await db.jobs.drop_index("finished_at_1")
+    await db.jobs.create_index("finished_at")
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,15 @@ class JobQueue:
             },
         )
         return res.modified_count == 1
+
+    async def backlog(self) -> tuple[int, float]:
+        """How many queued jobs are due now, and how many seconds the longest-waiting one has waited
+        (0.0 when none is due)."""
+        t = now()
+        due = {"status": QUEUED, "run_at": {"$lte": t}}
+        count = await self.jobs.count_documents(due)
+        oldest = await self.jobs.find_one(due, {"run_at": 1}, sort=[("run_at", ASCENDING)]) if count else None
+        return count, (t - oldest["run_at"]).total_seconds() if oldest else 0.0
 
     async def get(self, job_id: str) -> dict[str, Any] | None:
         return await self.jobs.find_one({"_id": job_id})

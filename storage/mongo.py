@@ -11,14 +11,21 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 log = logging.getLogger("storage.mongo")
 
-Database = AsyncDatabase[dict[str, Any]]
+Doc = dict[str, Any]
+Database = AsyncDatabase[Doc]
 IndexCreator = Callable[[Database], Awaitable[None]]
 
 
-def open_client(url: str, **options: Any) -> AsyncMongoClient[dict[str, Any]]:
-    """A client for ``url``; call inside the running loop it will be used on, close it on shutdown."""
-    options.setdefault("serverSelectionTimeoutMS", 5000)
-    options.setdefault("connectTimeoutMS", 5000)
+DEFAULT_TIMEOUT = 3.0  # seconds; the MONGODB_TIMEOUT setting
+
+
+def open_client(url: str, timeout: float = DEFAULT_TIMEOUT, **options: Any) -> AsyncMongoClient[Doc]:
+    """A client for ``url``; call inside the running loop it will be used on, close it on shutdown.
+
+    ``timeout`` bounds how long an operation waits for a server it cannot reach (server selection,
+    connecting); then PyMongo raises, and ``storage.errors.outage`` makes that ``unavailable``."""
+    options.setdefault("serverSelectionTimeoutMS", int(timeout * 1000))
+    options.setdefault("connectTimeoutMS", int(timeout * 1000))
     options.setdefault("tz_aware", True)
     return AsyncMongoClient(url, **options)
 

@@ -1,7 +1,7 @@
 """Notification preferences per user: per category and delivery method, and muted webinars.
 
 One document per user in ``notification_preferences`` (``_id`` is the user id). A user without a
-document, or a category without an entry, gets the defaults: every category on, in-app and Web Push.
+document, or a category without an entry, gets the defaults: every category on, in-app, Web Push and email.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 from storage.mongo import Database
 
 CATEGORIES = ("registration", "reminder", "live", "announcement", "qa", "recording", "general")
-METHODS = ("in_app", "push")
+METHODS = ("in_app", "push", "email")
 
 
 @dataclass

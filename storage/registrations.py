@@ -30,7 +30,9 @@ class Registrations:
         self.db = db
         self.webinars = webinars
 
-    async def register(self, webinar: dict[str, Any], user_id: str, email: str, name: str) -> dict[str, Any]:
+    async def register(
+        self, webinar: dict[str, Any], user_id: str, email: str, name: str, *, timezone: str | None = None
+    ) -> dict[str, Any]:
         """A new registration (``approved`` with a seat in open mode, else ``pending``), or a cancelled
         one revived; 409 ``webinar_full`` or ``already_registered``."""
         wid = webinar["_id"]
@@ -45,6 +47,7 @@ class Registrations:
             "email": email,
             "name": name,
             "status": status,
+            "timezone": timezone,
             "created_at": now(),
         }
         try:
@@ -55,7 +58,7 @@ class Registrations:
         # This email registered before: revive a cancelled registration, refuse anything else.
         revived = await self.db.registrations.find_one_and_update(
             {"webinar_id": wid, "email": email, "status": "cancelled"},
-            {"$set": {"status": status, "name": name, "created_at": now()}},
+            {"$set": {"status": status, "name": name, "timezone": timezone, "created_at": now()}},
             return_document=ReturnDocument.AFTER,
         )
         if revived is not None:
@@ -123,6 +126,18 @@ class Registrations:
 
     async def approved(self, webinar_id: str) -> list[dict[str, Any]]:
         return await self.search(webinar_id, status="approved", limit=100_000)
+
+    async def of_users(self, webinar_id: str, user_ids: list[str]) -> list[dict[str, Any]]:
+        """The registrations of ``user_ids`` for the webinar, whatever their status."""
+        return await self.db.registrations.find(
+            {"webinar_id": webinar_id, "user_id": {"$in": user_ids}}
+        ).to_list(None)
+
+    async def approved_of_users(self, webinar_id: str, user_ids: list[str]) -> list[dict[str, Any]]:
+        return [r for r in await self.of_users(webinar_id, user_ids) if r.get("status") == "approved"]
+
+    async def by_email(self, webinar_id: str, email: str) -> dict[str, Any] | None:
+        return await self.db.registrations.find_one({"webinar_id": webinar_id, "email": email})
 
     async def approved_user_ids(self, webinar_id: str) -> list[str]:
         """User ids of the webinar's approved registrations (registrations without a user skipped)."""

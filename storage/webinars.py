@@ -66,6 +66,8 @@ class Webinars:
         """Edit a webinar that has not ended or been cancelled."""
         query: dict[str, Any] = {"_id": webinar_id, "status": {"$in": ["scheduled", "live"]}}
         change: dict[str, Any] = {"$set": fields}
+        if "starts_at" in fields or "duration_minutes" in fields:
+            change["$inc"] = {"ics_sequence": 1}  # calendars that imported the event move it
         if "capacity" in fields:
             # seats_left moves with capacity in the same conditional update, so a concurrent
             # registration either sees the old capacity or the new one, never a mix.

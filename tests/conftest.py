@@ -80,6 +80,9 @@ class EventLog:
     async def webinar_live(self, webinar: Any) -> None:
         self.seen.append(("webinar_live", webinar))
 
+    async def webinar_ended(self, webinar: Any) -> None:
+        self.seen.append(("webinar_ended", webinar))
+
     async def webinar_rescheduled(self, webinar: Any) -> None:
         self.seen.append(("webinar_rescheduled", webinar))
 
@@ -91,6 +94,9 @@ class EventLog:
 
     async def question_answered(self, webinar: Any, question: Any) -> None:
         self.seen.append(("question_answered", webinar, question))
+
+    async def link_requested(self, webinar: Any, email: Any) -> None:
+        self.seen.append(("link_requested", webinar, email))
 
     def of(self, event: str) -> list[tuple[Any, ...]]:
         """The records of every ``event`` heard, in order."""

@@ -187,14 +187,17 @@ class AppProcess:
             stdout=self.logfile,
             stderr=subprocess.STDOUT,
         )
-        try:
-            wait_port(self.port, timeout, self.proc)
-        except RuntimeError:
-            self.logfile.flush()
-            raise RuntimeError(Path(self.logfile.name).read_text()[-4000:]) from None
+        # Ready when *this* process says so: it prints READY only after it bound the port. A port that
+        # merely answers may belong to another test run's server that took the free port first.
+        deadline = time.monotonic() + timeout
+        while "READY " not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(self.output()[-4000:])
+            time.sleep(0.05)
 
     def output(self) -> str:
-        self.logfile.flush()
+        if not self.logfile.closed:
+            self.logfile.flush()
         return Path(self.logfile.name).read_text()
 
     def kill(self) -> None:
@@ -203,6 +206,7 @@ class AppProcess:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
             self.proc = None
+            self.logfile.close()  # output() still reads it by name
 
     def stop(self, timeout: float = 15) -> int:
         if self.proc is None:
@@ -216,4 +220,5 @@ class AppProcess:
             raise
         finally:
             self.proc = None
+            self.logfile.close()  # output() still reads it by name
         return code

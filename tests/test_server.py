@@ -148,3 +148,21 @@ async def test_sigterm_closes_websockets_with_1001_and_exits_zero(mongo_server, 
         assert "eyJ" not in output  # no token in the logs
     finally:
         app.stop()
+
+
+def test_a_taken_port_fails_the_start_instead_of_reaching_another_server(mongo_server, test_id, tmp_path):
+    """AppProcess waits for its own READY line, not for the port to answer: a port another process
+    holds (another test run's server, say) would answer too."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        app = AppProcess(
+            {"MONGODB_URL": mongo_server.url, "MONGODB_DATABASE": test_id, "DATA_DIR": str(tmp_path)}
+        )
+        app.port, app.env["PORT"] = port, str(port)  # as if the free port it picked was taken since
+        with pytest.raises(RuntimeError, match="already in use"):
+            app.start()
+        app.logfile.close()

@@ -40,6 +40,10 @@ def test_defaults_are_usable(tmp_path):
         ({"TLS_KEY": "/etc/hostname"}, "TLS_CERT"),
         ({"HTTP_IDLE_TIMEOUT": "0"}, "HTTP_IDLE_TIMEOUT"),
         ({"PUBLISH_RATE": "-1"}, "PUBLISH_RATE"),
+        ({"METRICS_PORT": "metrics"}, "METRICS_PORT"),
+        ({"METRICS_PORT": "8888"}, "METRICS_PORT"),
+        ({"METRICS_ALLOW": "10.0.0.0/33"}, "METRICS_ALLOW"),
+        ({"METRICS_ALLOW": "intranet"}, "METRICS_ALLOW"),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(tmp_path, env, name):

@@ -245,3 +245,24 @@ async def test_going_live_moves_the_whole_lobby_on_every_process(http_client, tw
     assert reply["result"]["seq"] == seqs.pop() + 1
     for client in [*lobby, host_ws]:
         client.close()
+
+
+@pytest.mark.gen_test(timeout=90)
+async def test_a_cancelled_registrations_link_is_refused_on_the_other_process(http_client, two_processes):
+    a, b = two_processes
+    api_a, api_b = Api(http_client, a.url), Api(http_client, b.url)
+    host = await api_a.host()
+    w = await api_a.webinar(host["access_token"])
+    reg = await api_a.register(w["id"], "Cy")
+    guest = join_token(reg)
+    assert (await api_b.call("GET", f"/api/webinars/{w['id']}/state", token=guest))[0] == 200
+    code, cancelled = await api_a.call(
+        "DELETE", f"/api/webinars/{w['id']}/registrations/{reg['id']}", token=guest
+    )
+    assert code == 200 and cancelled["status"] == "cancelled"
+    code, body = await api_b.call("GET", f"/api/webinars/{w['id']}/state", token=guest)
+    assert code == 403 and body["error"]["code"] == "forbidden"
+    tab = await WsClient.connect(b.url, guest)
+    refused = await tab.subscribe(f"room:{w['id']}")
+    assert refused["type"] == "error" and refused["code"] == "forbidden"
+    tab.close()

@@ -39,6 +39,7 @@ class Claims:
     webinar: str | None = None
     scope: str = "access"
     jti: str = ""  # the token's id, never empty for a verified token (see token_id)
+    iat: float = 0.0
 
     @property
     def user_id(self) -> str:
@@ -51,7 +52,10 @@ class Claims:
 
 class TokenService:
     def __init__(
-        self, settings: Settings, *, is_revoked: Callable[[str], Awaitable[bool]] | None = None
+        self,
+        settings: Settings,
+        *,
+        is_revoked: Callable[[str, str, float], Awaitable[bool]] | None = None,
     ) -> None:
         if not settings.jwt_keys:
             raise ValueError("no signing key: JWT_KEYS is empty (config.signing_key.with_signing_key)")
@@ -59,7 +63,8 @@ class TokenService:
         self.algorithm = settings.jwt_algorithm
         self.keys = {kid: key.reveal() for kid, key in settings.jwt_keys.items()}
         self.integrator_keys = {kid: key.reveal() for kid, key in settings.integrator_keys.items()}
-        # Whether a token id was revoked by logout (the accounts store); None: never.
+        # Whether a token was revoked: its id by logout (every role), or a host's tokens issued before a
+        # password reset or while the account is disabled (the accounts store); None: never.
         self.is_revoked = is_revoked
 
     def issue(
@@ -98,10 +103,15 @@ class TokenService:
         return await self.unrevoked(self.verify(token))
 
     async def unrevoked(self, claims: Claims) -> Claims:
-        """``claims`` if their token was not logged out (every role), else 401 ``token_revoked``;
-        also for claims verified earlier, such as those an SSE ticket was issued for."""
-        if self.is_revoked is not None and await self.is_revoked(claims.jti):
-            raise unauthorized("token_revoked", "this token was revoked by logout")
+        """``claims`` if their token was not revoked, else 401 ``token_revoked``: logged out (every
+        role), or a host's token from before a password reset or of a disabled account; also for
+        claims verified earlier, such as those an SSE ticket was issued for."""
+        revoked = self.is_revoked
+        host = claims.sub if claims.is_host else ""
+        if revoked is not None and await revoked(claims.jti, host, claims.iat):
+            raise unauthorized(
+                "token_revoked", "this token was revoked (logout, password reset or disabled account)"
+            )
         return claims
 
     def verify(self, token: str, *, scope: str = "access") -> Claims:
@@ -158,6 +168,7 @@ class TokenService:
             webinar=wid if isinstance(wid, str) else None,
             scope=token_scope,
             jti=token_id,
+            iat=float(data["iat"]),
         )
 
 
@@ -166,3 +177,29 @@ def _token_id(token: str, jti: Any) -> str:
     if isinstance(jti, str) and 0 < len(jti) <= 128:
         return jti
     return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def mint_integrator_token(
+    settings: Settings, sub: str, *, name: str = "", webinar: str | None = None, ttl: int, kid: str = ""
+) -> str:
+    """An attendee token signed as an integrator's backend would sign it (``INTEGRATOR_KEYS``,
+    ``INTEGRATOR_ISSUER``): for the admin command line and for trying the integration out.
+    ``kid`` defaults to the first integrator key; raises ``KeyError`` naming an unknown one."""
+    keys = settings.integrator_keys
+    kid = kid or next(iter(keys))
+    secret = keys[kid].reveal()
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "sub": sub,
+        "role": "attendee",
+        "name": name,
+        "scope": "access",
+        "iss": settings.integrator_issuer,
+        "aud": settings.jwt_audience,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": secrets.token_urlsafe(12),
+    }
+    if webinar is not None:
+        claims["wid"] = webinar
+    return jwt.encode(claims, secret, algorithm=settings.jwt_algorithm, headers={"kid": kid})

@@ -6,7 +6,10 @@ Contract (both implementations):
   Delivery is at most once; durability is the history layer's job (storage/history.py).
 - Ordering is preserved per channel for one publisher; publishers on different processes interleave.
 - ``subscribe``/``unsubscribe`` are idempotent and called by the hub on the first local subscriber
-  and after the last one leaves.
+  and after the last one leaves. When ``subscribe`` returns, every later ``publish`` on the channel
+  (from any process) reaches this one: the subscription is in force, not merely requested (or the
+  broker is down, and ``on_recover`` follows its return). Subscribes and unsubscribes of a channel
+  take effect in the order they were called.
 - After an outage the broker resubscribes every live channel and calls ``on_recover(channels)`` so
   the layer above can repair the gap from history.
 - ``publish`` raises ``BrokerUnavailable`` when the message could not be handed on.

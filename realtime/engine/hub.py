@@ -7,6 +7,9 @@ Delivery contract:
   arrives ahead of its predecessor waits while the gap is repaired from history (a publisher on
   another process may still be writing it); a hole left by a crashed publisher is skipped after
   ``REPAIR_DELAYS`` (about 4 s).
+- A channel's first local subscriber subscribes upstream (confirmed by the broker) before the hub
+  reads how far history is complete; it starts there, not at the seq counter, which counts seqs
+  still being written. What the broker brings meanwhile is held, then ordered like the rest.
 - A subscriber that gives ``since`` receives exactly the messages after it, then live ones; when
   history cannot fill the gap it is told ``reset`` instead.
 - After a broker outage every live channel is repaired from history; a durable publish the broker
@@ -27,11 +30,13 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
+from realtime import metrics
 from realtime.engine.broker import Broker, BrokerUnavailable
 from realtime.engine.control import CONTROL, Control
 from realtime.engine.publication import Publication
 from realtime.engine.recovery import REPAIR_DELAYS, Recovery
 from storage.history import History
+from storage.idempotency import Idempotency
 
 log = logging.getLogger("realtime.engine.hub")
 
@@ -64,6 +69,10 @@ class Connection(Subscriber, Protocol):
     @property
     def jti(self) -> str:
         """The id of the token it authenticated with ("" before it has)."""
+
+    @property
+    def transport_name(self) -> str:
+        """``ws`` or ``sse`` (the metrics' ``transport`` label)."""
 
     def close(self, code: int, reason: str) -> None: ...
 
@@ -102,21 +111,33 @@ class ChannelState:
 
 class Hub:
     def __init__(
-        self, broker: Broker, history: History, repair_delays: tuple[float, ...] = REPAIR_DELAYS
+        self,
+        broker: Broker,
+        history: History,
+        idempotency: Idempotency,
+        repair_delays: tuple[float, ...] = REPAIR_DELAYS,
     ) -> None:
         self.broker = broker
         self.history = history
+        self.idempotency = idempotency  # a send's idempotency_key: the first result answers its retries
         self._channels: dict[str, ChannelState] = {}
         self._pending_states: dict[str, asyncio.Future[ChannelState]] = {}
         self.connections: set[Connection] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: set[asyncio.Task[Any]] = set()
+        self._holding: dict[str, list[bytes]] = {}  # channels being set up: what the broker brought
+        self._recovered: set[str] = set()  # channels being set up when the broker came back
+        self._settle = sum(repair_delays)  # a missing seq older than this is a crashed publisher's hole
         self.recovery = Recovery(history, self._channels, self._fanout, self._spawn, repair_delays)
         self.control = Control(broker, self.kick_local)
 
     async def start(self) -> None:
-        await self.broker.start(self._on_message, self.recovery.on_recover)
+        await self.broker.start(self._on_message, self._on_recover)
         await self.control.start()
+
+    def _on_recover(self, channels: list[str]) -> None:
+        self._recovered.update(c for c in channels if c in self._holding)
+        self.recovery.on_recover(channels)
 
     def track(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run ``coro`` (a closed connection leaving its channels) so that ``close`` lets it finish."""
@@ -150,6 +171,16 @@ class Hub:
         state = self._channels.get(channel)
         return len(state.subscribers) if state else 0
 
+    def subscription_count(self) -> int:
+        return sum(len(state.subscribers) for state in self._channels.values())
+
+    def connection_counts(self) -> dict[str, int]:
+        """Open connections by transport name."""
+        counts: dict[str, int] = {}
+        for conn in self.connections:
+            counts[conn.transport_name] = counts.get(conn.transport_name, 0) + 1
+        return counts
+
     # -- publishing ------------------------------------------------------------------------------
 
     async def publish(self, channel: str, type: str, data: Any, *, durable: bool = True) -> int | None:
@@ -159,6 +190,7 @@ class Hub:
             pub = Publication.from_entry(entry)
         else:
             pub = Publication.build(channel, type, data, int(time.time() * 1000), None)
+        (metrics.PUBLISHED_DURABLE if durable else metrics.PUBLISHED_EPHEMERAL).inc()
         try:
             await self.broker.publish(channel, pub.to_wire())
         except BrokerUnavailable as exc:
@@ -182,6 +214,7 @@ class Hub:
             now = int(time.time() * 1000)
             pubs = [Publication.build(c, t, d, now, None) for c, t, d in items]
         wire = [(p.channel, p.to_wire()) for p in pubs]
+        (metrics.PUBLISHED_DURABLE if durable else metrics.PUBLISHED_EPHEMERAL).inc(len(pubs))
         try:
             await self.broker.publish_many(wire)
         except BrokerUnavailable:
@@ -211,12 +244,15 @@ class Hub:
 
     def kick_local(self, channel: str, user_id: str, code: int, reason: str, jti: str | None = None) -> None:
         """:meth:`kick` on this process only (realtime/engine/control.py calls it)."""
-        targets: list[Subscriber]
+        targets: set[Subscriber]
         if channel == "*":
-            targets = [c for c in self.connections if c.user_id == user_id and (jti is None or c.jti == jti)]
+            targets = {c for c in self.connections if c.user_id == user_id and (jti is None or c.jti == jti)}
         else:
+            # The user's connections too: one still joining ``channel`` is not among its subscribers
+            # yet (each connection's ``kick`` decides whether it is on the channel).
             state = self._channels.get(channel)
-            targets = [s for s in state.subscribers if s.user_id == user_id] if state else []
+            targets = {s for s in state.subscribers if s.user_id == user_id} if state else set()
+            targets |= {c for c in self.connections if c.user_id == user_id}
         for target in targets:
             target.kick(channel, code, reason)
 
@@ -249,19 +285,32 @@ class Hub:
             return await asyncio.shield(waiting)
         future: asyncio.Future[ChannelState] = asyncio.get_running_loop().create_future()
         self._pending_states[channel] = future
+        self._holding[channel] = []
         try:
-            last = await self.history.last_seq(channel)
+            # Listen first, then read where history is complete: whatever is written after that
+            # read is published after it, so it arrives (and is held until the state exists).
             await self.broker.subscribe(channel)
+            last, allocated = await self.history.stored_position(channel, self._settle)
             state = ChannelState(last)
             self._channels[channel] = state
-            future.set_result(state)
-            return state
         except BaseException as exc:
             future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
             future.exception()  # mark retrieved for waiters that never come
+            with contextlib.suppress(Exception):
+                await self.broker.unsubscribe(channel)
             raise
         finally:
             del self._pending_states[channel]
+            held = self._holding.pop(channel)
+            recovered = channel in self._recovered  # the broker came back during the set-up
+            self._recovered.discard(channel)
+        for payload in held:
+            self._on_message(channel, payload)
+        self.recovery.start(channel, state, allocated)
+        if recovered:
+            self.recovery.on_recover([channel])
+        future.set_result(state)
+        return state
 
     async def unsubscribe(self, sub: Subscriber, channel: str) -> None:
         state = self._channels.get(channel)
@@ -287,6 +336,9 @@ class Hub:
             return
         state = self._channels.get(channel)
         if state is None:
+            held = self._holding.get(channel)
+            if held is not None:
+                held.append(payload)
             return
         pub = Publication.from_wire(channel, payload)
         if pub.seq is None:
@@ -324,3 +376,4 @@ class Hub:
             sub.push(frame, droppable, pubs)
         state.cost = clock() - started
         state.flushed = asyncio.get_running_loop().time()
+        metrics.fanned_out(pubs, len(subscribers), state.cost)

@@ -19,6 +19,8 @@ from typing import Any
 
 from tornado.iostream import IOStream, StreamClosedError
 
+from realtime import metrics
+
 
 class Outbox:
     __slots__ = (
@@ -79,12 +81,14 @@ class Outbox:
         if self.buffered + size > self.limit:
             if droppable:
                 self.dropped += 1
+                metrics.DROPPED.inc()
                 return
             self._discard_droppable()
             if self.buffered + size > self.limit:
                 self.closed = True
                 self._queue.clear()
                 self._queued = 0
+                metrics.SLOW_CONSUMER_CLOSES.inc()
                 self._on_overflow()
                 return
         self._queue.append((frame, droppable))
@@ -106,6 +110,7 @@ class Outbox:
     def _discard_droppable(self) -> None:
         kept = [item for item in self._queue if not item[1]]
         self.dropped += len(self._queue) - len(kept)
+        metrics.DROPPED.inc(len(self._queue) - len(kept))
         self._queue = kept
         self._queued = sum(len(f) for f, _ in kept)
 

@@ -4,11 +4,13 @@ shared by every subscriber (no per-connection encoding)."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 from typing import Any
 
 from storage.history import Entry
 
+_TS = re.compile(rb',"ts":(\d+)')
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str).encode
 
 
@@ -51,6 +53,13 @@ class Publication:
     @classmethod
     def from_entry(cls, entry: Entry) -> Publication:
         return cls.build(entry.channel, entry.type, entry.data, entry.ts, entry.seq)
+
+    @property
+    def ts(self) -> int:
+        """The publish time in epoch ms, read from the encoded JSON: its last ``"ts"`` key is the
+        envelope's (``data`` comes before it, and a key inside a string would be escaped)."""
+        found = _TS.match(self.json, self.json.rfind(b',"ts":'))
+        return int(found.group(1)) if found else 0
 
     @property
     def ws_frame(self) -> bytes:

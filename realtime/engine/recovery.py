@@ -2,12 +2,17 @@
 no duplicate and no gap that history could fill.
 
 - A publication that arrives ahead of its predecessor waits in ``pending`` while the gap is repaired
-  from history (a publisher on another process may still be writing it); a hole left by a crashed
-  publisher is skipped after ``repair_delays``.
+  from history (a publisher on another process may still be writing it); so do the messages history
+  holds past a hole. A hole left by a crashed publisher is skipped after ``repair_delays``, and what
+  was stored after it is still delivered.
+- A channel's first local subscriber starts it at the end of the contiguous stored run (``start``):
+  seqs allocated but not yet written arrive through the broker later, and what history already
+  holds past a hole is filled from it.
 - After a broker outage every live channel is filled from history (``on_recover``).
-- A subscriber that gives ``since`` first receives the backlog from history; what the channel
-  delivers meanwhile is buffered for it (``recovering``), and what it already has is skipped
-  (``floor``). When history cannot fill its gap it is told ``reset`` instead.
+- A subscriber that gives ``since`` first receives the backlog from history, up to the channel's
+  position when it joined; what the channel delivers meanwhile is buffered for it (``recovering``),
+  and what it already has is skipped (``floor``). When history cannot fill its gap it is told
+  ``reset`` instead.
 
 The fan-out itself (batching, the hot path) is the hub's: this module hands it publications in order
 through ``fanout`` and takes over only for subscribers that are still catching up.
@@ -20,6 +25,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from realtime import metrics
 from realtime.engine.publication import Publication
 from storage.history import History
 
@@ -61,8 +67,11 @@ class Recovery:
         elif seq > state.last:
             state.pending[seq] = pub
             self._drain(state)
-            if state.pending and state.repairing is None:
-                state.repairing = self._spawn(self._repair(channel, state))
+            self._await_gap(channel, state)
+
+    def _await_gap(self, channel: str, state: ChannelState) -> None:
+        if state.pending and state.repairing is None:
+            state.repairing = self._spawn(self._repair(channel, state))
 
     def _drain(self, state: ChannelState) -> None:
         while state.last + 1 in state.pending:
@@ -96,13 +105,27 @@ class Recovery:
         if state is not None:
             await self._fill(channel, state, self.history.size)
 
+    def start(self, channel: str, state: ChannelState, allocated: int) -> None:
+        """A channel has just been set up at ``state.last``, the end of its stored run; seqs up to
+        ``allocated`` may already be stored past a hole (published before this process listened)."""
+        if allocated > state.last:
+            self._spawn(self._fill(channel, state, allocated - state.last))
+
     async def _fill(self, channel: str, state: ChannelState, limit: int) -> None:
-        """Deliver from history what follows ``state.last`` (up to ``limit``), then what waited."""
-        for entry in await self.history.read(channel, after=state.last, limit=limit):
+        """Deliver from history what follows ``state.last`` (up to ``limit``), then what waited;
+        what lies past a hole waits in ``pending`` like an early arrival while the gap is repaired."""
+        entries = await self.history.read(channel, after=state.last, limit=limit)
+        if self._channels.get(channel) is not state:
+            return  # its last subscriber left meanwhile
+        for entry in entries:
             if entry.seq == state.last + 1:
                 state.last = entry.seq
+                state.pending.pop(entry.seq, None)
                 self._fanout(state, Publication.from_entry(entry))
+            elif entry.seq > state.last and entry.seq not in state.pending:
+                state.pending[entry.seq] = Publication.from_entry(entry)
         self._drain(state)
+        self._await_gap(channel, state)
 
     # -- a subscriber joining with ``since`` -----------------------------------------------------
 
@@ -118,13 +141,14 @@ class Recovery:
         reset)``, then the backlog after ``since``, then what arrived meanwhile; from then on the
         hub's fan-out serves it like every other subscriber."""
         state.recovering[sub] = []
-        position, reset, backlog = state.last, False, []
+        joined = state.last  # the backlog goes up to here; the channel delivers what follows
+        position, reset, backlog = joined, False, []
         if since is not None:
             entries, reset = await self.history.since(channel, since)
             if not reset:
-                backlog = [Publication.from_entry(e) for e in entries]
-                position = max([since] + [p.seq for p in backlog if p.seq is not None])
-        on_ready(position if not reset else state.last, reset)
+                backlog = [Publication.from_entry(e) for e in entries if e.seq <= joined]
+                position = max(since, joined)
+        on_ready(position, reset)
         for pub in backlog:
             sub.deliver(pub)
         for pub in state.recovering.pop(sub, []):
@@ -132,7 +156,9 @@ class Recovery:
                 sub.deliver(pub)
                 if pub.seq is not None:
                     position = pub.seq
-        if position > state.last:
+        if position > state.last or state.batch:
+            # ahead of the channel, or the channel's next fan-out still holds what it delivered
+            # (``state.last`` counts it): skip for ``sub`` what it has
             state.floor[sub] = position
 
     def fan_out_while_joining(
@@ -140,6 +166,7 @@ class Recovery:
     ) -> None:
         """The fan-out while some subscriber of the channel is still joining: buffer for those
         waiting on their backlog, skip what a subscriber already has, deliver to the rest."""
+        delivered = 0
         for pub in pubs:
             for sub in subscribers:
                 buffer = state.recovering.get(sub)
@@ -152,3 +179,5 @@ class Recovery:
                         continue
                     del state.floor[sub]
                 sub.deliver(pub)
+                delivered += 1
+        metrics.DELIVERIES.inc(delivered)

@@ -2,7 +2,8 @@
 
 Domains register methods (``chat.send``, ``poll.vote``...) on one registry; a live session hands it
 each ``rpc`` message and sends the answer, ``rpc_result`` or ``rpc_error`` with the same ``id``. The
-same service functions back the REST API, so authorisation is decided in one place.
+same service functions back the REST API, so authorisation is decided in one place. A method that
+fails because MongoDB is unreachable answers ``unavailable``, as its REST twin answers 503.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime.auth.tokens import Claims
-from storage.errors import Kind, Refused
+from storage.errors import Kind, Refused, outage
 
 log = logging.getLogger("realtime.engine.rpc")
 
@@ -35,7 +36,7 @@ class RpcRegistry:
     def register(self, name: str, method: RpcMethod) -> None:
         if name in self._methods:
             raise ValueError(f"rpc method {name!r} registered twice")
-        self._methods[name] = method
+        self._methods[name] = _outage_refused(method)
 
     def get(self, name: str) -> RpcMethod | None:
         return self._methods.get(name)
@@ -69,3 +70,16 @@ class RpcRegistry:
 
 def _error(rid: int | str, code: str, message: str) -> dict[str, Any]:
     return {"type": "rpc_error", "id": rid, "error": {"code": code, "message": message}}
+
+
+def _outage_refused(method: RpcMethod) -> RpcMethod:
+    async def call(ctx: RpcContext, params: dict[str, Any]) -> Any:
+        try:
+            return await method(ctx, params)
+        except Exception as exc:
+            refused = outage(exc)
+            if refused is None:
+                raise
+            raise refused from exc
+
+    return call

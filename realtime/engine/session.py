@@ -98,6 +98,10 @@ class Session:
         assert self.claims is not None and self._place is None
         self._place = await self.deps.limits.take_user(self.claims.user_id, self.conn_id)
 
+    @property
+    def transport_name(self) -> str:
+        return self.transport.transport_name
+
     def open(self, push: Push) -> None:
         """The connection is up: join the hub's registry and start the clock (``auth`` within
         AUTH_TIMEOUT, or the token's expiry when already authenticated). An unauthenticated one

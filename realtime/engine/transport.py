@@ -23,6 +23,10 @@ class Transport(Protocol):
     @property
     def remote_ip(self) -> str: ...
 
+    @property
+    def transport_name(self) -> str:
+        """``ws`` or ``sse``: how metrics count the connection."""
+
     def deliver(self, pub: Publication) -> None:
         """Frame and send one publication."""
 

@@ -16,6 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from realtime import metrics
 from storage.jobs import Job, JobQueue
 
 log = logging.getLogger("realtime.jobs.worker")
@@ -122,15 +123,19 @@ class Worker:
         try:
             handler = self.handlers.get(job.kind)
             if handler is None:
+                metrics.job_ran("unknown", "failed")  # never the stored kind: labels stay bounded
                 await self.queue.fail(job, f"no handler for kind {job.kind!r}")
                 return
             result = await handler(job)
+            metrics.job_ran(job.kind, "done")
             await self.queue.complete(job, result)
         except asyncio.CancelledError:
             raise
         except RetryLater as exc:
+            metrics.job_ran(job.kind, "retry")
             await self.queue.fail(job, str(exc), retry_in=exc.delay)
         except Exception as exc:
+            metrics.job_ran(job.kind, "failed")
             log.exception("job %s (%s) failed, attempt %d", job.id, job.kind, job.attempts)
             await self.queue.fail(job, f"{type(exc).__name__}: {exc}")
         finally:

@@ -15,7 +15,13 @@ Delivery contract:
 - Recipients are handled in chunks of ``chunk`` users: one preferences query, one ``insert_many``,
   one ``publish_many`` and one push job per chunk.
 - Preferences: a category switched off for ``in_app`` is not stored or published; switched off for
-  ``push`` is not pushed; a muted webinar gets neither.
+  ``push`` is not pushed, for ``email`` not mailed; a muted webinar gets none of them.
+- Email (``mail_compose.py``, ``mail.py``): one batch per chunk, keyed by the chunk's key, so a
+  retried chunk mails nobody twice; each recipient's mail is composed for them (their link, their
+  time zone). ``mail`` names the mail's kind and extra fields (``mail_compose.KINDS``).
+- Links: a notification about a webinar whose ``url`` is the webinar's page carries each
+  recipient's own link instead (``realtime/webinars/links.py``): registrants their join link, hosts
+  their console, so no inbox item leads a registered person to the registration form.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from realtime.engine.channels import personal
+from realtime.notifications.mail_compose import MailComposer, Notice
 from realtime.notifications.views import public
 from realtime.notifications.webpush import PushDelivery
+from realtime.webinars.links import JoinLinks
 from storage.jobs import Job, JobQueue
 from storage.mongo import Database
 from storage.notifications import Inbox
@@ -67,6 +75,8 @@ class Notifier:
         jobs: JobQueue,
         push: PushDelivery | None = None,
         *,
+        email: MailComposer | None = None,
+        links: JoinLinks | None = None,
         chunk: int = 1000,
     ) -> None:
         self.db = db
@@ -76,6 +86,9 @@ class Notifier:
         self.publisher = publisher
         self.jobs = jobs
         self.push = push
+        self.email = email
+        self.links = links
+        self.webinars = Webinars(db)
         self.chunk = chunk
 
     async def notify(
@@ -87,6 +100,7 @@ class Notifier:
         url: str,
         webinar_id: str | None = None,
         idempotency_key: str | None = None,
+        mail: dict[str, Any] | None = None,
     ) -> int:
         """Notify every user in ``user_ids`` now; returns how many inbox items were created."""
         if category not in CATEGORIES:
@@ -97,7 +111,7 @@ class Notifier:
         for start in range(0, len(users), self.chunk):
             batch = users[start : start + self.chunk]
             created += await self._notify_batch(
-                batch, category, title, body, url, webinar_id, key, f"{key}:{start // self.chunk}"
+                batch, category, title, body, url, webinar_id, key, f"{key}:{start // self.chunk}", mail
             )
         return created
 
@@ -111,8 +125,10 @@ class Notifier:
         webinar_id: str | None,
         key: str,
         batch_key: str,
+        mail: dict[str, Any] | None = None,
     ) -> int:
         prefs = await self.preferences.get_many(users)
+        urls = await self._personal_urls(users, webinar_id, url)
         now = dt.datetime.now(dt.UTC)
         docs: list[dict[str, Any]] = [
             {
@@ -121,7 +137,7 @@ class Notifier:
                 "category": category,
                 "title": title,
                 "body": body,
-                "url": url,
+                "url": urls.get(u, url),
                 "webinar_id": webinar_id,
                 "created_at": now,
             }
@@ -154,7 +170,22 @@ class Notifier:
             if targets:
                 message = {"title": title, "body": body, "url": url, "category": category, "tag": key}
                 await self.push.enqueue(targets, message, key=f"push:{batch_key}")
+        if self.email is not None:
+            # Every recipient who wants it: the mail's own key makes a retried batch send nothing twice.
+            mailed = [u for u in users if prefs[u].wants(category, "email", webinar_id)]
+            if mailed:
+                notice = Notice(category, title, body, url, webinar_id, dict(mail or {}))
+                await self.email.send(mailed, notice, f"mail:{batch_key}", urls)
         return len(stored)
+
+    async def _personal_urls(self, users: list[str], webinar_id: str | None, url: str) -> dict[str, str]:
+        """Each user's own link when ``url`` is the webinar's public page; else nothing to change."""
+        if self.links is None or webinar_id is None or url != self.links.page(webinar_id):
+            return {}
+        webinar = await self.webinars.find(webinar_id)
+        if webinar is None:
+            return {}
+        return await self.links.for_users(self.registrations, webinar, users)
 
     async def enqueue_fanout(
         self,
@@ -167,6 +198,7 @@ class Notifier:
         webinar_id: str | None = None,
         key: str | None = None,
         run_at: dt.datetime | None = None,
+        mail: dict[str, Any] | None = None,
     ) -> str:
         """Queue a background fan-out to ``user_ids``, or else to every approved registrant of
         ``webinar_id`` (resolved when the job runs). The job id is returned; with ``key`` a second
@@ -181,6 +213,7 @@ class Notifier:
             "user_ids": user_ids,
             "webinar_id": webinar_id,
             "key": key,
+            "mail": mail,
         }
         return await self.jobs.enqueue(
             FANOUT_JOB, payload, key=f"fanout:{key}" if key else None, run_at=run_at
@@ -192,7 +225,14 @@ class Notifier:
         if users is None:
             users = await self.registrant_ids(p["webinar_id"])
         created = await self.notify(
-            users, p["category"], p["title"], p["body"], p["url"], p.get("webinar_id"), p.get("key") or job.id
+            users,
+            p["category"],
+            p["title"],
+            p["body"],
+            p["url"],
+            p.get("webinar_id"),
+            p.get("key") or job.id,
+            p.get("mail"),
         )
         return {"recipients": len(users), "created": created}
 

@@ -18,7 +18,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from realtime.schema import Body, HttpUrl, Id, Query, View, not_blank
+from realtime.schema import NOT_BLANK, Body, HttpUrl, Id, Query, View, not_blank
 from storage.notifications import FILTERS
 from storage.preferences import CATEGORIES
 
@@ -27,13 +27,26 @@ MAX_RECIPIENTS = 100_000
 Category = Literal[CATEGORIES]  # type: ignore[valid-type]
 
 
+CURSOR = "^([0-9a-fA-F]{24})?$"  # empty: the first page
+
+
 class InboxQuery(Query):
     filter: Literal[FILTERS] = "all"  # type: ignore[valid-type]
     limit: Annotated[int, Field(ge=1, le=100, strict=False)] = 20
-    cursor: Annotated[str, Field(description="the next_cursor of the previous page")] | None = None
+    cursor: (
+        Annotated[
+            str,
+            # the form of every position (the answer to one that is not is invalid_cursor)
+            Field(description="the next_cursor of the previous page", json_schema_extra={"pattern": CURSOR}),
+        ]
+        | None
+    ) = None
 
 
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+
+
+ARRAY, STRING, NULL = {"type": "array"}, {"type": "string"}, {"type": "null"}
 
 
 class NotificationSend(Body):
@@ -42,11 +55,31 @@ class NotificationSend(Body):
     ``{job_id}``. The optional header ``Idempotency-Key`` (at most 200 characters) notifies once."""
 
     category: Category = "general"
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(not_blank)]
+    title: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=200),
+        AfterValidator(not_blank),
+        Field(pattern=NOT_BLANK),
+    ]
     body: Annotated[str, StringConstraints(max_length=2000)] = ""
     url: Annotated[str, StringConstraints(max_length=2000)] = Field("", description="absolute or relative")
     user_ids: Annotated[list[UserId], Field(min_length=1, max_length=MAX_RECIPIENTS)] | None = None
     webinar_id: Id | None = None
+
+    model_config = ConfigDict(  # the rule of _one_audience, for the document
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["user_ids"],
+                    "properties": {"user_ids": {"type": "array"}, "webinar_id": {"type": "null"}},
+                },
+                {
+                    "required": ["webinar_id"],
+                    "properties": {"webinar_id": {"type": "string"}, "user_ids": {"type": "null"}},
+                },
+            ]
+        }
+    )
 
     @model_validator(mode="after")
     def _one_audience(self) -> NotificationSend:
@@ -65,6 +98,7 @@ class Switches(TypedDict, total=False):
     __pydantic_config__ = ConfigDict(strict=True, extra="forbid")  # type: ignore[misc]
     in_app: bool
     push: bool
+    email: bool
 
 
 class PreferencesUpdate(Body):
@@ -137,7 +171,7 @@ class ReadAll(View):
 
 
 class Preferences(View):
-    categories: dict[Category, dict[Literal["in_app", "push"], bool]]
+    categories: dict[Category, dict[Literal["in_app", "push", "email"], bool]]
     muted_webinars: list[str]
 
 

@@ -1,4 +1,8 @@
-"""The notification subsystem as one unit: job queue, worker, Web Push, notifier and triggers.
+"""The notification subsystem as one unit: job queue, worker, Web Push, email, notifier and triggers.
+
+Email goes by SMTP when ``SMTP_URL`` is set, else to the development mailbox, except with
+``MODE=production``, where no ``SMTP_URL`` means no email (logged at start-up): the development
+mailbox is never reachable in production.
 
 ``open_notifications`` builds it inside the running loop and starts the worker;
 ``NotificationServices.close`` stops the worker (running jobs get a few seconds, then their leases
@@ -7,21 +11,51 @@ lapse and another process takes them) and closes the push HTTP session.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from config import Settings
+from realtime.auth.tokens import TokenService
 from realtime.jobs.worker import Worker
+from realtime.notifications.mail import JOB_KIND as MAIL_JOB
+from realtime.notifications.mail import MailDelivery, MailTransport
+from realtime.notifications.mail_compose import MailComposer
+from realtime.notifications.mail_mailbox import DevMailbox
+from realtime.notifications.mail_smtp import SmtpTransport
 from realtime.notifications.notifier import FANOUT_JOB, Notifier, Publisher
-from realtime.notifications.triggers import REMINDER_JOB, NotificationTriggers
+from realtime.notifications.triggers import LINK_JOB, REMINDER_JOB, NotificationTriggers
+from realtime.notifications.unsubscribe import UnsubscribeLinks
 from realtime.notifications.webpush import JOB_KIND as PUSH_JOB
 from realtime.notifications.webpush import PushDelivery, PushSender, generate_vapid_key, load_vapid
 from realtime.webinars.audience import RoomAudience
-from storage import jobs, notifications, push_subscriptions
+from realtime.webinars.links import JoinLinks
+from storage import jobs, mail, notifications, push_subscriptions
 from storage.jobs import JobQueue
+from storage.mail import MailStore
 from storage.mongo import Database
 from storage.push_subscriptions import PushSubscriptions
+from storage.registrations import Registrations
+from storage.webinars import Webinars
 
-INDEX_CREATORS = [jobs.create_indexes, notifications.create_indexes, push_subscriptions.create_indexes]
+log = logging.getLogger("realtime.notifications")
+
+INDEX_CREATORS = [
+    jobs.create_indexes,
+    notifications.create_indexes,
+    push_subscriptions.create_indexes,
+    mail.create_indexes,
+]
+
+
+def make_mail_transport(settings: Settings) -> MailTransport | None:
+    """SMTP from ``SMTP_URL``; without it the development mailbox, or nothing in production."""
+    url = settings.smtp_url.reveal()
+    if url:
+        return SmtpTransport(url, concurrency=settings.smtp_concurrency, timeout=settings.smtp_timeout)
+    if settings.production:
+        log.warning("SMTP_URL is not set: no email is sent (MODE=production has no development mailbox)")
+        return None
+    return DevMailbox(settings.base_url)
 
 
 @dataclass
@@ -32,10 +66,15 @@ class NotificationServices:
     sender: PushSender
     notifier: Notifier
     triggers: NotificationTriggers
+    mail: MailStore
+    mail_transport: MailTransport | None
+    unsubscribe: UnsubscribeLinks
 
     async def close(self) -> None:
         await self.worker.close()
         await self.sender.close()
+        if self.mail_transport is not None:
+            await self.mail_transport.close()
 
 
 async def open_notifications(
@@ -43,6 +82,7 @@ async def open_notifications(
     settings: Settings,
     publisher: Publisher,
     audience: RoomAudience,
+    tokens: TokenService,
     *,
     start_worker: bool = True,
 ) -> NotificationServices:
@@ -53,7 +93,24 @@ async def open_notifications(
     )
     sender = PushSender(load_vapid(key), settings.vapid_subject, concurrency=settings.push_concurrency)
     push = PushDelivery(subscriptions, sender, queue)
-    notifier = Notifier(db, publisher, queue, push)
+    links = JoinLinks(tokens, settings.base_url)
+    store = MailStore(db)
+    unsubscribe = UnsubscribeLinks(settings)
+    transport = make_mail_transport(settings)
+    delivery = MailDelivery(store, transport, queue) if transport is not None else None
+    composer = None
+    if delivery is not None:
+        webinars = Webinars(db)
+        composer = MailComposer(
+            store,
+            delivery,
+            webinars,
+            Registrations(db, webinars),
+            links,
+            unsubscribe,
+            mail_from=settings.mail_from,
+        )
+    notifier = Notifier(db, publisher, queue, push, email=composer, links=links)
     triggers = NotificationTriggers(
         notifier, queue, audience, reminder_offsets=settings.reminder_offsets, base_url=settings.base_url
     )
@@ -62,8 +119,13 @@ async def open_notifications(
     )
     worker.register(FANOUT_JOB, notifier.run_fanout)
     worker.register(REMINDER_JOB, triggers.run_reminder)
+    worker.register(LINK_JOB, triggers.run_link)
     worker.register(PUSH_JOB, push.run)
+    if delivery is not None:
+        worker.register(MAIL_JOB, delivery.run)
     queue.on_enqueue = worker.wake
     if start_worker:
         worker.start()
-    return NotificationServices(queue, worker, subscriptions, sender, notifier, triggers)
+    return NotificationServices(
+        queue, worker, subscriptions, sender, notifier, triggers, store, transport, unsubscribe
+    )

@@ -19,6 +19,7 @@ import hashlib
 import logging
 from typing import Any
 
+from realtime.notifications.mail_compose import Notice
 from realtime.notifications.notifier import Notifier
 from realtime.webinars.audience import RoomAudience
 from realtime.webinars.records import Announcement, Question, Registration, Webinar
@@ -28,6 +29,7 @@ from storage.webinars import Webinars
 log = logging.getLogger("realtime.notifications.notifier")
 
 REMINDER_JOB = "reminder"
+LINK_JOB = "mail.link"
 NOT_REMINDED = ("cancelled", "ended", "live")
 
 
@@ -68,24 +70,29 @@ class NotificationTriggers:
     # the webinar events (WebinarEvents) ----------------------------------------------------------
 
     async def registration_received(self, webinar: Webinar, registration: Registration) -> None:
-        await self._registration(webinar, registration)
+        await self._registration(webinar, registration, decided=False)
 
     async def registration_decided(self, webinar: Webinar, registration: Registration) -> None:
-        await self._registration(webinar, registration)
+        await self._registration(webinar, registration, decided=True)
 
-    async def _registration(self, webinar: Webinar, registration: Registration) -> None:
+    async def _registration(self, webinar: Webinar, registration: Registration, *, decided: bool) -> None:
         """Tell the registrant where they stand; ``approved`` also queues the webinar's reminders."""
         status, title = registration.status, webinar.title or "a webinar"
         if status == "approved":
             await self.schedule_reminders(webinar)
             heading, body = "Registration confirmed", f"You are registered for {title}."
+            kind = "approved" if decided else "confirmed"
         elif status == "pending":
             heading, body = (
                 "Registration received",
                 f"Your registration for {title} awaits the host's approval.",
             )
+            kind = "received"
+            if not decided:
+                await self._tell_hosts(webinar, registration)
         else:
             heading, body = "Registration update", f"Your registration for {title} is {status}."
+            kind = "declined"
         if registration.user_id:
             await self.notifier.notify(
                 [registration.user_id],
@@ -95,7 +102,53 @@ class NotificationTriggers:
                 self.url(webinar.id),
                 webinar.id,
                 f"registration:{registration.id}:{status}",
+                {"kind": kind, "subject": f"{heading}: {title}"},
             )
+
+    async def _tell_hosts(self, webinar: Webinar, registration: Registration) -> None:
+        """The webinar's host and co-hosts: a registration awaits their approval (their link: the console)."""
+        doc = await self.webinars.find(webinar.id)
+        if doc is None:
+            return
+        staff = [doc.get("owner_id"), *doc.get("cohost_ids", [])]
+        title = webinar.title or "your webinar"
+        who = f"{registration.name} ({registration.email})"
+        await self.notifier.notify(
+            [s for s in staff if s],
+            "registration",
+            "New registration to approve",
+            f"{who} registered for {title} and awaits your approval.",
+            self.url(webinar.id),
+            webinar.id,
+            f"pending:{registration.id}",
+            {"kind": "notice", "subject": f"To approve: {registration.name} for {title}"},
+        )
+
+    async def link_requested(self, webinar: Webinar, email: str) -> None:
+        """Queue the link mail for ``email``: a background job for any address, so the request does
+        the same work whether or not the address is registered (no enumeration by timing)."""
+        await self.jobs.enqueue(LINK_JOB, {"webinar_id": webinar.id, "email": email})
+
+    async def run_link(self, job: Job) -> dict[str, Any]:
+        """Mail the registrant their link again (no inbox item: they asked for a mail)."""
+        p = job.payload
+        reg = await self.notifier.registrations.by_email(p["webinar_id"], p["email"])
+        webinar = await self.webinars.find(p["webinar_id"])
+        if self.notifier.email is None or webinar is None or reg is None:
+            return {"sent": 0}
+        if reg.get("status") not in ("approved", "pending") or not reg.get("user_id"):
+            return {"sent": 0}
+        title = str(webinar.get("title") or "a webinar")
+        kind = "link" if reg["status"] == "approved" else "received"
+        notice = Notice(
+            "registration",
+            f"Your link to {title}",
+            "",
+            self.url(p["webinar_id"]),
+            p["webinar_id"],
+            {"kind": kind, "subject": f"Your link to {title}"},
+        )
+        return {"sent": await self.notifier.email.send([reg["user_id"]], notice, f"link:{job.id}")}
 
     async def webinar_live(self, webinar: Webinar) -> None:
         await self._to_registrants(
@@ -104,6 +157,21 @@ class NotificationTriggers:
             f"{webinar.title or 'A webinar'} is live",
             "Join now.",
             f"live:{webinar.id}",
+            mail={"kind": "live", "subject": f"{webinar.title or 'A webinar'} is live: join now"},
+        )
+
+    async def webinar_ended(self, webinar: Webinar) -> None:
+        """The thank-you, with the recording or replay link when the host set one."""
+        doc = await self.webinars.find(webinar.id) or {}
+        recording = str(doc.get("recording_url") or "")
+        await self._to_registrants(
+            webinar.id,
+            "recording",
+            f"Thank you for joining {webinar.title or 'the webinar'}",
+            "The recording is available." if recording else "Thank you for attending.",
+            f"ended:{webinar.id}",
+            url=recording or None,
+            mail={"kind": "thanks", "recording_url": recording},
         )
 
     async def announcement_made(self, webinar: Webinar, announcement: Announcement) -> None:
@@ -139,6 +207,7 @@ class NotificationTriggers:
             f"{webinar.title or 'A webinar'} was rescheduled",
             f"It now starts at {webinar.starts_at.isoformat()}.",
             f"rescheduled:{webinar.id}:{_epoch(webinar.starts_at)}",
+            mail={"kind": "rescheduled", "subject": f"New time: {webinar.title or 'your webinar'}"},
         )
 
     async def webinar_cancelled(self, webinar: Webinar) -> None:
@@ -149,6 +218,7 @@ class NotificationTriggers:
             f"{webinar.title or 'A webinar'} was cancelled",
             "The host cancelled this webinar.",
             f"cancelled:{webinar.id}",
+            mail={"kind": "cancelled", "subject": f"Cancelled: {webinar.title or 'your webinar'}"},
         )
 
     # -----------------------------------------------------------------------------------------------
@@ -164,6 +234,7 @@ class NotificationTriggers:
             "Watch the recording.",
             f"recording:{wid}:{digest}",
             url=url,
+            mail={"kind": "recording"},
         )
 
     async def _to_registrants(
@@ -176,6 +247,7 @@ class NotificationTriggers:
         *,
         url: str | None = None,
         user_ids: list[str] | None = None,
+        mail: dict[str, Any] | None = None,
     ) -> str:
         """Queue the fan-out to ``user_ids``, or to every approved registrant when None."""
         return await self.notifier.enqueue_fanout(
@@ -186,6 +258,7 @@ class NotificationTriggers:
             user_ids=user_ids,
             webinar_id=webinar_id,
             key=key,
+            mail=mail,
         )
 
     async def schedule_reminders(self, webinar: Webinar) -> list[str]:
@@ -216,13 +289,15 @@ class NotificationTriggers:
         if webinar.get("status") in NOT_REMINDED or _epoch(webinar["starts_at"]) != p["starts_at"]:
             return {"skipped": "webinar changed"}
         users = await self.notifier.registrant_ids(p["webinar_id"])
+        starts_in = _minutes(int(p["offset"]))
         created = await self.notifier.notify(
             users,
             "reminder",
-            f"{webinar.get('title', 'Your webinar')} starts in {_minutes(int(p['offset']))}",
+            f"{webinar.get('title', 'Your webinar')} starts in {starts_in}",
             f"Starts at {webinar['starts_at'].isoformat()}.",
             self.url(p["webinar_id"]),
             p["webinar_id"],
             job.key or f"reminder:{job.id}",
+            {"kind": "reminder", "starts_in": starts_in},
         )
         return {"recipients": len(users), "created": created}

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from py_vapid import Vapid02
 from pywebpush import WebPushException, webpush_async
 
+from realtime import metrics
 from storage.jobs import Job, JobQueue
 from storage.push_subscriptions import PushSubscriptions
 
@@ -145,6 +146,7 @@ class PushDelivery:
             else:
                 dropped += 1
                 log.warning("push service refused a message with %d; dropped", status)
+        metrics.push_results(sent, gone, len(retry), dropped)
         attempt = int(job.payload.get("attempt", 1))
         if retry and attempt < MAX_ATTEMPTS:
             delay = wait if wait is not None else min(2.0**attempt, 600.0)

@@ -39,7 +39,15 @@ class ChatService:
         self.hub = hub
 
     async def send(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
-        text = read(chat_message(self.settings.chat_max_chars), params).text
+        """Send a chat message; a retry with the same ``idempotency_key`` answers with the first
+        send's message (same id and seq) instead of sending again."""
+        body = read(chat_message(self.settings.chat_max_chars), params)
+        scope = f"chat:{webinar_id}:{claims.user_id}"
+        return await self.hub.idempotency.once(
+            scope, body.idempotency_key, lambda: self._send(claims, webinar_id, body.text)
+        )
+
+    async def _send(self, claims: Claims, webinar_id: Any, text: str) -> dict[str, Any]:
         p = await self.webinars.active_participant(claims, webinar_id)
         require_live(p, "chat")
         if p.muted:

@@ -28,6 +28,9 @@ class WebinarEvents(Protocol):
     async def webinar_live(self, webinar: Webinar) -> None:
         """The webinar went live."""
 
+    async def webinar_ended(self, webinar: Webinar) -> None:
+        """The host ended the live webinar."""
+
     async def webinar_rescheduled(self, webinar: Webinar) -> None:
         """The start time changed; ``webinar.starts_at`` is the new one."""
 
@@ -39,6 +42,10 @@ class WebinarEvents(Protocol):
 
     async def question_answered(self, webinar: Webinar, question: Question) -> None:
         """A host marked a question answered (typed answer, or ``question.answer`` None: answered live)."""
+
+    async def link_requested(self, webinar: Webinar, email: str) -> None:
+        """Someone asked for the personal link of ``email``'s registration again; told for any address
+        (registered or not), so that what the request does never depends on it."""
 
 
 class Listeners:
@@ -56,6 +63,9 @@ class Listeners:
     async def webinar_live(self, webinar: Webinar) -> None:
         await self._each("webinar_live", lambda e: e.webinar_live(webinar))
 
+    async def webinar_ended(self, webinar: Webinar) -> None:
+        await self._each("webinar_ended", lambda e: e.webinar_ended(webinar))
+
     async def webinar_rescheduled(self, webinar: Webinar) -> None:
         await self._each("webinar_rescheduled", lambda e: e.webinar_rescheduled(webinar))
 
@@ -67,6 +77,9 @@ class Listeners:
 
     async def question_answered(self, webinar: Webinar, question: Question) -> None:
         await self._each("question_answered", lambda e: e.question_answered(webinar, question))
+
+    async def link_requested(self, webinar: Webinar, email: str) -> None:
+        await self._each("link_requested", lambda e: e.link_requested(webinar, email))
 
     async def _each(self, event: str, deliver: Callable[[WebinarEvents], Awaitable[None]]) -> None:
         for listener in self._listeners:

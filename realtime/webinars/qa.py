@@ -29,7 +29,14 @@ class QaService:
         self.hub = hub
 
     async def ask(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """Ask; a retry with the same ``idempotency_key`` answers with the first question asked."""
         body = read(NewQuestion, params)
+        scope = f"question:{webinar_id}:{claims.user_id}"
+        return await self.hub.idempotency.once(
+            scope, body.idempotency_key, lambda: self._ask(claims, webinar_id, body)
+        )
+
+    async def _ask(self, claims: Claims, webinar_id: Any, body: NewQuestion) -> dict[str, Any]:
         p = await self.webinars.active_participant(claims, webinar_id)
         if p.webinar["status"] not in ASK_STATES:
             require_live(p, "ask")

@@ -10,10 +10,24 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, create_model
 
-from realtime.schema import Body, Email, Id, Instant, Query, TimeZone, View, http_url, trimmed
+from realtime.schema import (
+    HTTP_URL_PATTERN,
+    Body,
+    Email,
+    Id,
+    IdempotencyKey,
+    Instant,
+    Query,
+    TimeZone,
+    View,
+    http_url,
+    idempotency_key,
+    trimmed,
+)
 
 RegistrationMode = Literal["open", "approval"]
 RegistrationStatus = Literal["approved", "pending", "rejected", "cancelled"]
@@ -29,7 +43,7 @@ StreamUrl = Annotated[
     AfterValidator(_url_or_empty),
     Field(
         description="HLS (.m3u8) or embeddable player URL; empty clears it",
-        json_schema_extra={"pattern": "^$|^https?://"},
+        json_schema_extra={"pattern": f"^$|{HTTP_URL_PATTERN}"},
     ),
 ]
 
@@ -59,13 +73,34 @@ class NewWebinar(WebinarChanges):
     duration_minutes: Annotated[int, Field(ge=1, le=24 * 60)]
 
 
+def _known_zone(value: str) -> str | None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return value
+
+
+BrowserZone = Annotated[str, StringConstraints(max_length=64), AfterValidator(_known_zone)]
+
+
 class NewRegistration(Body):
     name: Annotated[str, trimmed(100)]
+    email: Email
+    timezone: BrowserZone | None = Field(
+        None,
+        description="the registrant's IANA time zone (the browser's); mails show times in it. "
+        "A zone this server does not know is ignored, never a reason to refuse a registration.",
+    )
+
+
+class LinkRequest(Body):
     email: Email
 
 
 class ChatText(Body):
     text: str
+    idempotency_key: IdempotencyKey | None = idempotency_key()
 
 
 @cache
@@ -90,6 +125,7 @@ class SlowMode(Body):
 class NewQuestion(Body):
     text: Annotated[str, trimmed(1000)]
     anonymous: bool = False
+    idempotency_key: IdempotencyKey | None = idempotency_key()
 
 
 class Upvote(Body):
@@ -207,6 +243,15 @@ class Registration(View):
     status: RegistrationStatus
     created_at: datetime | None
     join_url: str | None = Field(None, description="personal link, the token in the fragment")
+    email_undeliverable: bool = Field(
+        False, description="the mail server refused this address (5xx): no more email goes to it"
+    )
+
+
+class LinkRequested(View):
+    status: Literal["sent_if_registered"] = Field(
+        description="a mail with the personal link went to the address if it is registered"
+    )
 
 
 class RegistrationList(View):

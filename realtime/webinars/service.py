@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
@@ -19,17 +18,27 @@ from realtime.engine.channels import room
 from realtime.engine.hub import Hub
 from realtime.schema import ident, read
 from realtime.webinars.events import Listeners, WebinarEvents
+from realtime.webinars.links import JoinLinks
 from realtime.webinars.records import Registration, Webinar
-from realtime.webinars.schemas import NewRegistration, NewWebinar, RegistrantsQuery, WebinarChanges
+from realtime.webinars.schemas import (
+    LinkRequest,
+    NewRegistration,
+    NewWebinar,
+    RegistrantsQuery,
+    WebinarChanges,
+)
 from realtime.webinars.views import public_registration, public_webinar
 from storage.accounts import Accounts
-from storage.errors import Kind, Refused, conflict, forbidden, invalid
+from storage.errors import Kind, Refused, conflict, forbidden
+from storage.mail import MailStore
 from storage.moderation import Moderation
+from storage.rate_limits import Limiter
 from storage.registrations import Registrations
 from storage.webinars import Webinars
 
-JOIN_TOKEN_MARGIN = timedelta(hours=6)
 STAFF = ("host", "cohost")
+LINK_RATE = 5  # link mails per address and webinar per hour
+LINK_CLIENT_RATE = 20  # link requests per client per hour
 
 
 async def read_history(hub: Hub, channel: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
@@ -82,6 +91,7 @@ class WebinarService:
         moderation: Moderation,
         *,
         events: Iterable[WebinarEvents],
+        limits: Limiter,
     ) -> None:
         self.settings = settings
         self.webinars = webinars
@@ -91,6 +101,9 @@ class WebinarService:
         self.hub = hub
         self.events = Listeners(events)
         self.moderation = moderation
+        self.limits = limits  # the link mails' limits, shared by every process
+        self.links = JoinLinks(tokens, settings.base_url)
+        self.mail = MailStore(registrations.db)
 
     # access --------------------------------------------------------------------------------------
 
@@ -157,7 +170,8 @@ class WebinarService:
             hosts = await self.accounts.find_hosts(emails)
             missing = sorted(set(emails) - {h["email"] for h in hosts})
             if missing:
-                raise invalid("cohosts", f"{missing[0]} has no host account")
+                # the accounts' state, not the body's form: it may succeed once the account exists
+                raise conflict("cohost_not_found", f"cohosts: {missing[0]} has no host account")
             fields["cohost_ids"] = [h["_id"] for h in hosts]
             fields["cohost_emails"] = emails
         return fields
@@ -179,6 +193,7 @@ class WebinarService:
         p = await self.staff(claims, webinar_id)
         doc = await self.webinars.transition(p.webinar_id, "live", "ended")
         await self.hub.publish(room(p.webinar_id), "webinar.ended", public_webinar(doc, private=False))
+        await self.events.webinar_ended(Webinar.from_doc(doc))
         return doc
 
     async def cancel(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
@@ -199,10 +214,49 @@ class WebinarService:
         user = await self.accounts.attendee(new.email, new.name)
         if webinar["status"] in ("ended", "cancelled"):
             raise conflict(f"webinar_{webinar['status']}", f"the webinar is {webinar['status']}")
-        reg = await self.registrations.register(webinar, user["_id"], new.email, new.name)
+        try:
+            reg = await self.registrations.register(
+                webinar, user["_id"], new.email, new.name, timezone=new.timezone
+            )
+        except Refused as exc:
+            if exc.code != "already_registered" or not await self._send_link(webinar, new.email):
+                raise
+            raise conflict(
+                "already_registered", "this email is already registered; we emailed its join link again"
+            ) from None
         out = self.render_registration(webinar, reg)
         await self.events.registration_received(Webinar.from_doc(webinar), Registration.from_doc(reg))
         return out
+
+    async def request_link(self, webinar_id: Any, body: dict[str, Any], client: str) -> dict[str, Any]:
+        """Mail the personal link again to a registered address. The answer is the same whether or not
+        the address is registered; more than ``LINK_RATE`` requests an hour for one address, or
+        ``LINK_CLIENT_RATE`` from one client, answer 429 ``rate_limited`` (for any address)."""
+        new = read(LinkRequest, body)
+        webinar = await self.webinars.get(ident(webinar_id, "webinar_id"))
+        per_address = await self.limits.hit(f"link:{webinar['_id']}:{new.email}", LINK_RATE, 3600)
+        per_client = await self.limits.hit(f"link-client:{client}", LINK_CLIENT_RATE, 3600)
+        wait = max(per_address, per_client)
+        if wait:
+            raise Refused(
+                Kind.RATE_LIMITED,
+                "rate_limited",
+                f"too many link requests; retry in {wait} s",
+                retry_after=wait,
+            )
+        await self.events.link_requested(Webinar.from_doc(webinar), new.email)
+        return {"status": "sent_if_registered"}
+
+    async def _send_link(self, webinar: dict[str, Any], email: str) -> bool:
+        """On registering again: ask for the link of ``email``'s active registration; False when it
+        has none or that address asked too often."""
+        reg = await self.registrations.by_email(webinar["_id"], email)
+        if reg is None or reg["status"] not in ("approved", "pending"):
+            return False
+        if await self.limits.hit(f"link:{webinar['_id']}:{email}", LINK_RATE, 3600):
+            return False
+        await self.events.link_requested(Webinar.from_doc(webinar), email)
+        return True
 
     def render_registration(self, webinar: dict[str, Any], reg: dict[str, Any]) -> dict[str, Any]:
         out = public_registration(reg)
@@ -211,13 +265,8 @@ class WebinarService:
         return out
 
     def join_url(self, webinar: dict[str, Any], reg: dict[str, Any]) -> str:
-        """The personal link; the token rides in the fragment so it never reaches a server log."""
-        ends = webinar["starts_at"] + timedelta(minutes=webinar["duration_minutes"]) + JOIN_TOKEN_MARGIN
-        ttl = max(3600, int((ends - datetime.now(UTC)).total_seconds()))
-        token = self.tokens.issue(
-            reg["user_id"], role="attendee", name=reg["name"], webinar=webinar["_id"], ttl=ttl, scope="access"
-        )
-        return f"{self.settings.base_url}/join/{webinar['_id']}#token={token}"
+        """The personal link (``realtime/webinars/links.py`` holds the rule)."""
+        return self.links.join(webinar, reg)
 
     async def fresh_join_url(self, webinar_id: str, registration_id: str) -> str | None:
         """A new personal link for an approved registration (None otherwise), e.g. after a reschedule."""
@@ -253,7 +302,9 @@ class WebinarService:
     ) -> list[dict[str, Any]]:
         p = await self.staff(claims, webinar_id)
         query = read(RegistrantsQuery, {"q": q, "status": status})
-        return await self.registrations.search(p.webinar_id, query.q, query.status)
+        regs = await self.registrations.search(p.webinar_id, query.q, query.status)
+        undeliverable = await self.mail.suppressed(r["email"] for r in regs)
+        return [{**r, "email_undeliverable": r["email"].lower() in undeliverable} for r in regs]
 
 
 def require_live(p: Participant, action: str = "do that") -> None:

@@ -53,6 +53,7 @@ def public_registration(r: dict[str, Any]) -> dict[str, Any]:
         "email": r["email"],
         "status": r["status"],
         "created_at": iso(r["created_at"]),
+        "email_undeliverable": bool(r.get("email_undeliverable", False)),
     }
 
 

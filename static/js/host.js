@@ -256,7 +256,7 @@ async function loadRegistrants() {
             actions.append(button);
           }
         }
-        return el("tr", { dataset: { id: r.id } }, el("td", {}, r.name), el("td", {}, r.email), el("td", {}, r.status), actions);
+        return el("tr", { dataset: { id: r.id } }, el("td", {}, r.name), el("td", {}, r.email_undeliverable ? `${r.email} (mail undeliverable)` : r.email), el("td", {}, r.status), actions);
       }),
     );
     if (!data.registrations.length) fill($("#registrants"), el("tr", {}, el("td", { colspan: "4", class: "muted" }, "No registrants yet.")));
@@ -354,7 +354,8 @@ async function start() {
   client.addEventListener("fatal", (event) => signOut(event.detail.message || "Signed out."));
   client.start();
   try {
-    await loadWebinars();
+    // A host's mail or notification links to /host#webinar=<id>: open that webinar.
+    await loadWebinars(new URLSearchParams(location.hash.slice(1)).get("webinar") || undefined);
   } catch (err) {
     if (err.status === 401) signOut("Your session has expired. Please sign in again.");
     else say(status, err.message, "error");

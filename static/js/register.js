@@ -4,12 +4,45 @@ import { $, longDate, say, show } from "./dom.js";
 
 const webinarId = decodeURIComponent(location.pathname.split("/")[2] || "");
 const status = $("#status");
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+
+/** The browser's IANA time zone, so mails show times in it (undefined when the browser has none). */
+function browserZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** "Email me my link again": the same answer whether or not the address is registered. */
+function wireResend() {
+  const form = $("#resend");
+  const note = $("#resend-status");
+  show(form);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const email = $("#resend-email").value.trim();
+    if (!EMAIL.test(email)) return say(note, "Please enter a valid email address.", "error"), $("#resend-email").focus();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      await api(`/api/webinars/${encodeURIComponent(webinarId)}/join-link`, { method: "POST", body: { email } });
+      say(note, `If ${email} is registered for this webinar, its join link is on its way. Check your inbox.`, "ok");
+    } catch (err) {
+      say(note, CLOSED[err.code] || err.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
 
 const CLOSED = {
   webinar_ended: "This webinar has ended; registration is closed.",
   webinar_cancelled: "This webinar was cancelled.",
   webinar_full: "This webinar is full: no seats are left.",
-  already_registered: "This email is already registered. Use the join link you received.",
+  already_registered: "This email is already registered: we emailed your join link to it again.",
+  rate_limited: "Too many requests for this address. Please try again later.",
 };
 
 async function main() {
@@ -38,12 +71,13 @@ async function main() {
   }
   const form = $("#form");
   show(form);
+  wireResend();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const name = $("#name").value.trim();
     const email = $("#email").value.trim();
     if (!name) return say(status, "Please enter your name.", "error"), $("#name").focus();
-    if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
+    if (!EMAIL.test(email)) {
       say(status, "Please enter a valid email address.", "error");
       $("#email").focus();
       return;
@@ -54,12 +88,13 @@ async function main() {
     try {
       const reg = await api(`/api/webinars/${encodeURIComponent(webinarId)}/registrations`, {
         method: "POST",
-        body: { name, email },
+        body: { name, email, timezone: browserZone() },
       });
       show(form, false);
+      show($("#resend"), false);
       show($("#done"));
       if (reg.join_url) {
-        $("#done-text").textContent = `Thanks, ${reg.name}. Here is your personal link to the webinar.`;
+        $("#done-text").textContent = `Thanks, ${reg.name}. Here is your personal link to the webinar; we emailed it to you too.`;
         const link = $("#join-link");
         link.href = reg.join_url;
         show($("#link-row"));
@@ -67,7 +102,7 @@ async function main() {
       } else {
         $("#done-title").textContent = "Awaiting approval";
         $("#done-text").textContent =
-          "The host approves registrations for this webinar. You'll get your join link by notification once approved.";
+          "The host approves registrations for this webinar. We'll email you as soon as they decide, with your join link if approved.";
       }
     } catch (err) {
       say(status, CLOSED[err.code] || err.message, "error");

@@ -103,8 +103,9 @@ async def test_a_malformed_origin_is_refused_with_403(ws_url):
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_websocket_frames_beyond_the_json_limits_get_bad_json_and_the_socket_stays(ws_url):
-    client = await WsClient.connect(ws_url)
+async def test_websocket_frames_beyond_the_json_limits_get_bad_json_and_the_socket_stays(ws_url, services):
+    # Authenticated: before auth any frame but auth and ping closes the socket (4001, test_ws.py).
+    client = await WsClient.connect(ws_url, services.tokens.issue("u1", role="attendee"))
     frames = [
         "[" * 30_000 + "]" * 30_000,  # past the parser's recursion limit, within 64 KiB
         json.dumps({"type": "ping", "pad": NESTED_40}),

@@ -178,10 +178,11 @@ async def test_tabs_see_live_items_and_unread_cleared_by_another_tab(api, base_u
 @pytest.mark.gen_test(timeout=30)
 async def test_preferences_and_mutes(api, services):
     code, prefs = await api.call("GET", "/api/notifications/preferences", user="pat")
-    assert prefs["categories"]["reminder"] == {"in_app": True, "push": True} and prefs["muted_webinars"] == []
+    defaults = {"in_app": True, "push": True, "email": True}
+    assert prefs["categories"]["reminder"] == defaults and prefs["muted_webinars"] == []
     body = {"categories": {"announcement": {"in_app": False}}}
     code, prefs = await api.call("PATCH", "/api/notifications/preferences", user="pat", body=body)
-    assert code == 200 and prefs["categories"]["announcement"] == {"in_app": False, "push": True}
+    assert code == 200 and prefs["categories"]["announcement"] == {**defaults, "in_app": False}
     bad = {"categories": {"announcement": {"fax": True}}}
     assert (await api.call("PATCH", "/api/notifications/preferences", user="pat", body=bad))[0] == 422
     code, prefs = await api.call("PUT", "/api/notifications/mutes/w1", user="pat")

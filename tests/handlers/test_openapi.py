@@ -9,6 +9,7 @@ import tornado.web
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from handlers.mail import HtmlPage
 from handlers.pages import PageHandler
 from server import make_app
 from tests.api import Api, future, join_token
@@ -44,11 +45,12 @@ async def test_document_validates(http_client, base_url):
 async def test_every_route_and_method_is_described(http_client, base_url, services):
     doc = await fetch_document(http_client, base_url)
     app = make_app(services)
-    # every route but the pages and static files: the API, health and the live transports' handshakes
+    # every route but the pages (the browser's, and the HTML pages mails link to: unsubscribe, the
+    # development mailbox) and static files: the API, health and the live transports' handshakes
     rules = [
         r
         for r in app.default_router.rules[0].target.rules
-        if not issubclass(r.target, PageHandler | tornado.web.StaticFileHandler)
+        if not issubclass(r.target, PageHandler | HtmlPage | tornado.web.StaticFileHandler)
     ]
     assert {"/healthz", "/readyz", "/ws", "/sse"} <= set(doc["paths"])
     documented = {
@@ -150,8 +152,8 @@ async def test_real_responses_match_the_documented_schemas(http_client, base_url
     path = W + "/polls/{poll_id}/{poll_action}"
     await call("post", path, token=token, webinar_id=wid, poll_id=poll["id"], poll_action="open")
     choice = {"choices": [poll["options"][0]["id"]]}
-    await call("post", path, choice, ada, webinar_id=wid, poll_id=poll["id"], poll_action="vote")
-    await call("post", path, choice, ada, webinar_id=wid, poll_id=poll["id"], poll_action="vote")  # 409
+    await call("post", W + "/polls/{poll_id}/vote", choice, ada, webinar_id=wid, poll_id=poll["id"])
+    await call("post", W + "/polls/{poll_id}/vote", choice, ada, webinar_id=wid, poll_id=poll["id"])  # 409
     await call("post", W + "/hands", {"action": "raise"}, ada, webinar_id=wid)
     await call("get", W + "/hands", token=token, webinar_id=wid)
     await call("post", W + "/announcements", {"text": "soon"}, token, webinar_id=wid)
@@ -193,3 +195,20 @@ async def test_a_405_names_the_allowed_methods_and_a_plain_get_of_ws_is_426(http
     resp = await http_client.fetch(base_url + "/ws", raise_error=False)
     assert (resp.code, resp.headers["Upgrade"]) == (426, "websocket")
     assert json.loads(resp.body)["error"]["code"] == "upgrade_required"
+
+
+@pytest.mark.gen_test
+async def test_creates_link_to_the_operations_on_what_they_created(http_client, base_url):
+    doc = await fetch_document(http_client, base_url)
+    links = operation(doc, "post", "/api/webinars")["responses"]["201"]["links"]
+    by_id = {
+        op["operationId"]: (method, path) for path, ops in doc["paths"].items() for method, op in ops.items()
+    }
+    targets = {by_id[link["operationId"]] for link in links.values()}
+    assert {("get", "/api/webinars/{webinar_id}"), ("patch", "/api/webinars/{webinar_id}")} <= targets
+    assert all(link["parameters"] == {"webinar_id": "$response.body#/id"} for link in links.values())
+    vote = operation(doc, "post", "/api/webinars/{webinar_id}/polls")["responses"]["201"]["links"]
+    assert vote["post__api_webinars_webinar_id_polls_poll_id_vote"]["parameters"] == {
+        "webinar_id": "$request.path.webinar_id",
+        "poll_id": "$response.body#/id",
+    }

@@ -97,10 +97,16 @@ async def test_sse_tickets_per_user(services, http_client, base_url):
 async def test_publish_api_per_key(http_client, base_url):
     url = base_url + "/api/channels/user:u1/messages"
     message = {"type": "note", "data": {}, "durable": False}
-    # Twenty at once against two per second: however slow the machine, some land in one second.
-    answers = await asyncio.gather(*(call(http_client, url, message, API_KEY) for _ in range(20)))
-    limited = [a for a in answers if a[0] == 429]
-    assert limited and {a[0] for a in answers} == {202, 429}
+    # Ten at once against two per second, until a round is refused: a machine however slow hits the
+    # limiter with some of the ten within one second (the server times each attempt when it sees it).
+    limited: list = []
+    for _ in range(20):
+        answers = await asyncio.gather(*(call(http_client, url, message, API_KEY) for _ in range(10)))
+        assert {a[0] for a in answers} <= {202, 429}
+        limited = [a for a in answers if a[0] == 429]
+        if limited:
+            break
+    assert limited, "twenty rounds of ten publishes were never limited to two per second"
     assert_limited(*limited[0], 1)
     assert (await call(http_client, url, message, OTHER_KEY))[0] == 202  # per key
 

@@ -52,6 +52,10 @@ def test_no_coercion_and_no_unknown_fields():
 def test_email_instant_zone_url():
     assert read(Sample, {"e": " A@Example.COM "}).e == "a@example.com"
     assert refused(Sample, {"e": "nope"}) == "e: is not an email address"
+    # email-validator: reserved names, bad domains and non-ASCII local parts (no SMTPUTF8) are refused
+    for bad in ("ann@site.invalid", "ann@exa_mple.com", "ann..b@example.com", "josé@example.com"):
+        assert refused(Sample, {"e": bad}).startswith("e: is not an email address ("), bad
+    assert read(Sample, {"e": "ann@bücher.example"}).e == "ann@xn--bcher-kva.example"
     assert refused(Sample, {"e": {"$ne": None}}) == "e: must be a string"
     assert read(Sample, {"at": "2030-01-31T18:00:00+01:00"}).at.isoformat() == "2030-01-31T17:00:00+00:00"
     assert read(Sample, {"at": "2030-01-31T17:00:00Z"}).at.isoformat() == "2030-01-31T17:00:00+00:00"

@@ -11,6 +11,7 @@ from realtime.engine.hub import Hub
 from realtime.engine.publication import Publication
 from server import make_broker
 from storage.history import TRIM_EVERY, History
+from storage.idempotency import Idempotency
 from storage.mongo import open_client
 
 
@@ -63,9 +64,11 @@ def hubs(io_loop, make_settings, backend):
     made: list[Hub] = []
 
     async def make(repair_delays=(0.05, 0.1)) -> Hub:
+        db = client[settings.mongodb_database]
         hub = Hub(
             make_broker(settings),
-            History(client[settings.mongodb_database], settings.history_size),
+            History(db, settings.history_size),
+            Idempotency(db, settings.idempotency_window),
             repair_delays=repair_delays,
         )
         await hub.start()
@@ -166,6 +169,52 @@ async def test_a_gap_is_repaired_from_history(hubs):
     await hub.publish("room:g", "chat.message", {"n": 2})
     await sub.wait_for(2)
     assert sub.seqs() == [1, 2]
+
+
+@pytest.mark.gen_test
+async def test_a_first_subscriber_starts_where_history_is_complete_not_at_the_counter(hubs):
+    hub = await hubs()
+    await hub.publish("room:f", "chat.message", {"n": 1})
+    # A publisher has taken seq 2 and is still writing it when this process's first subscriber comes.
+    in_flight = await hub.history._next("room:f")
+    sub = Recorder()
+    ready: list[tuple[int, bool]] = []
+    await hub.subscribe(sub, "room:f", None, lambda pos, reset: ready.append((pos, reset)))
+    assert ready == [(1, False)]
+    now = int(time.time() * 1000)
+    doc = {"c": "room:f", "s": in_flight, "t": "chat.message", "d": {}, "ts": now}
+    await hub.history._messages.insert_one(doc)
+    entry = (await hub.history.read("room:f", after=1))[0]
+    await hub.broker.publish("room:f", Publication.from_entry(entry).to_wire())
+    await hub.publish("room:f", "chat.message", {"n": 3})
+    await sub.wait_for(2)
+    assert sub.seqs() == [2, 3]
+
+
+@pytest.mark.gen_test
+async def test_messages_stored_past_a_crashed_publishers_hole_are_still_delivered(hubs):
+    hub = await hubs()
+    sub = Recorder()
+    await hub.subscribe(sub, "room:h", None, noop)
+    await hub.history._counters.update_one({"_id": "room:h"}, {"$inc": {"seq": 1}}, upsert=True)  # 1: lost
+    await hub.history.append("room:h", "chat.message", {"n": 2})  # stored, its publish lost
+    await hub.publish("room:h", "chat.message", {"n": 3})
+    await sub.wait_for(2)
+    assert sub.seqs() == [2, 3]
+
+
+@pytest.mark.gen_test
+async def test_an_old_hole_does_not_hold_a_new_subscriber_back(hubs):
+    hub = await hubs()
+    await hub.history._counters.insert_one({"_id": "room:old", "seq": 2})  # 1 was never written
+    await hub.history._messages.insert_one({"c": "room:old", "s": 2, "t": "chat.message", "d": {}, "ts": 0})
+    sub = Recorder()
+    ready: list[tuple[int, bool]] = []
+    await hub.subscribe(sub, "room:old", None, lambda pos, reset: ready.append((pos, reset)))
+    assert ready == [(2, False)]  # seq 2 was written long ago: 1 is a crashed publisher's hole
+    await hub.publish("room:old", "chat.message", {"n": 3})
+    await sub.wait_for(1)
+    assert sub.seqs() == [3]
 
 
 @pytest.mark.gen_test

@@ -78,6 +78,7 @@ def test_room_record_views():
         **{"id": "r1", "webinar_id": "w1", "user_id": "u3", "name": "Ada", "email": "a@x.io"},
         "status": "approved",
         "created_at": STAMP,
+        "email_undeliverable": False,
     }
     chat = {"_id": "c1", "user_id": "u3", "name": "Ada", "text": "hi", "deleted": False, "created_at": AT}
     shown = {"id": "c1", "user_id": "u3", "name": "Ada", "text": "hi", "created_at": STAMP}

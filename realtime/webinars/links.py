@@ -1,0 +1,57 @@
+"""Personal links into a webinar: the one rule for where a person lands.
+
+- An approved registrant: their join link, ``/join/<id>#token=<jwt>`` (the token rides in the
+  fragment so it never reaches a server log), valid until ``JOIN_TOKEN_MARGIN`` after the end.
+- The webinar's host and co-hosts: the host console for that webinar, ``/host#webinar=<id>``.
+- Anyone else: the webinar's public page, ``/webinars/<id>`` (details and registration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from realtime.auth.tokens import TokenService
+from storage.registrations import Registrations
+
+JOIN_TOKEN_MARGIN = timedelta(hours=6)
+
+
+class JoinLinks:
+    def __init__(self, tokens: TokenService, base_url: str) -> None:
+        self.tokens = tokens
+        self.base_url = base_url.rstrip("/")
+
+    def join(self, webinar: dict[str, Any], reg: dict[str, Any]) -> str:
+        """The registrant's personal link (``reg`` approved)."""
+        starts = webinar["starts_at"]
+        if starts.tzinfo is None:
+            starts = starts.replace(tzinfo=UTC)
+        ends = starts + timedelta(minutes=int(webinar.get("duration_minutes", 60))) + JOIN_TOKEN_MARGIN
+        ttl = max(3600, int((ends - datetime.now(UTC)).total_seconds()))
+        token = self.tokens.issue(
+            reg["user_id"], role="attendee", name=reg["name"], webinar=webinar["_id"], ttl=ttl, scope="access"
+        )
+        return f"{self.base_url}/join/{webinar['_id']}#token={token}"
+
+    def console(self, webinar_id: str) -> str:
+        return f"{self.base_url}/host#webinar={webinar_id}"
+
+    def page(self, webinar_id: str) -> str:
+        return f"{self.base_url}/webinars/{webinar_id}"
+
+    async def for_users(
+        self, registrations: Registrations, webinar: dict[str, Any], user_ids: Iterable[str]
+    ) -> dict[str, str]:
+        """Each user's link into ``webinar`` (staff: the console; approved: the join link; else the page)."""
+        users = list(user_ids)
+        wid = str(webinar["_id"])
+        staff = {webinar.get("owner_id"), *webinar.get("cohost_ids", [])}
+        links = {u: self.page(wid) for u in users}
+        for reg in await registrations.approved_of_users(wid, users):
+            links[reg["user_id"]] = self.join(webinar, {**reg, "name": reg.get("name", "")})
+        for u in users:
+            if u in staff:
+                links[u] = self.console(wid)
+        return links
