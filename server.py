@@ -498,6 +498,7 @@ async def serve(
     services = await open_services(settings, worker_index=worker.worker_index(environ))
     try:
         await services.registry.start()  # only a serving process announces itself, not a test's services
+        metrics_server = listen_metrics(services, worker.worker_index(environ) or 0)
     except BaseException:
         await services.close()
         raise
@@ -505,7 +506,6 @@ async def serve(
     server = make_http_server(app, settings)
     server.add_sockets(sockets)
     port = listen.bound_port(sockets)
-    metrics_server = listen_metrics(services, worker.worker_index(environ) or 0)
     scheme = "https" if settings.tls_cert else "http"
     base = settings.public_url or f"{scheme}://{settings.host}:{port}"
     log.info("serving on %s (pid %d); stop with Ctrl-C", base, os.getpid())
