@@ -498,6 +498,7 @@ async def serve(
     services = await open_services(settings, worker_index=worker.worker_index(environ))
     try:
         await services.registry.start()  # only a serving process announces itself, not a test's services
+        metrics_server = listen_metrics(services, worker.worker_index(environ) or 0)
     except BaseException:
         await services.close()
         raise
@@ -521,8 +522,6 @@ async def serve(
 
     def mark_draining() -> None:
         services.draining = True
-        if metrics_server is not None:
-            metrics_server.stop()  # a draining process's scrape would be read as a new one's
 
     await drain(
         settings,
@@ -532,6 +531,8 @@ async def serve(
         connections=services.hub.connections,
         close=services.close,
     )
+    if metrics_server is not None:
+        metrics_server.stop()
     log.info("stopped")
 
 

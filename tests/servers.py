@@ -154,8 +154,10 @@ class AppProcess:
 
     def __init__(self, env: dict[str, str | None]) -> None:
         self.port = free_port()
-        # No drain by default (tests/test_server_lifecycle.py tests it): a stop closes everyone at once.
-        quick = {"DRAIN_SECONDS": "0", "DRAIN_CLOSE_WINDOW": "0"}
+        # No drain by default (tests/test_server_lifecycle.py tests it): a stop closes everyone at once;
+        # the watchdog stays out of the way of a stop slowed by a loaded machine (the browser app's took
+        # more than the default 20 s once while the whole suite ran on two busy cores).
+        quick = {"DRAIN_SECONDS": "0", "DRAIN_CLOSE_WINDOW": "0", "SHUTDOWN_TIMEOUT": "120"}
         given = {
             "JWT_KEYS": TEST_JWT_KEYS,
             **os.environ,

@@ -37,6 +37,18 @@ def workers_of(pid: int) -> dict[int, str]:
     return {p: cmd for p, cmd in children(pid).items() if "server.py" in cmd}
 
 
+def serving_workers(app: AppProcess) -> dict[int, str]:
+    """The supervisor's two workers once both serve (a worker that failed to start and was replaced
+    on a loaded machine is not waited for)."""
+
+    def check() -> dict[int, str] | None:
+        found = workers_of(app.proc.pid)
+        out = app.output()
+        return found if len(found) == 2 and all(f"(pid {p}); stop with" in out for p in found) else None
+
+    return wait_for(check)
+
+
 def environ_of(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     return dict(item.decode().partition("=")[::2] for item in raw if b"=" in item)
@@ -98,10 +110,8 @@ def test_two_workers_share_the_port_and_one_embedded_database_and_a_killed_one_c
     app = supervised
     app.start()
     supervisor = app.proc.pid
-    workers = wait_for(lambda: len(w := workers_of(supervisor)) == 2 and w)
-    assert all(environ_of(p)["WORKER_INDEX"] in ("0", "1") for p in workers)
+    workers = serving_workers(app)
     assert {environ_of(p)["WORKER_INDEX"] for p in workers} == {"0", "1"}
-    wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
     assert ready(app.url)
 
     # one listening socket, held by both workers
@@ -151,8 +161,7 @@ def test_workers_stop_when_their_supervisor_is_killed(redis_server, mongo_server
     )
     app.start()
     try:
-        workers = wait_for(lambda: len(w := workers_of(app.proc.pid)) == 2 and w)
-        wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
+        workers = serving_workers(app)
         app.kill()
         wait_for(lambda: not any(alive(p) for p in workers))
         assert app.output().count("the supervisor has gone; stopping") == 2
@@ -194,8 +203,7 @@ def test_supervised_workers_drain_on_sigterm_then_the_port_closes(redis_server, 
     )
     app.start()
     try:
-        workers = wait_for(lambda: len(w := workers_of(app.proc.pid)) == 2 and w)
-        wait_for(lambda: all(f"(pid {p}); stop with" in app.output() for p in workers))
+        workers = serving_workers(app)
         app.proc.send_signal(signal.SIGTERM)
         wait_for(lambda: draining(app.url))
         wait_for(lambda: app.output().count("draining: /readyz answers 503") == 2)

@@ -78,7 +78,8 @@ class TokenService:
         scope: str = "access",
         extra: dict[str, Any] | None = None,
     ) -> str:
-        now = int(time.time())
+        issued = time.time()
+        now = int(issued)
         claims: dict[str, Any] = {
             "sub": sub,
             "role": role,
@@ -86,7 +87,9 @@ class TokenService:
             "scope": scope,
             "iss": self.settings.jwt_issuer,
             "aud": self.settings.jwt_audience,
-            "iat": now,
+            # to the millisecond (RFC 7519 allows a fraction): a password reset revokes the tokens
+            # issued before it, and a sign-in in the reset's own second must still work
+            "iat": int(issued * 1000) / 1000,
             "exp": now + (ttl if ttl is not None else self.settings.access_token_ttl),
             "jti": secrets.token_urlsafe(12),
         }
