@@ -261,7 +261,9 @@ async def open_services(
         accounts_store = accounts.Accounts(db)
         webinar_store = webinars.Webinars(db)
         registration_store = registrations.Registrations(db, webinar_store)
-        tokens = TokenService(settings, is_revoked=accounts_store.access_revoked)
+        tokens = TokenService(
+            settings, is_revoked=accounts_store.access_revoked, link_ended=registration_store.link_ended
+        )
         notifications = await open_notifications(
             db,
             settings,
