@@ -89,7 +89,7 @@ class Registrations:
             return False
         cancelled_at = doc.get("cancelled_at")
         return doc["status"] == "cancelled" or (
-            cancelled_at is not None and issued_at < int(cancelled_at.timestamp())
+            cancelled_at is not None and issued_at < cancelled_at.timestamp()
         )
 
     async def decide(self, webinar_id: str, registration_id: str, approve: bool) -> dict[str, Any]:

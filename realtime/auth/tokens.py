@@ -82,7 +82,8 @@ class TokenService:
         scope: str = "access",
         extra: dict[str, Any] | None = None,
     ) -> str:
-        now = int(time.time())
+        issued = int(time.time() * 1000) / 1000  # never later than the issue itself
+        now = int(issued)
         claims: dict[str, Any] = {
             "sub": sub,
             "role": role,
@@ -90,7 +91,9 @@ class TokenService:
             "scope": scope,
             "iss": self.settings.jwt_issuer,
             "aud": self.settings.jwt_audience,
-            "iat": now,
+            # milliseconds (a NumericDate may have a fraction): a token issued just after a password
+            # reset or a cancel, in the same second, is told apart from one issued before it
+            "iat": issued,
             "exp": now + (ttl if ttl is not None else self.settings.access_token_ttl),
             "jti": secrets.token_urlsafe(12),
         }

@@ -59,6 +59,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "live": {},
     "thanks": {},
     "recording": {},
+    "password_reset": {},
 }
 CATEGORY_NAMES = {
     "registration": "registration updates",
@@ -68,6 +69,7 @@ CATEGORY_NAMES = {
     "qa": "answers to your questions",
     "recording": "recordings and follow-ups",
     "general": "webinar updates",
+    "account": "your account (password resets are sent whatever this setting)",
 }
 
 
