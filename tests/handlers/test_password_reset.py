@@ -68,6 +68,7 @@ async def test_a_mailed_link_resets_the_password_once_and_ends_every_session(api
     await job_done(services.db, "nobody@example.org")
     assert not smtp.to("nobody@example.org") and len(smtp.to("ida@example.org")) == 1
     assert mail["Subject"] == "Reset your password" and mail["Message-ID"] and mail["Date"]
+    assert mail["List-Unsubscribe"] is None  # asked for, not a subscription: nothing to switch off
     assert "once, for 30 minutes" in mail.get_body(("plain",)).get_content()
     assert "/reset-password#token=" in mail.get_body(("html",)).get_content()
     token = reset_token(mail)
