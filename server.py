@@ -261,7 +261,9 @@ async def open_services(
         accounts_store = accounts.Accounts(db)
         webinar_store = webinars.Webinars(db)
         registration_store = registrations.Registrations(db, webinar_store)
-        tokens = TokenService(settings, is_revoked=accounts_store.access_revoked)
+        tokens = TokenService(
+            settings, is_revoked=accounts_store.access_revoked, link_ended=registration_store.link_ended
+        )
         notifications = await open_notifications(
             db,
             settings,
@@ -287,6 +289,7 @@ async def open_services(
             limits=limits,
             events=[notifications.triggers, *listeners],
         )
+        domain.password_resets = notifications.password_resets
         services = Services(
             settings=settings,
             client=client,
@@ -452,6 +455,8 @@ def api_routes(deps: ApiDeps) -> list[Any]:
         (r"/api/auth/login", h_accounts.LoginHandler, d),
         (r"/api/auth/refresh", h_accounts.RefreshHandler, d),
         (r"/api/auth/logout", h_accounts.LogoutHandler, d),
+        (r"/api/auth/password-reset", h_accounts.PasswordResetHandler, d),
+        (r"/api/auth/password-reset/confirm", h_accounts.PasswordResetConfirmHandler, d),
         (r"/api/me", h_accounts.MeHandler, d),
         (r"/api/webinars", h_webinars.WebinarsHandler, d),
         (w, h_webinars.WebinarHandler, d),

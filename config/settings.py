@@ -572,6 +572,15 @@ class Settings:
     smtp_timeout: float = setting(
         "SMTP_TIMEOUT", 30.0, _float(1, 600), "Seconds an SMTP connect or command may take."
     )
+    password_reset_ttl: int = setting(
+        "PASSWORD_RESET_TTL", 1800, _int(60, 86_400), "Seconds a mailed password-reset link works (once)."
+    )
+    password_reset_rate: int = setting(
+        "PASSWORD_RESET_RATE",
+        5,
+        _int(1, 10_000),
+        "Password-reset requests per hour per email address (and 4x that per client address).",
+    )
 
     @property
     def production(self) -> bool:

@@ -10,6 +10,7 @@ from handlers.api import ApiHandler
 from handlers.limits import HOUR, MINUTE, enforce
 from realtime.auth.views import public_user
 from realtime.engine.session import KICKED
+from realtime.notifications.password_reset import PasswordResetMail
 from realtime.schema import Body, Email, View, read, trimmed
 from storage.errors import Kind, Refused
 
@@ -31,6 +32,23 @@ class RefreshBody(Body):
 
 class LogoutBody(Body):
     refresh_token: Annotated[str, trimmed(200)] | None = Field(None, description="also revoke its family")
+
+
+class PasswordResetRequest(Body):
+    email: Email
+
+
+class PasswordResetRequested(View):
+    status: Literal["sent_if_registered"] = Field(
+        description="a mail with a reset link went to the address if a host account has it"
+    )
+
+
+class PasswordResetConfirm(Body):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)] = Field(
+        description="from the mailed link's fragment (#token=...)"
+    )
+    password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
 
 
 class User(View):
@@ -128,3 +146,37 @@ class MeHandler(ApiHandler):
             self.send({"id": claims.user_id, "name": claims.name, "role": claims.role, "email": None})
             return
         self.send(public_user(user))
+
+
+class _Resets(ApiHandler):
+    def _resets(self) -> PasswordResetMail:
+        resets = self.deps.password_resets
+        if resets is None:
+            raise Refused(Kind.UNAVAILABLE, "unavailable", "password resets are not set up")
+        return resets
+
+
+class PasswordResetHandler(_Resets):
+    async def post(self) -> None:
+        """Anyone: mail a reset link to a host's address; the same answer for any address (the lookup
+        and the mail run in a background job). Rate-limited per address and per client."""
+        email = read(PasswordResetRequest, self.body()).email
+        ip, s, limits = self.request.remote_ip, self.deps.settings, self.deps.limits
+        rate = s.password_reset_rate
+        await enforce(limits, f"reset:{email}", rate, HOUR, "password resets for this email")
+        await enforce(limits, f"reset-client:{ip}", 4 * rate, HOUR, "password resets from this address")
+        await self._resets().request(email)
+        self.send({"status": "sent_if_registered"}, 202)
+
+
+class PasswordResetConfirmHandler(_Resets):
+    async def post(self) -> None:
+        """The mailed token (once) and a new password: every session of the account ends."""
+        body = read(PasswordResetConfirm, self.body())
+        ip, s = self.request.remote_ip, self.deps.settings
+        await enforce(self.deps.limits, f"reset-confirm:{ip}", s.login_address_rate, MINUTE, "reset attempts")
+        user = await self.call(self._resets().confirm(body.token, body.password))
+        # Its live connections end too, on every process (as at logout).
+        await self.deps.webinars.hub.kick("*", user["_id"], KICKED, "password reset")
+        self.set_status(204)
+        self.finish()

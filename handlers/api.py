@@ -10,6 +10,7 @@ from config import Settings
 from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
 from realtime.auth.tokens import Claims, TokenService
+from realtime.notifications.password_reset import PasswordResetMail
 from realtime.webinars.chat import ChatService
 from realtime.webinars.policy import WebinarPolicy
 from realtime.webinars.polls import PollService
@@ -38,6 +39,7 @@ class ApiDeps:
     policy: WebinarPolicy
     reports: ReportService
     limits: RateLimits
+    password_resets: PasswordResetMail | None = None  # set by server.open_services (notifications)
 
 
 class ApiHandler(JsonHandler):

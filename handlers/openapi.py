@@ -31,7 +31,7 @@ CODES: dict[str, Kind] = {
     "payload_too_large": Kind.TOO_LARGE,
     **dict.fromkeys(
         ("unauthorized", "token_invalid", "token_expired", "token_revoked", "bad_credentials")
-        + ("refresh_invalid", "refresh_reused", "ticket_invalid"),
+        + ("refresh_invalid", "refresh_reused", "ticket_invalid", "reset_invalid"),
         Kind.UNAUTHORIZED,
     ),
     **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned", "account_disabled"), Kind.FORBIDDEN),

@@ -80,6 +80,12 @@ def operations(settings: Settings) -> list[Op]:
            ("refresh_invalid", "refresh_reused")),
         Op("post", "/api/auth/logout", "Revoke this token (any kind) and the refresh token's family",
            "bearer", a.LogoutBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
+        Op("post", "/api/auth/password-reset", "Email a host a password-reset link (the same answer "
+           "whether or not the account exists; rate-limited per address and per client)", "none",
+           a.PasswordResetRequest, {202: a.PasswordResetRequested}, ("rate_limited",)),
+        Op("post", "/api/auth/password-reset/confirm", "Set a new password with the mailed single-use "
+           "token; every session of the account ends", "none", a.PasswordResetConfirm, {204: None},
+           ("reset_invalid", "rate_limited")),
         Op("get", "/api/me", "The caller", "bearer", ok={200: a.User}),
         # webinars and registrations
         Op("get", "/api/webinars", "Webinars I host or co-host", "host", ok={200: w.Webinars},

@@ -83,6 +83,7 @@ def routes(static_dir: Path = STATIC_DIR) -> list[tuple[str, type, dict[str, Any
         # The webinar's public page, where notifications link: its details and registration.
         (r"/webinars/" + webinar, "register.html"),
         (r"/join/" + webinar, "room.html"),
+        (r"/reset-password", "reset-password.html"),
     ]
     out: list[tuple[str, type, dict[str, Any]]] = [
         (pattern, PageHandler, {"page": page, "static_dir": static_dir}) for pattern, page in pages

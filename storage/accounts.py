@@ -122,7 +122,7 @@ class Accounts:
         user = await self.host_by_email(email)
         pw_hash = await asyncio.to_thread(hasher.hash, password)
         await self.db.users.update_one({"_id": user["_id"]}, {"$set": {"password_hash": pw_hash}})
-        # Our tokens' iat is in milliseconds (realtime/auth/tokens.py): the ones from before the reset.
+        # Our tokens' iat has milliseconds; an integrator's whole seconds cannot be a host's.
         before = now().timestamp()
         await self.db.revoked_tokens.update_one(
             {"_id": f"user:{user['_id']}"}, {"$set": {"before": before}}, upsert=True

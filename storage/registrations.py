@@ -78,6 +78,20 @@ class Registrations:
             {"webinar_id": webinar_id, "user_id": user_id, "status": "approved"}
         )
 
+    async def link_ended(self, webinar_id: str, user_id: str, issued_at: float) -> bool:
+        """Whether a join token of ``user_id`` for ``webinar_id`` issued at ``issued_at`` was ended by
+        a cancel: the registration is cancelled, or was cancelled after the token was issued and
+        registered again since (the new link works, the old one stays ended). One indexed query."""
+        doc = await self.db.registrations.find_one(
+            {"webinar_id": webinar_id, "user_id": user_id}, {"status": 1, "cancelled_at": 1}
+        )
+        if doc is None:
+            return False
+        cancelled_at = doc.get("cancelled_at")
+        return doc["status"] == "cancelled" or (
+            cancelled_at is not None and issued_at < cancelled_at.timestamp()
+        )
+
     async def decide(self, webinar_id: str, registration_id: str, approve: bool) -> dict[str, Any]:
         """Approve (taking a seat) or reject a pending registration."""
         reg = await self.get(webinar_id, registration_id)

@@ -56,6 +56,7 @@ class TokenService:
         settings: Settings,
         *,
         is_revoked: Callable[[str, str, float], Awaitable[bool]] | None = None,
+        link_ended: Callable[[str, str, float], Awaitable[bool]] | None = None,
     ) -> None:
         if not settings.jwt_keys:
             raise ValueError("no signing key: JWT_KEYS is empty (config.signing_key.with_signing_key)")
@@ -66,6 +67,9 @@ class TokenService:
         # Whether a token was revoked: its id by logout (every role), or a host's tokens issued before a
         # password reset or while the account is disabled (the accounts store); None: never.
         self.is_revoked = is_revoked
+        # Whether an attendee's join token for a webinar (webinar id, user id, issued at) was ended by
+        # cancelling the registration (the registrations store); None: never.
+        self.link_ended = link_ended
 
     def issue(
         self,
@@ -78,7 +82,7 @@ class TokenService:
         scope: str = "access",
         extra: dict[str, Any] | None = None,
     ) -> str:
-        issued = time.time()
+        issued = int(time.time() * 1000) / 1000  # never later than the issue itself
         now = int(issued)
         claims: dict[str, Any] = {
             "sub": sub,
@@ -87,9 +91,9 @@ class TokenService:
             "scope": scope,
             "iss": self.settings.jwt_issuer,
             "aud": self.settings.jwt_audience,
-            # to the millisecond (RFC 7519 allows a fraction): a password reset revokes the tokens
-            # issued before it, and a sign-in in the reset's own second must still work
-            "iat": int(issued * 1000) / 1000,
+            # milliseconds (a NumericDate may have a fraction): a token issued just after a password
+            # reset or a cancel, in the same second, is told apart from one issued before it
+            "iat": issued,
             "exp": now + (ttl if ttl is not None else self.settings.access_token_ttl),
             "jti": secrets.token_urlsafe(12),
         }
@@ -107,7 +111,8 @@ class TokenService:
 
     async def unrevoked(self, claims: Claims) -> Claims:
         """``claims`` if their token was not revoked, else 401 ``token_revoked``: logged out (every
-        role), or a host's token from before a password reset or of a disabled account; also for
+        role), a host's token from before a password reset or of a disabled account, or an
+        attendee's join link whose registration was cancelled (on every process); also for
         claims verified earlier, such as those an SSE ticket was issued for."""
         revoked = self.is_revoked
         host = claims.sub if claims.is_host else ""
@@ -115,6 +120,10 @@ class TokenService:
             raise unauthorized(
                 "token_revoked", "this token was revoked (logout, password reset or disabled account)"
             )
+        ended = self.link_ended
+        if ended is not None and claims.webinar is not None and not claims.is_host:
+            if await ended(claims.webinar, claims.sub, claims.iat):
+                raise unauthorized("token_revoked", "this join link ended: the registration was cancelled")
         return claims
 
     def verify(self, token: str, *, scope: str = "access") -> Claims:

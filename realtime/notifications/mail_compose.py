@@ -34,6 +34,7 @@ from realtime.notifications.mail import MailDelivery
 from realtime.notifications.unsubscribe import UnsubscribeLinks
 from realtime.webinars.links import JoinLinks
 from storage.mail import QUEUED, MailStore
+from storage.preferences import CATEGORIES
 from storage.registrations import Registrations
 from storage.webinars import Webinars
 
@@ -59,6 +60,7 @@ KINDS: dict[str, dict[str, Any]] = {
     "live": {},
     "thanks": {},
     "recording": {},
+    "password_reset": {},
 }
 CATEGORY_NAMES = {
     "registration": "registration updates",
@@ -178,7 +180,10 @@ class MailComposer:
         # A notification that leads to the webinar's page leads each person to their own way in.
         wid = str((webinar or {}).get("_id", ""))
         url = link if link and notice.url in ("", self.links.page(wid)) else notice.url
-        unsubscribe = self.unsubscribe.url(user_id, notice.category)
+        # A category outside the preferences (``account``: a password reset someone asked for) is
+        # transactional: no unsubscribe link, it could switch nothing off.
+        transactional = notice.category not in CATEGORIES
+        unsubscribe = "" if transactional else self.unsubscribe.url(user_id, notice.category)
         context: dict[str, Any] = {
             "kind": kind,
             "name": name,
@@ -224,8 +229,9 @@ class MailComposer:
         body["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
         body["Date"] = format_datetime(now)
         body["Message-ID"] = f"<{secrets.token_hex(16)}@{self.domain}>"
-        body["List-Unsubscribe"] = f"<{unsubscribe}>"
-        body["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        if unsubscribe:
+            body["List-Unsubscribe"] = f"<{unsubscribe}>"
+            body["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         body["Auto-Submitted"] = "auto-generated"
         return {
             "_id": secrets.token_hex(12),

@@ -23,6 +23,7 @@ from realtime.notifications.mail_compose import MailComposer
 from realtime.notifications.mail_mailbox import DevMailbox
 from realtime.notifications.mail_smtp import SmtpTransport
 from realtime.notifications.notifier import FANOUT_JOB, Notifier, Publisher
+from realtime.notifications.password_reset import RESET_JOB, PasswordResetMail
 from realtime.notifications.triggers import LINK_JOB, REMINDER_JOB, NotificationTriggers
 from realtime.notifications.unsubscribe import UnsubscribeLinks
 from realtime.notifications.webpush import JOB_KIND as PUSH_JOB
@@ -30,9 +31,11 @@ from realtime.notifications.webpush import PushDelivery, PushSender, generate_va
 from realtime.webinars.audience import RoomAudience
 from realtime.webinars.links import JoinLinks
 from storage import jobs, mail, notifications, push_subscriptions
+from storage.accounts import Accounts
 from storage.jobs import JobQueue
 from storage.mail import MailStore
 from storage.mongo import Database
+from storage.password_resets import PasswordResets
 from storage.push_subscriptions import PushSubscriptions
 from storage.registrations import Registrations
 from storage.webinars import Webinars
@@ -69,6 +72,7 @@ class NotificationServices:
     mail: MailStore
     mail_transport: MailTransport | None
     unsubscribe: UnsubscribeLinks
+    password_resets: PasswordResetMail
 
     async def close(self) -> None:
         await self.worker.close()
@@ -120,6 +124,15 @@ async def open_notifications(
     worker.register(FANOUT_JOB, notifier.run_fanout)
     worker.register(REMINDER_JOB, triggers.run_reminder)
     worker.register(LINK_JOB, triggers.run_link)
+    resets = PasswordResetMail(
+        Accounts(db),
+        PasswordResets(db),
+        queue,
+        composer,
+        base_url=settings.base_url,
+        ttl=settings.password_reset_ttl,
+    )
+    worker.register(RESET_JOB, resets.run)
     worker.register(PUSH_JOB, push.run)
     if delivery is not None:
         worker.register(MAIL_JOB, delivery.run)
@@ -127,5 +140,5 @@ async def open_notifications(
     if start_worker:
         worker.start()
     return NotificationServices(
-        queue, worker, subscriptions, sender, notifier, triggers, store, transport, unsubscribe
+        queue, worker, subscriptions, sender, notifier, triggers, store, transport, unsubscribe, resets
     )
