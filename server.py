@@ -510,12 +510,6 @@ async def serve(
     app = make_app(services)
     server = make_http_server(app, settings)
     server.add_sockets(sockets)
-    try:
-        metrics_server = listen_metrics(services, worker.worker_index(environ) or 0)
-    except BaseException:
-        server.stop()
-        await services.close()
-        raise
     port = listen.bound_port(sockets)
     scheme = "https" if settings.tls_cert else "http"
     base = settings.public_url or f"{scheme}://{settings.host}:{port}"

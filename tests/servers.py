@@ -3,6 +3,7 @@ and the application itself as a child process."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,10 +21,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_JWT_KEYS = "test:" + secrets.token_urlsafe(32)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now and that this test run has not handed out before: two servers
+    of one test (a process's main and another's metrics port, say) were given the same port, as the
+    first had not bound it yet when the second was picked."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
@@ -222,3 +234,31 @@ class AppProcess:
             self.proc = None
             self.logfile.close()  # output() still reads it by name
         return code
+
+
+@contextlib.contextmanager
+def app_processes(
+    mongo_url: str, database: str, data_dir: str | os.PathLike[str], n: int = 2, **env: str
+) -> Iterator[tuple[RedisServer, list[AppProcess]]]:
+    """``n`` server processes on one MongoDB-wire database and their own new Redis (``env`` adds
+    settings; a callable value is called with the process index, for per-process settings such as
+    ``METRICS_PORT``); everything stopped afterwards."""
+    redis = RedisServer()
+    redis.start()
+    base = {
+        "MONGODB_URL": mongo_url,
+        "MONGODB_DATABASE": database,
+        "REDIS_URL": redis.url,
+        "REDIS_PREFIX": database + ":",
+        "DATA_DIR": str(data_dir),
+        "LOG_LEVEL": "warning",
+    }
+    apps = [AppProcess({**base, **{k: v(i) if callable(v) else v for k, v in env.items()}}) for i in range(n)]
+    try:
+        for app in apps:
+            app.start()
+        yield redis, apps
+    finally:
+        for app in apps:
+            app.stop()
+        redis.close()

@@ -10,7 +10,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from config import load_settings
 from realtime.auth.tokens import TokenService
-from tests.servers import TEST_JWT_KEYS, AppProcess, RedisServer
+from tests.servers import TEST_JWT_KEYS, AppProcess, app_processes
 from tests.wsclient import WsClient
 
 API_KEY = "cluster-key-0123456789abcdef0123456789abcdef"
@@ -18,25 +18,16 @@ API_KEY = "cluster-key-0123456789abcdef0123456789abcdef"
 
 @pytest.fixture
 def cluster(mongo_server, test_id, tmp_path):
-    redis = RedisServer()
-    redis.start()
-    env = {
-        "MONGODB_URL": mongo_server.url,
-        "MONGODB_DATABASE": test_id,
-        "REDIS_URL": redis.url,
-        "REDIS_PREFIX": test_id + ":",
-        "API_KEYS": f"crm:{API_KEY}",
-        "PRESENCE_TTL": "2",
-        "PRESENCE_INTERVAL": "0.2",
-        "DATA_DIR": str(tmp_path),
-    }
-    apps = [AppProcess(env), AppProcess(env)]
-    for app in apps:
-        app.start()
-    yield redis, apps
-    for app in apps:
-        app.stop()
-    redis.close()
+    with app_processes(
+        mongo_server.url,
+        test_id,
+        tmp_path,
+        API_KEYS=f"crm:{API_KEY}",
+        PRESENCE_TTL="2",
+        PRESENCE_INTERVAL="0.2",
+        LOG_LEVEL="info",
+    ) as found:
+        yield found
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from config import load_settings
 from realtime.auth.tokens import TokenService
-from tests.servers import AppProcess, RedisServer
+from tests.servers import AppProcess, app_processes
 from tests.sseclient import EventStream, ticket_for
 from tests.wsclient import WsClient
 
@@ -39,29 +39,18 @@ READ_TIMEOUT = 20.0  # seconds without the next message: the cycle is stuck (a l
 
 @pytest.fixture
 def cluster(mongo_server, test_id, tmp_path):
-    redis = RedisServer()
-    redis.start()
-    env = {
-        "MONGODB_URL": mongo_server.url,
-        "MONGODB_DATABASE": test_id,
-        "REDIS_URL": redis.url,
-        "REDIS_PREFIX": test_id + ":",
-        "API_KEYS": f"stress:{API_KEY}",
-        "JWT_KEYS": JWT_KEYS,
-        "DATA_DIR": str(tmp_path),
-        "LOG_LEVEL": "warning",
+    with app_processes(
+        mongo_server.url,
+        test_id,
+        tmp_path,
+        API_KEYS=f"stress:{API_KEY}",
+        JWT_KEYS=JWT_KEYS,
         # the stress opens hundreds of SSE streams and publishes as fast as it can: not what the
         # abuse limits (tests/handlers/test_rate_limits.py) are about
-        "TICKET_RATE": "0",
-        "PUBLISH_RATE": "0",
-    }
-    apps = [AppProcess(env), AppProcess(env)]
-    for app in apps:
-        app.start()
-    yield apps
-    for app in apps:
-        app.stop()
-    redis.close()
+        TICKET_RATE="0",
+        PUBLISH_RATE="0",
+    ) as (_, apps):
+        yield apps
 
 
 @pytest.fixture

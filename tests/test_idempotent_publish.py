@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api import Api
-from tests.servers import AppProcess, RedisServer
+from tests.servers import app_processes
 from tests.wsclient import WsClient
 
 API_KEY = "idem-key-0123456789abcdef0123456789abcdef"
@@ -19,24 +19,8 @@ API_KEY = "idem-key-0123456789abcdef0123456789abcdef"
 
 @pytest.fixture
 def two_processes(mongo_server, test_id, tmp_path):
-    redis = RedisServer()
-    redis.start()
-    env = {
-        "MONGODB_URL": mongo_server.url,
-        "MONGODB_DATABASE": test_id,
-        "REDIS_URL": redis.url,
-        "REDIS_PREFIX": test_id + ":",
-        "API_KEYS": f"crm:{API_KEY}",
-        "DATA_DIR": str(tmp_path),
-        "LOG_LEVEL": "warning",
-    }
-    apps = [AppProcess(env), AppProcess(env)]
-    for app in apps:
-        app.start()
-    yield apps
-    for app in apps:
-        app.stop()
-    redis.close()
+    with app_processes(mongo_server.url, test_id, tmp_path, API_KEYS=f"crm:{API_KEY}") as (_, apps):
+        yield apps
 
 
 async def publish(api: Api, key: str | None, channel: str = "room:crm") -> tuple[int, Any]:

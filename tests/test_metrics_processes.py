@@ -9,29 +9,18 @@ from tornado.httpclient import AsyncHTTPClient
 
 from config import load_settings
 from realtime.auth.tokens import TokenService
-from tests.servers import TEST_JWT_KEYS, AppProcess, RedisServer, free_port
+from tests.servers import TEST_JWT_KEYS, AppProcess, app_processes, free_port
 from tests.wsclient import WsClient, ws_url
 
 
 @pytest.fixture
 def processes(mongo_server, test_id, tmp_path):
-    redis = RedisServer()
-    redis.start()
-    env = {
-        "MONGODB_URL": mongo_server.url,
-        "MONGODB_DATABASE": test_id,
-        "REDIS_URL": redis.url,
-        "REDIS_PREFIX": test_id + ":",
-        "DATA_DIR": str(tmp_path),
-        "LOG_LEVEL": "warning",
-    }
-    apps = [AppProcess({**env, "METRICS_PORT": str(free_port())}) for _ in range(2)]
-    for app in apps:
-        app.start()
-    yield apps
-    for app in apps:
-        app.stop()
-    redis.close()
+    ports = [free_port(), free_port()]
+    with app_processes(mongo_server.url, test_id, tmp_path, METRICS_PORT=lambda i: str(ports[i])) as (
+        _,
+        apps,
+    ):
+        yield apps
 
 
 async def connections(app: AppProcess) -> float:

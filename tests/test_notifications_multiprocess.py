@@ -146,7 +146,9 @@ async def test_due_reminders_fire_exactly_once_with_two_processes(processes, db)
     async def all_done():
         return await db.jobs.count_documents({"_id": {"$in": ids}, "status": "done"}) == len(ids)
 
-    await wait_until(all_done)
+    # a hang guard, not a speed check: each reminder also composes its 25 mails, and with both cores
+    # loaded the twelve took over 30 s once
+    await wait_until(all_done, timeout=100)
     jobs = await db.jobs.find({"_id": {"$in": ids}}).to_list()
     assert [j["attempts"] for j in jobs] == [1] * len(ids)  # each claimed and run by one process, once
     assert all(j["result"] == {"recipients": 25, "created": 25} for j in jobs)
