@@ -30,7 +30,9 @@ def test_offline_attendee_gets_every_missed_message_once_in_order(contexts, http
 
     host.get_by_label("Message", exact=True).fill("before the drop")
     host.get_by_role("button", name="Send").click()
-    expect(olga.locator("#chat li .text")).to_have_text(["before the drop"])
+    # 15 s, not Playwright's 5: the first message of a freshly joined page missed 5 s once in a whole
+    # suite run (not reproduced alone); a lost message still fails here
+    expect(olga.locator("#chat li .text")).to_have_text(["before the drop"], timeout=15_000)
 
     context.set_offline(True)
     expect(olga.get_by_test_id("connection")).to_contain_text("Offline")
