@@ -135,15 +135,10 @@ class History:
             return 0, 0
         allocated = int(counter.get("seq", 0))
         position = max(allocated - POSITION_WINDOW, int(counter.get("trimmed", 0)), 0)
-        recent = int((time.time() - settle) * 1000)
         query = {"c": channel, "s": {"$gt": position}}
         cursor = self._messages.find(query, {"_id": 0, "s": 1, "ts": 1}).sort("s", ASCENDING)
-        for doc in [doc async for doc in cursor]:
-            seq = int(doc["s"])
-            if seq != position + 1 and int(doc["ts"]) > recent:
-                break
-            position = seq
-        return position, allocated
+        stored = [(int(doc["s"]), int(doc["ts"])) async for doc in cursor]
+        return complete_run(position, stored, settle), allocated
 
     async def since(self, channel: str, after: int, limit: int | None = None) -> tuple[list[Entry], bool]:
         """Messages with seq > ``after`` in order, and whether the client must reset instead."""
@@ -161,9 +156,28 @@ class History:
         cursor = self._messages.find({"c": channel, "s": {"$gt": after}}).sort("s", ASCENDING).limit(limit)
         return [_entry(doc) async for doc in cursor]
 
+    async def read_complete(self, channel: str, after: int, limit: int, settle: float) -> list[Entry]:
+        """Like ``read``, but only up to the end of the complete run (``stored_position``'s rule): a
+        reader that continues live from the last entry returned loses nothing still being written."""
+        entries = await self.read(channel, after, limit)
+        end = complete_run(after, [(e.seq, e.ts) for e in entries], settle)
+        return [e for e in entries if e.seq <= end]
+
     async def _trim(self, channel: str, upto: int) -> None:
         await self._counters.update_one({"_id": channel}, {"$max": {"trimmed": upto}})
         await self._messages.delete_many({"c": channel, "s": {"$lte": upto}})
+
+
+def complete_run(position: int, stored: list[tuple[int, int]], settle: float) -> int:
+    """The end of the complete run after ``position`` through ``stored`` ((seq, ts) in seq order): a
+    seq missing below a message written less than ``settle`` seconds ago may still be on its way and
+    ends the run; one missing below an older message is a crashed publisher's hole and does not."""
+    recent = int((time.time() - settle) * 1000)
+    for seq, ts in stored:
+        if seq != position + 1 and ts > recent:
+            break
+        position = seq
+    return position
 
 
 def _entry(doc: dict[str, Any]) -> Entry:

@@ -127,7 +127,7 @@ class Hub:
         self._cleanups: set[asyncio.Task[Any]] = set()
         self._holding: dict[str, list[bytes]] = {}  # channels being set up: what the broker brought
         self._recovered: set[str] = set()  # channels being set up when the broker came back
-        self._settle = sum(repair_delays)  # a missing seq older than this is a crashed publisher's hole
+        self.settle = sum(repair_delays)  # a missing seq older than this is a crashed publisher's hole
         self.recovery = Recovery(history, self._channels, self._fanout, self._spawn, repair_delays)
         self.control = Control(broker, self.kick_local)
 
@@ -290,7 +290,7 @@ class Hub:
             # Listen first, then read where history is complete: whatever is written after that
             # read is published after it, so it arrives (and is held until the state exists).
             await self.broker.subscribe(channel)
-            last, allocated = await self.history.stored_position(channel, self._settle)
+            last, allocated = await self.history.stored_position(channel, self.settle)
             state = ChannelState(last)
             self._channels[channel] = state
         except BaseException as exc:

@@ -143,7 +143,7 @@ class Recovery:
         state.recovering[sub] = []
         joined = state.last  # the backlog goes up to here; the channel delivers what follows
         position, reset, backlog = joined, False, []
-        if since is not None:
+        if since is not None and since != joined:  # at the channel's position: nothing to read
             entries, reset = await self.history.since(channel, since)
             if not reset:
                 backlog = [Publication.from_entry(e) for e in entries if e.seq <= joined]

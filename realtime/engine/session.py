@@ -272,7 +272,15 @@ class Session:
         if channel.kind in PRESENCE_KINDS:
             await self.deps.presence.join(channel.name, self.user_id, self._presence_info())
 
+        # A snapshot's history ends at its ``seq``: a fresh joiner continues from exactly there, so
+        # what is published while it is admitted (attendance, presence) is replayed, not skipped.
+        snapshot_at = state.get("seq") if since is None and state is not None else None
+        if isinstance(snapshot_at, int):
+            since = snapshot_at
+
         def ready(position: int, reset: bool) -> None:
+            if isinstance(snapshot_at, int) and not reset:
+                position = snapshot_at
             reply: dict[str, Any] = {"type": "subscribed", "channel": channel.name, "seq": position}
             if reset:
                 reply["reset"] = True

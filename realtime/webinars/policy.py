@@ -14,7 +14,7 @@ from typing import Any
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import Channel, ClaimsPolicy, room
 from realtime.engine.hub import Hub
-from realtime.webinars.service import Participant, WebinarService, read_history
+from realtime.webinars.service import Participant, WebinarService, as_message
 from realtime.webinars.views import (
     public_announcement,
     public_hand,
@@ -125,9 +125,12 @@ class WebinarPolicy:
             polls = [x for x in await self.room.polls.list(wid) if x["status"] == "open"]
             pinned = await self.room.pinned_question(wid)
             announcement = await self.room.active_announcement(wid)
-            recent = await read_history(
-                self.hub, room(wid), max(0, last - SNAPSHOT_HISTORY), SNAPSHOT_HISTORY
-            )
+            # ``recent`` ends where the room's history is complete, and the joiner continues live
+            # from exactly there (``seq``): a message still being written lands after it, not lost
+            start = max(0, last - SNAPSHOT_HISTORY)
+            history = self.hub.history
+            entries = await history.read_complete(room(wid), start, SNAPSHOT_HISTORY, self.hub.settle)
+            recent = [as_message(e) for e in entries]
             state = {
                 "open_polls": [public_poll(x, results=staff or x["show_results"]) for x in polls],
                 "pinned_question": public_question(pinned, staff=staff) if pinned else None,
@@ -137,6 +140,7 @@ class WebinarPolicy:
                     "chat": await self.room.chat_count(wid, include_deleted=False),
                 },
                 "recent": recent,
+                "seq": entries[-1].seq if entries else start,
             }
         except BaseException as exc:
             self._snapshots.pop(key, None)

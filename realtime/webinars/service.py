@@ -30,6 +30,7 @@ from realtime.webinars.schemas import (
 from realtime.webinars.views import public_registration, public_webinar
 from storage.accounts import Accounts
 from storage.errors import Kind, Refused, conflict, forbidden
+from storage.history import Entry
 from storage.mail import MailStore
 from storage.moderation import Moderation
 from storage.rate_limits import Limiter
@@ -44,7 +45,12 @@ LINK_CLIENT_RATE = 20  # link requests per client per hour
 async def read_history(hub: Hub, channel: str, since: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
     """Durable messages of ``channel`` after ``since`` in seq order, as the protocol shows them."""
     entries = await hub.history.read(channel, after=since, limit=limit)
-    return [{"type": e.type, "channel": e.channel, "data": e.data, "ts": e.ts, "seq": e.seq} for e in entries]
+    return [as_message(e) for e in entries]
+
+
+def as_message(e: Entry) -> dict[str, Any]:
+    """A stored message as the protocol shows it."""
+    return {"type": e.type, "channel": e.channel, "data": e.data, "ts": e.ts, "seq": e.seq}
 
 
 def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | None:

@@ -1,6 +1,8 @@
 """The live room over the live protocol (WebSocket RPC) and REST alike: lobby to live, chat and
 moderation, Q&A, polls, reactions, hands, announcements, the late joiner's snapshot, and refusals."""
 
+import asyncio
+
 import pytest
 
 from tests.api import Api, join_token
@@ -426,3 +428,40 @@ async def test_integrator_minted_attendee_token(http_client, make_settings):
     finally:
         server.stop()
         await svc.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_fresh_joiner_misses_nothing_between_the_snapshot_and_live(api, base_url, services):
+    """A page that subscribes without ``since`` shows the snapshot's ``recent`` history, then every
+    message after ``subscribed.seq``: with chat flowing (several sends in flight), the two must meet
+    with no gap and no hole, whatever the joiner's admission and presence writes cost in between."""
+    token, guest, wid, host_ws, guest_ws, _ = await setup_room(api, base_url)
+    channel = f"room:{wid}"
+    stopped = asyncio.Event()
+
+    async def chatter(n: int) -> None:
+        i = 0
+        while not stopped.is_set():
+            await services.hub.publish(channel, "chat.message", {"id": f"m{n}-{i}", "text": "tick"})
+            i += 1
+
+    publishers = [asyncio.ensure_future(chatter(n)) for n in range(3)]
+    try:
+        for cycle in range(60):
+            client = await WsClient.connect(base_url, guest)
+            try:
+                sub = await client.subscribe(channel)
+                seen = [m["seq"] for m in sub["state"]["recent"]]
+                position = sub["seq"]
+                while not seen or seen[-1] < position + 2:
+                    m = await client.recv(20)
+                    if m.get("channel") == channel and isinstance(m.get("seq"), int) and m["seq"] > position:
+                        seen.append(m["seq"])  # what the page applies: above its position, once
+                first = seen[0] if sub["state"]["recent"] else position + 1
+                assert seen == list(range(first, first + len(seen))), (cycle, position, seen)
+            finally:
+                client.close()
+    finally:
+        stopped.set()
+        await asyncio.gather(*publishers)
+    await close_all(services, host_ws, guest_ws)
