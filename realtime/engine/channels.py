@@ -62,7 +62,9 @@ class ChannelPolicy(Protocol):
 
     async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:
         """First subscription of this user's connection to ``channel``; may return a state snapshot
-        (open poll, pinned question, counts...) sent to the client with ``subscribed``."""
+        (open poll, pinned question, counts...) sent to the client with ``subscribed``. A snapshot
+        with an int ``seq`` reflects the channel up to that seq: a subscribe without ``since``
+        continues from there (``subscribed.seq`` is that seq, later messages follow)."""
 
     async def left(self, claims: Claims, channel: Channel) -> None:
         """The connection left ``channel`` (unsubscribe, close, kick)."""
