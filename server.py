@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import faulthandler
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Iterable, Mapping
@@ -563,6 +565,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     index = worker.worker_index(environ)
     setup_logging(settings.log_level, settings.effective_log_format, worker=index)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: where a process that will not stop
+    # (or stalls) is, without stopping it
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         # before any worker starts: they all read the one key this keeps in DATA_DIR
         settings = with_signing_key(settings)

@@ -227,9 +227,15 @@ class AppProcess:
         try:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)  # its threads' stacks into the log: where it hangs
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(2)
             self.proc.kill()
             self.proc.wait()
-            raise
+            raise RuntimeError(
+                f"server.py did not stop within {timeout:g} s of SIGTERM; its log ends:\n"
+                + self.output()[-6000:]
+            ) from None
         finally:
             self.proc = None
             self.logfile.close()  # output() still reads it by name
@@ -254,11 +260,10 @@ def app_processes(
         "LOG_LEVEL": "warning",
     }
     apps = [AppProcess({**base, **{k: v(i) if callable(v) else v for k, v in env.items()}}) for i in range(n)]
-    try:
+    with contextlib.ExitStack() as stack:  # every process stopped, even when one stop fails
+        stack.callback(redis.close)
+        for app in apps:
+            stack.callback(app.stop)
         for app in apps:
             app.start()
         yield redis, apps
-    finally:
-        for app in apps:
-            app.stop()
-        redis.close()

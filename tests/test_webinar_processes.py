@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.api import Api, join_token
-from tests.servers import AppProcess, RedisServer
+from tests.servers import AppProcess, app_processes
 from tests.sseclient import EventStream, ticket_for
 from tests.wsclient import WsClient
 
@@ -33,16 +33,9 @@ def process_env():
 
 
 @pytest.fixture
-def two_processes(env, process_env):
-    redis = RedisServer()
-    redis.start()
-    apps = [AppProcess({**env, **process_env, "REDIS_URL": redis.url}) for _ in range(2)]
-    for app in apps:
-        app.start()
-    yield apps
-    for app in apps:
-        app.stop()
-    redis.close()
+def two_processes(mongo_server, test_id, tmp_path, process_env):
+    with app_processes(mongo_server.url, test_id, tmp_path, **process_env) as (_, apps):
+        yield apps
 
 
 @pytest.mark.gen_test(timeout=60)
