@@ -13,7 +13,7 @@ import json
 import socket
 from typing import Any
 
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # a hang guard: a busy machine (both cores loaded) once took over 10 s
 
 
 class EventStream:

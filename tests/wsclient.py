@@ -16,7 +16,7 @@ from typing import Any
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
-TIMEOUT = 10.0
+TIMEOUT = 30.0  # a hang guard: a busy machine (both cores loaded) once took over 10 s
 
 Match = str | Callable[[dict[str, Any]], bool]
 
