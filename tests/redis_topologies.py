@@ -3,12 +3,10 @@ a three-master Redis Cluster, and a Sentinel service (a primary, a replica and t
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from tests.servers import free_port, redis_server_binary, wait_port
@@ -77,6 +75,10 @@ class _Process:
             self.proc = None
 
 
+def _cluster_ok(port: int) -> bool:
+    return "cluster_state:ok" in redis_cli(port, "cluster", "info")
+
+
 class RedisClusterTopology:
     """Three masters, no replicas, every slot assigned (``redis-cli --cluster create``)."""
 
@@ -105,7 +107,9 @@ class RedisClusterTopology:
         if created.returncode != 0:
             raise RuntimeError("redis-cli --cluster create failed: " + created.stdout[-2000:])
         for node in self.nodes:
-            _wait("cluster_state:ok", lambda n=node: "cluster_state:ok" in redis_cli(n.port, "cluster", "info"))
+            _wait(
+                "cluster_state:ok", lambda n=node: "cluster_state:ok" in redis_cli(n.port, "cluster", "info")
+            )
 
     def close(self) -> None:
         for node in self.nodes:
@@ -175,12 +179,3 @@ class SentinelTopology:
         for process in (*self.sentinels, self.replica, self.primary):
             process.stop()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def started(topology: RedisClusterTopology | SentinelTopology) -> Iterator[None]:
-    try:
-        topology.start()
-        yield
-    finally:
-        topology.close()
