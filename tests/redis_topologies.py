@@ -84,8 +84,17 @@ class RedisClusterTopology:
 
     def __init__(self, masters: int = 3) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="test-redis-cluster-"))
+        # The bus port defaults to port + 10000, past 65535 for a high free port: pick it too.
         self.nodes = [
-            _Process(self.root, "--cluster-enabled", "yes", "--cluster-node-timeout", "2000")
+            _Process(
+                self.root,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(free_port()),
+                "--cluster-node-timeout",
+                "2000",
+            )
             for _ in range(masters)
         ]
 
@@ -105,7 +114,8 @@ class RedisClusterTopology:
             check=False,
         )
         if created.returncode != 0:
-            raise RuntimeError("redis-cli --cluster create failed: " + created.stdout[-2000:])
+            output = created.stdout + created.stderr
+            raise RuntimeError("redis-cli --cluster create failed: " + output[-2000:])
         for node in self.nodes:
             _wait(
                 "cluster_state:ok", lambda n=node: "cluster_state:ok" in redis_cli(n.port, "cluster", "info")
