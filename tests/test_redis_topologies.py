@@ -1,5 +1,6 @@
-"""The server on a real Redis Cluster (sharded pub/sub) and on a real Sentinel service through a
-failover: two app processes each, durable messages through the HTTP publish API."""
+"""The server on a real Redis Cluster (sharded pub/sub, a slot moved under a live channel) and on a
+real Sentinel service through a failover: two app processes each, durable messages through the HTTP
+publish API."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from tornado.httpclient import AsyncHTTPClient
 
 from config import load_settings
 from realtime.auth.tokens import TokenService
+from realtime.engine.brokers import open_broker
 from tests.redis_topologies import RedisClusterTopology, SentinelTopology, redis_cli
 from tests.servers import TEST_JWT_KEYS, AppProcess, app_processes
 from tests.wsclient import WsClient
@@ -159,3 +161,36 @@ async def test_a_sentinel_failover_mid_broadcast_loses_and_duplicates_no_durable
         for client in (*staying, back):
             assert await durable(client, channel, 1) == [30]
             client.close()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_channel_whose_slot_moves_is_resubscribed_on_its_new_owner(redis_cluster, test_id):
+    broker = open_broker(redis_cluster.url, f"{test_id}:")
+    got: asyncio.Queue[bytes] = asyncio.Queue()
+    recovered: asyncio.Queue[list[str]] = asyncio.Queue()
+    await broker.start(lambda channel, payload: got.put_nowait(payload), recovered.put_nowait)
+    try:
+        await broker.subscribe("room:m")
+        await broker.publish("room:m", b"before")
+        assert await asyncio.wait_for(got.get(), 30) == b"before"
+        key = f"{test_id}:ch:room:m"
+        owner = next(n for n in redis_cluster.nodes if key in redis_cli(n.port, "pubsub", "shardchannels"))
+        target = next(n for n in redis_cluster.nodes if n is not owner)
+        move_slot(redis_cluster, redis_cli(owner.port, "cluster", "keyslot", key).strip(), owner, target)
+        # The old owner drops the shard channel (sunsubscribe); the broker follows the slot.
+        assert await asyncio.wait_for(recovered.get(), 30) == ["room:m"]
+        assert key in redis_cli(target.port, "pubsub", "shardchannels")
+        await broker.publish("room:m", b"after")
+        assert await asyncio.wait_for(got.get(), 30) == b"after"
+    finally:
+        await broker.close()
+
+
+def move_slot(cluster: RedisClusterTopology, slot: str, source, target) -> None:
+    """Give ``slot`` (holding no keys) from ``source`` to ``target``, as resharding does."""
+    source_id = redis_cli(source.port, "cluster", "myid").strip()
+    target_id = redis_cli(target.port, "cluster", "myid").strip()
+    assert redis_cli(target.port, "cluster", "setslot", slot, "importing", source_id).strip() == "OK"
+    assert redis_cli(source.port, "cluster", "setslot", slot, "migrating", target_id).strip() == "OK"
+    for node in sorted(cluster.nodes, key=lambda n: n is not target):
+        assert redis_cli(node.port, "cluster", "setslot", slot, "node", target_id).strip() == "OK"

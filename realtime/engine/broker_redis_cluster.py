@@ -122,7 +122,8 @@ class RedisClusterBroker:
             except (*FAILURES, _Lost, TimeoutError) as exc:
                 metrics.BROKER_LISTEN_ERRORS.inc()
                 if self.connected.is_set() or first:
-                    log.warning("redis cluster broker connection lost (%s); retrying", type(exc).__name__)
+                    why = str(exc) if isinstance(exc, _Lost) else type(exc).__name__
+                    log.warning("redis cluster broker subscriptions lost (%s); rebuilding", why)
             finally:
                 self.connected.clear()
                 self._lost = None
