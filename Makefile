@@ -19,14 +19,16 @@ run: $(STAMP)
 	@echo "Starting on http://127.0.0.1:$${PORT:-8888}/  (web page: http://127.0.0.1:$${PORT:-8888}/ ; stop with Ctrl-C)"
 	$(BIN)/python server.py
 
-## system-deps: Debian's Chromium (browser tests) and nginx (the load-balancer config test), by apt,
-## never a browser download
+## system-deps: Debian's Chromium (browser tests), nginx (the load-balancer config test) and
+## redis-server with redis-cli (the Sentinel and Cluster topology tests), by apt, never a browser download
 system-deps:
 	@missing=""; command -v chromium >/dev/null 2>&1 || missing="chromium fonts-noto-color-emoji"; \
 	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v redis-cli >/dev/null 2>&1 || missing="$$missing redis-tools"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
-	  else echo "Missing: $$missing. Run 'sudo apt-get install -y $$missing' (browser and nginx tests need them)" >&2; exit 1; fi; fi
+	  else echo "Missing: $$missing. Run 'sudo apt-get install -y $$missing' (browser, nginx and Redis topology tests need them)" >&2; exit 1; fi; fi
 
 ## make test: the whole suite against its own Redis and MongoDB-wire servers, and a real Chromium
 test: $(STAMP) system-deps

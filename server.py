@@ -47,8 +47,7 @@ from handlers.ws import GOING_AWAY, RealtimeSocket
 from realtime import metrics
 from realtime.auth.tokens import TokenService
 from realtime.engine.broker import Broker
-from realtime.engine.broker_memory import MemoryBroker
-from realtime.engine.broker_redis import RedisBroker
+from realtime.engine.brokers import open_broker, shared_redis
 from realtime.engine.channels import ChannelPolicy
 from realtime.engine.heartbeat import Heartbeat
 from realtime.engine.hub import Hub
@@ -100,30 +99,26 @@ log = logging.getLogger("server")
 
 
 def make_broker(settings: Settings) -> Broker:
-    """Pick the broker from the URL scheme: Redis when ``REDIS_URL`` is set, else in-process."""
-    url = settings.redis_url.reveal()
-    if url:
-        return RedisBroker(url, settings.redis_prefix)
-    return MemoryBroker()
+    """The broker named by ``REDIS_URL`` (realtime/engine/brokers.py); in-process when it is empty."""
+    return open_broker(settings.redis_url.reveal(), settings.redis_prefix)
 
 
 def make_presence(settings: Settings, broker: Broker) -> PresenceBackend:
     """Presence follows the broker: Redis when it is Redis, else in-process."""
-    if isinstance(broker, RedisBroker):
-        return RedisPresence(broker.redis, settings.redis_prefix)
-    return MemoryPresence()
+    redis = shared_redis(broker)
+    return RedisPresence(redis, settings.redis_prefix) if redis is not None else MemoryPresence()
 
 
 def make_publish_limits(settings: Settings, broker: Broker) -> Limiter:
     """The publish API's limiter follows the broker: Redis when it is Redis, else in-process."""
-    if isinstance(broker, RedisBroker):
-        return RedisLimits(broker.redis, settings.redis_prefix)
-    return MemoryLimits()
+    redis = shared_redis(broker)
+    return RedisLimits(redis, settings.redis_prefix) if redis is not None else MemoryLimits()
 
 
 def make_connection_limits(settings: Settings, broker: Broker) -> ConnectionLimits:
     """The connection caps; the per-user count is shared through Redis when the broker is Redis."""
-    shared = RedisUserCount(broker.redis, settings.redis_prefix) if isinstance(broker, RedisBroker) else None
+    redis = shared_redis(broker)
+    shared = RedisUserCount(redis, settings.redis_prefix) if redis is not None else None
     return ConnectionLimits(
         settings.max_connections_per_user,
         settings.max_unauthenticated_per_address,

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from config.redis_url import parse_redis_url
+
 ROOT = Path(__file__).resolve().parent.parent
 # Keys that were ever published in this repository (the old built-in development key, the deploy
 # examples' placeholder): refused in every mode, because anyone can sign tokens with them.
@@ -147,6 +149,13 @@ def _secret_url(*schemes: str) -> Callable[[Any], Secret]:
     return lambda raw: Secret(check(raw))
 
 
+def _redis_url(raw: Any) -> Secret:
+    text = str(raw).strip()
+    if text:
+        parse_redis_url(text)  # raises RedisUrlError (a ValueError) naming what is wrong
+    return Secret(text)
+
+
 def _keys(raw: Any) -> dict[str, Secret]:
     """``kid1:secret1,kid2:secret2`` or a bare secret (kid ``k1``); the first key signs."""
     if isinstance(raw, Mapping):
@@ -253,8 +262,10 @@ class Settings:
     redis_url: Secret = setting(
         "REDIS_URL",
         Secret(""),
-        _secret_url("redis", "rediss", "unix"),
-        "Redis for cross-process fan-out and presence. Empty: in-process broker (one process).",
+        _redis_url,
+        "Redis for cross-process fan-out and presence: `redis://`, `rediss://`, `unix://` (one server), "
+        "`redis+sentinel://h1:26379,h2:26379/SERVICE` (Sentinel), `redis+cluster://h1:7000,h2:7001` "
+        "(Cluster, sharded pub/sub); docs/deploy.md. Empty: in-process broker (one process).",
     )
     redis_prefix: str = setting("REDIS_PREFIX", "wb:", str, "Prefix of every Redis key and channel.")
     data_dir: str = setting(

@@ -14,7 +14,7 @@ from typing import Any
 
 from config import ConfigError, Settings
 from realtime.auth.tokens import TokenService, mint_integrator_token
-from realtime.engine.broker_redis import RedisBroker
+from realtime.engine.brokers import open_broker
 from realtime.engine.control import Control
 from realtime.jobs.retention import policy_of
 from storage import accounts, embedded_backup, mongo, retention
@@ -56,7 +56,7 @@ async def end_live_connections(settings: Settings, user_id: str, reason: str) ->
     if not settings.redis_url:
         return False
     unreached: list[str] = []
-    broker = RedisBroker(settings.redis_url.reveal(), settings.redis_prefix)
+    broker = open_broker(settings.redis_url.reveal(), settings.redis_prefix)
     try:
         # The kick is applied locally only when the broker is down; here "locally" means not at all.
         control = Control(broker, lambda channel, *_: unreached.append(channel))

@@ -9,6 +9,7 @@ import logging
 import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from storage.rate_limits import retry_after
@@ -45,7 +46,7 @@ class RedisLimits:
     window). When Redis cannot be reached the attempt is allowed: the limit is a brake on abuse, and
     publishing goes on while Redis is down (docs/protocol.md)."""
 
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: aioredis.Redis | RedisCluster, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix + "rl:"
 

@@ -24,6 +24,7 @@ from redis.exceptions import RedisError
 from realtime import metrics
 from realtime.engine.broker import BrokerUnavailable, MessageCallback, RecoverCallback
 from realtime.engine.control import CONTROL
+from realtime.engine.redis_connect import connect
 
 log = logging.getLogger("realtime.engine.broker_redis")
 
@@ -31,17 +32,60 @@ MAX_BACKOFF = 5.0
 CONFIRM_TIMEOUT = 5.0  # the longest a subscribe waits for Redis's confirmation
 
 
+class Confirmations:
+    """Subscribers waiting for Redis to confirm their (S)SUBSCRIBE, per channel key in send order."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[bytes, collections.deque[asyncio.Future[None]]] = {}
+
+    def expect(self, key: str) -> asyncio.Future[None]:
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key.encode(), collections.deque()).append(waiter)
+        return waiter
+
+    def confirmed(self, key: bytes) -> None:
+        waiting = self._waiting.get(key)
+        if waiting:
+            waiter = waiting.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+            if not waiting:
+                del self._waiting[key]
+
+    def forget(self, key: str, waiter: asyncio.Future[None]) -> None:
+        waiting = self._waiting.get(key.encode())
+        if waiting is not None and waiter in waiting:
+            waiting.remove(waiter)
+            if not waiting:
+                del self._waiting[key.encode()]
+
+    def release_all(self) -> None:
+        """The connection is gone: nobody waits (the listener resubscribes, ``on_recover`` repairs)."""
+        for waiting in self._waiting.values():
+            for waiter in waiting:
+                if not waiter.done():
+                    waiter.set_result(None)
+        self._waiting.clear()
+
+
 class RedisBroker:
+    """One Redis server, or the master of a Sentinel service (``REDIS_URL`` ``redis+sentinel://``):
+    after a failover the listener's reconnect asks the sentinels for the new master."""
+
     def __init__(self, url: str, prefix: str = "wb:") -> None:
-        self._url = url
         self._prefix = prefix
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self._connection = connect(url)
+        if self._connection.target.kind == "cluster":
+            raise ValueError("a redis+cluster:// URL needs RedisClusterBroker (broker_redis_cluster.py)")
+        redis = self._connection.client
+        assert isinstance(redis, aioredis.Redis)
+        self._redis = redis
         self._channels: set[str] = set()
         self._pubsub: aioredis.client.PubSub | None = None
         self._task: asyncio.Task[None] | None = None
         self._on_message: MessageCallback | None = None
         self._on_recover: RecoverCallback | None = None
-        self._confirming: dict[bytes, collections.deque[asyncio.Future[None]]] = {}
+        self._confirming = Confirmations()
         self._commands = asyncio.Lock()  # SUBSCRIBE/UNSUBSCRIBE sent one at a time, in call order
         self.connected = asyncio.Event()
 
@@ -88,7 +132,7 @@ class RedisBroker:
                         except Exception:
                             log.exception("broker callback failed")
                     elif kind == "subscribe":
-                        self._confirmed(message["channel"])
+                        self._confirming.confirmed(message["channel"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as exc:
@@ -98,7 +142,7 @@ class RedisBroker:
             finally:
                 self.connected.clear()
                 self._pubsub = None
-                self._release_waiters()  # resubscribed on reconnect, and on_recover repairs
+                self._confirming.release_all()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             await asyncio.sleep(backoff)
@@ -121,34 +165,18 @@ class RedisBroker:
             metrics.BROKER_PUBLISH_ERRORS.inc()
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
 
-    def _confirmed(self, key: bytes) -> None:
-        waiting = self._confirming.get(key)
-        if waiting:
-            waiter = waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-            if not waiting:
-                del self._confirming[key]
-
-    def _release_waiters(self) -> None:
-        for waiting in self._confirming.values():
-            for waiter in waiting:
-                if not waiter.done():
-                    waiter.set_result(None)
-        self._confirming.clear()
-
     async def subscribe(self, channel: str) -> None:
         """Subscribe and wait until Redis confirms it (up to CONFIRM_TIMEOUT); while Redis is down,
         return at once: the listener resubscribes everything in ``_channels`` when it reconnects."""
         self._channels.add(channel)
         key = self._key(channel)
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] | None = None
         try:
             async with self._commands:
                 pubsub = self._pubsub
                 if pubsub is None:
                     return
-                self._confirming.setdefault(key.encode(), collections.deque()).append(waiter)
+                waiter = self._confirming.expect(key)
                 await pubsub.subscribe(key)
             await asyncio.wait_for(asyncio.shield(waiter), CONFIRM_TIMEOUT)
         except (RedisError, OSError):
@@ -156,11 +184,8 @@ class RedisBroker:
         except TimeoutError:
             log.warning("redis did not confirm subscribing to %s in %.0f s", channel, CONFIRM_TIMEOUT)
         finally:
-            waiting = self._confirming.get(key.encode())
-            if waiting is not None and waiter in waiting:
-                waiting.remove(waiter)
-                if not waiting:
-                    del self._confirming[key.encode()]
+            if waiter is not None:
+                self._confirming.forget(key, waiter)
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
@@ -182,4 +207,4 @@ class RedisBroker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._redis.aclose()
+        await self._connection.aclose()

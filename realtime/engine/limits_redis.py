@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-import redis.asyncio as aioredis
+from realtime.engine.redis_connect import RedisClient
 
 ADD = """
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
@@ -24,7 +24,7 @@ return 1
 
 
 class RedisUserCount:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
         self._add = redis.register_script(ADD)

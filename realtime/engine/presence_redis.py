@@ -1,8 +1,9 @@
 """Presence in Redis, shared by every process.
 
-Per channel: a sorted set ``presence:<channel>`` of ``<node>|<user>`` members scored by expiry time,
-and a hash ``presence-info:<channel>`` of user -> JSON info. A user counts once however many nodes
-and tabs hold them; entries of a crashed node expire after the TTL.
+Per channel: a sorted set ``presence:{<channel>}`` of ``<node>|<user>`` members scored by expiry
+time, and a hash ``presence-info:{<channel>}`` of user -> JSON info. The braces are a Redis Cluster
+hash tag: a channel's two keys share one slot, so the pipelines over both stay on one node. A user
+counts once however many nodes and tabs hold them; entries of a crashed node expire after the TTL.
 """
 
 from __future__ import annotations
@@ -11,19 +12,19 @@ import json
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
+from realtime.engine.redis_connect import RedisClient
 
 
 class RedisPresence:
-    def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
+    def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
 
     def _set(self, channel: str) -> str:
-        return f"{self._prefix}presence:{channel}"
+        return f"{self._prefix}presence:{{{channel}}}"
 
     def _info(self, channel: str) -> str:
-        return f"{self._prefix}presence-info:{channel}"
+        return f"{self._prefix}presence-info:{{{channel}}}"
 
     async def add(self, channel: str, node: str, user: str, info: dict[str, Any], ttl: float) -> None:
         async with self._redis.pipeline(transaction=False) as pipe:

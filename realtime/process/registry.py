@@ -18,8 +18,8 @@ import os
 import secrets
 import socket
 from typing import Any
-from urllib.parse import urlsplit
 
+from config.redis_url import parse_redis_url
 from storage.processes import Processes
 
 log = logging.getLogger("realtime.process.registry")
@@ -33,9 +33,7 @@ def broker_identity(redis_url: str, prefix: str) -> str:
     ``memory`` (its own process only), or the Redis server, database and key prefix."""
     if not redis_url:
         return MEMORY
-    parts = urlsplit(redis_url)
-    where = parts.path if parts.scheme == "unix" else f"{parts.hostname}:{parts.port or 6379}{parts.path}"
-    return f"{parts.scheme}://{where} prefix={prefix}"
+    return f"{parse_redis_url(redis_url).identity()} prefix={prefix}"
 
 
 class ProcessRegistry:

@@ -1,4 +1,5 @@
-"""The hub's delivery contract, run against both brokers (memory and a real Redis)."""
+"""The hub's delivery contract, run against every broker: memory, a real Redis, and a real three-master
+Redis Cluster (sharded pub/sub)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from server import make_broker
 from storage.history import TRIM_EVERY, History
 from storage.idempotency import Idempotency
 from storage.mongo import open_client
+from tests.redis_topologies import RedisClusterTopology
 
 
 class Recorder:
@@ -51,15 +53,28 @@ class Recorder:
         return [p.seq for p in self.got]
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster_session():
+    topology = RedisClusterTopology()
+    try:
+        topology.start()
+        yield topology
+    finally:
+        topology.close()
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def backend(request):
     return request.param
 
 
 @pytest.fixture
-def hubs(io_loop, make_settings, backend):
-    """A factory of hubs sharing one database (and one Redis when the backend is redis)."""
-    settings = make_settings(redis=backend == "redis", HISTORY_SIZE="10")
+def hubs(io_loop, request, make_settings, backend):
+    """A factory of hubs sharing one database (and one Redis or Redis Cluster as the backend says)."""
+    cluster = (
+        {"REDIS_URL": request.getfixturevalue("redis_cluster_session").url} if backend == "cluster" else {}
+    )
+    settings = make_settings(redis=backend == "redis", HISTORY_SIZE="10", **cluster)
     client = open_client(settings.mongodb_url.reveal())
     made: list[Hub] = []
 
@@ -230,12 +245,15 @@ async def test_upstream_subscription_follows_first_and_last_local_subscriber(hub
     assert hub.channel_count() == 0
     if backend == "memory":
         assert "room:s" not in hub.broker._channels
+    elif backend == "cluster":
+        numsub = await hub.broker.redis.pubsub_shardnumsub(hub.broker._key("room:s"))
+        assert numsub[0][1] == 0
     else:
         numsub = await hub.broker.redis.pubsub_numsub(hub.broker._key("room:s"))
         assert numsub[0][1] == 0
 
 
-@pytest.mark.parametrize("backend", ["redis"])  # the in-process broker serves one process by design
+@pytest.mark.parametrize("backend", ["redis", "cluster"])  # the in-process broker serves one process
 @pytest.mark.gen_test
 async def test_cross_process_delivery_and_kick(hubs, backend):
     one, two = await hubs(), await hubs()

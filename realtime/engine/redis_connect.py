@@ -1,0 +1,85 @@
+"""Every Redis client of the server is built here, from ``REDIS_URL`` (config/redis_url.py).
+
+- one server (``redis://``, ``rediss://``, ``unix://``): ``redis.asyncio.Redis.from_url``;
+- Sentinel: ``Sentinel(...).master_for(SERVICE)``, a client whose connections ask the sentinels
+  for the current master, so a connection opened after a failover reaches the new one;
+- Cluster: ``RedisCluster``, which routes each command to the node owning its key's slot.
+
+A :class:`RedisConnection` owns what it opened (the sentinels' clients too) and closes it all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
+
+from config.redis_url import RedisTarget, parse_redis_url
+
+# Commands answer within this or count as failed; the pub/sub listener's blocking read is exempt.
+SOCKET_TIMEOUT = 5.0
+
+RedisClient = aioredis.Redis | RedisCluster
+
+
+@dataclasses.dataclass
+class RedisConnection:
+    """The client for commands, the target it was built from, and (for Sentinel) the sentinels."""
+
+    client: RedisClient
+    target: RedisTarget
+    sentinels: list[aioredis.Redis] = dataclasses.field(default_factory=list)
+
+    def node_client(self, node: ClusterNode) -> aioredis.Redis:
+        """A plain client of one cluster node, with the URL's credentials and TLS (for the sharded
+        pub/sub connections, which belong to one node each)."""
+        return aioredis.Redis(host=node.host, port=int(node.port), **_node_options(self.target))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        for sentinel in self.sentinels:
+            with contextlib.suppress(Exception):
+                await sentinel.aclose()
+
+
+def connect(url: str) -> RedisConnection:
+    """The client for ``url``; nothing connects until the first command."""
+    target = parse_redis_url(url)
+    if target.kind == "single":
+        client = aioredis.Redis.from_url(
+            target.url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        )
+        return RedisConnection(client, target)
+    if target.kind == "sentinel":
+        sentinel_options: dict[str, Any] = {
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": SOCKET_TIMEOUT,
+        }
+        if target.sentinel_username:
+            sentinel_options["username"] = target.sentinel_username
+        if target.sentinel_password:
+            sentinel_options["password"] = target.sentinel_password
+        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+        master = sentinel.master_for(target.service, db=target.db, **_node_options(target))
+        return RedisConnection(master, target, list(sentinel.sentinels))
+    nodes = [ClusterNode(host, port) for host, port in target.hosts]
+    cluster = RedisCluster(startup_nodes=nodes, **_node_options(target))
+    return RedisConnection(cluster, target)
+
+
+def _node_options(target: RedisTarget) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": SOCKET_TIMEOUT,
+    }
+    if target.username:
+        options["username"] = target.username
+    if target.password:
+        options["password"] = target.password
+    if target.tls:
+        options["ssl"] = True
+    return options

@@ -1,0 +1,191 @@
+"""Real Redis topologies for the tests, each on free ports and stopped by ``close``:
+a three-master Redis Cluster, and a Sentinel service (a primary, a replica and three sentinels)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.servers import free_port, redis_server_binary, wait_port
+
+DEADLINE = 60.0  # the longest a topology takes to form on a busy machine (a hang guard)
+
+
+def redis_cli(port: int, *args: str, timeout: float = 10) -> str:
+    done = subprocess.run(
+        [shutil.which("redis-cli") or "redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done.stdout
+
+
+def _wait(what: str, check: object, timeout: float = DEADLINE) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} not reached within {timeout:g} s")
+        time.sleep(0.1)
+
+
+class _Process:
+    """One redis-server (or sentinel) on its own port and directory."""
+
+    def __init__(self, root: Path, *args: str, sentinel: bool = False, config: str = "") -> None:
+        self.port = free_port()
+        self.dir = root / str(self.port)
+        self.dir.mkdir()
+        self.args = args
+        self.sentinel = sentinel
+        self.config = config
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [redis_server_binary()]
+        if self.sentinel:  # a sentinel rewrites its config file, so it gets one of its own
+            path = self.dir / "sentinel.conf"
+            path.write_text(self.config)
+            command += [str(path), "--sentinel"]
+        command += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
+        self.proc = subprocess.Popen(
+            [*command, *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_port(self.port, 10, self.proc)
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+
+def _cluster_ok(port: int) -> bool:
+    return "cluster_state:ok" in redis_cli(port, "cluster", "info")
+
+
+class RedisClusterTopology:
+    """Three masters, no replicas, every slot assigned (``redis-cli --cluster create``)."""
+
+    def __init__(self, masters: int = 3) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="test-redis-cluster-"))
+        # The bus port defaults to port + 10000, past 65535 for a high free port: pick it too.
+        self.nodes = [
+            _Process(
+                self.root,
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(free_port()),
+                "--cluster-node-timeout",
+                "2000",
+            )
+            for _ in range(masters)
+        ]
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
+        created = subprocess.run(
+            [shutil.which("redis-cli") or "redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+            check=False,
+        )
+        if created.returncode != 0:
+            output = created.stdout + created.stderr
+            raise RuntimeError("redis-cli --cluster create failed: " + output[-2000:])
+        for node in self.nodes:
+            _wait(
+                "cluster_state:ok", lambda n=node: "cluster_state:ok" in redis_cli(n.port, "cluster", "info")
+            )
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class SentinelTopology:
+    """A primary, its replica and three sentinels watching them as service ``SERVICE``; a killed
+    primary is replaced within about a second and a half (``down-after-milliseconds`` 1000)."""
+
+    SERVICE = "webinar"
+
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="test-redis-sentinel-"))
+        self.primary = _Process(self.root)
+        self.replica = _Process(self.root, "--replicaof", "127.0.0.1", str(self.primary.port))
+        watch = (
+            f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
+            f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+            f"sentinel failover-timeout {self.SERVICE} 5000\n"
+            f"sentinel parallel-syncs {self.SERVICE} 1\n"
+        )
+        self.sentinels = [_Process(self.root, sentinel=True, config=watch) for _ in range(3)]
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.SERVICE}"
+
+    def master_port(self) -> int | None:
+        """The primary's port as the first sentinel that answers names it."""
+        for sentinel in self.sentinels:
+            if sentinel.proc is None:
+                continue
+            lines = redis_cli(sentinel.port, "sentinel", "get-master-addr-by-name", self.SERVICE).split()
+            if len(lines) == 2 and lines[1].isdigit():
+                return int(lines[1])
+        return None
+
+    def start(self) -> None:
+        self.primary.start()
+        self.replica.start()
+        _wait(
+            "replica in sync",
+            lambda: "master_link_status:up" in redis_cli(self.replica.port, "info", "replication"),
+        )
+        for sentinel in self.sentinels:
+            sentinel.start()
+        # Every sentinel knows the replica and the other sentinels before a failover can be agreed.
+        for sentinel in self.sentinels:
+            _wait("sentinels and replica discovered", lambda s=sentinel: self._sees_all(s.port))
+
+    def _sees_all(self, port: int) -> bool:
+        text = redis_cli(port, "sentinel", "master", self.SERVICE).split()
+        fields = dict(zip(text[::2], text[1::2], strict=False))
+        return fields.get("num-slaves") == "1" and fields.get("num-other-sentinels") == "2"
+
+    def kill_primary(self) -> None:
+        self.primary.kill()
+
+    def wait_failover(self) -> None:
+        """Until the sentinels name the replica as the primary."""
+        _wait("failover to the replica", lambda: self.master_port() == self.replica.port)
+
+    def close(self) -> None:
+        for process in (*self.sentinels, self.replica, self.primary):
+            process.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
