@@ -2,6 +2,8 @@
 
 - An approved registrant: their join link, ``/join/<id>#token=<jwt>`` (the token rides in the
   fragment so it never reaches a server log), valid until ``JOIN_TOKEN_MARGIN`` after the end.
+- The registrant's cancel page: their join link at ``/cancel/<id>`` (same token), in every mail that
+  carries the join link and in the lobby.
 - The webinar's host and co-hosts: the host console for that webinar, ``/host#webinar=<id>``.
 - Anyone else: the webinar's public page, ``/webinars/<id>`` (details and registration).
 """
@@ -34,6 +36,11 @@ class JoinLinks:
             reg["user_id"], role="attendee", name=reg["name"], webinar=webinar["_id"], ttl=ttl, scope="access"
         )
         return f"{self.base_url}/join/{webinar['_id']}#token={token}"
+
+    def cancel(self, join_url: str) -> str | None:
+        """The cancel page of a personal join link (None for any other link)."""
+        prefix = f"{self.base_url}/join/"
+        return f"{self.base_url}/cancel/{join_url[len(prefix) :]}" if join_url.startswith(prefix) else None
 
     def console(self, webinar_id: str) -> str:
         return f"{self.base_url}/host#webinar={webinar_id}"
