@@ -460,6 +460,7 @@ def api_routes(deps: ApiDeps) -> list[Any]:
         (w + r"/(live|end|cancel)", h_webinars.LifecycleHandler, d),
         (w + r"/registrations", h_webinars.RegistrationsHandler, d),
         (w + r"/join-link", h_webinars.JoinLinkHandler, d),
+        (w + r"/registration", h_webinars.OwnRegistrationHandler, d),
         (w + r"/registrations\.csv", h_webinars.RegistrationsCsvHandler, d),
         (w + r"/registrations/" + i, h_webinars.RegistrationHandler, d),
         (w + r"/registrations/" + i + r"/(approve|reject)", h_webinars.RegistrationDecisionHandler, d),

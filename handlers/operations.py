@@ -113,7 +113,11 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", W + "/registrations.csv", "Registrants as CSV", "host", ok={200: "csv"}, errors=ROOM,
            query=w.SearchQuery),
         Op("delete", W + "/registrations/{registration_id}", "Cancel a registration (the registrant or a "
-           "host)", "attendee", ok={200: w.Registration}, errors=(*ROOM, "not_active")),
+           "host; the link ends and the registrant's connections to the room close)", "attendee",
+           ok={200: w.Registration}, errors=(*ROOM, "not_active")),
+        Op("delete", W + "/registration", "Cancel my registration (the registrant, with the token of "
+           "their join link; the link ends and their connections to the room close)", "attendee",
+           ok={200: w.Registration}, errors=("not_found", "forbidden", "not_active")),
         Op("post", W + "/registrations/{registration_id}/{decision}", "Approve or reject a pending "
            "registration", "host", ok={200: w.Registration}, errors=(*ROOM, "not_pending", "webinar_full")),
         # the live room (each also an RPC method over /ws: docs/webinar-events.md)

@@ -83,6 +83,8 @@ def routes(static_dir: Path = STATIC_DIR) -> list[tuple[str, type, dict[str, Any
         # The webinar's public page, where notifications link: its details and registration.
         (r"/webinars/" + webinar, "register.html"),
         (r"/join/" + webinar, "room.html"),
+        # The registrant's cancel page: their join link's token in the fragment, as on /join/<id>.
+        (r"/cancel/" + webinar, "cancel.html"),
         (r"/reset-password", "reset-password.html"),
     ]
     out: list[tuple[str, type, dict[str, Any]]] = [

@@ -82,6 +82,13 @@ class RegistrationHandler(ApiHandler):
         self.send(reg)
 
 
+class OwnRegistrationHandler(ApiHandler):
+    async def delete(self, webinar_id: str) -> None:
+        """The registrant cancels with their join link's token (the cancel page)."""
+        claims = await self.claims()
+        self.send(await self.call(self.deps.webinars.cancel_own(claims, webinar_id)))
+
+
 class JoinLinkHandler(ApiHandler):
     async def post(self, webinar_id: str) -> None:
         """Anyone: mail the personal link again (the same answer for any address)."""

@@ -77,6 +77,9 @@ class EventLog:
     async def registration_decided(self, webinar: Any, registration: Any) -> None:
         self.seen.append(("registration_decided", webinar, registration))
 
+    async def registration_cancelled(self, webinar: Any, registration: Any) -> None:
+        self.seen.append(("registration_cancelled", webinar, registration))
+
     async def webinar_live(self, webinar: Any) -> None:
         self.seen.append(("webinar_live", webinar))
 

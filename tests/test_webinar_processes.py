@@ -260,3 +260,35 @@ async def test_a_cancelled_registrations_link_is_refused_on_the_other_process(ht
         await tab.send({"type": "auth", "token": guest})
         closed = await tab.closed()
         assert (closed.code, closed.reason) == (4001, "token_revoked")
+
+
+@pytest.mark.gen_test(timeout=120)
+@pytest.mark.parametrize("by", ["attendee", "host"])
+async def test_cancelling_a_registration_closes_its_connections_on_every_process(
+    http_client, two_processes, by
+):
+    a, b = two_processes
+    api_a, api_b = Api(http_client, a.url), Api(http_client, b.url)
+    host = await api_a.host()
+    w = await api_a.webinar(host["access_token"])
+    wid = w["id"]
+    reg = await api_a.register(wid, "Dee")
+    guest = join_token(reg)
+    lobby_b = await WsClient.connect(b.url, guest)
+    assert (await lobby_b.subscribe(f"room:{wid}"))["type"] == "subscribed"
+    viewer_a = await EventStream().open(a.url, await ticket_for(http_client, a.url, guest), [f"room:{wid}"])
+    await viewer_a.event("subscribed")
+    if by == "attendee":  # from the cancel page their link or mail leads to
+        code, cancelled = await api_a.call("DELETE", f"/api/webinars/{wid}/registration", token=guest)
+    else:
+        code, cancelled = await api_a.call(
+            "DELETE", f"/api/webinars/{wid}/registrations/{reg['id']}", token=host["access_token"]
+        )
+    assert code == 200 and cancelled["status"] == "cancelled"
+    closed = await lobby_b.closed()
+    assert (closed.code, closed.reason) == (4003, "registration cancelled")
+    events = await viewer_a.end()
+    assert json.loads(events[-1]["data"]) == {"code": 4003, "reason": "registration cancelled"}
+    await viewer_a.close()
+    code, body = await api_b.call("DELETE", f"/api/webinars/{wid}/registration", token=guest)
+    assert code == 401 and body["error"]["code"] == "token_revoked"

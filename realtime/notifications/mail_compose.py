@@ -57,11 +57,13 @@ KINDS: dict[str, dict[str, Any]] = {
     "reminder": {},
     "rescheduled": {"ics": "request"},
     "cancelled": {"ics": "cancel"},
+    "registration_cancelled": {"ics": "cancel"},
     "live": {},
     "thanks": {},
     "recording": {},
     "password_reset": {},
 }
+NO_CANCEL_LINK = frozenset({"cancelled", "registration_cancelled", "thanks", "recording"})
 CATEGORY_NAMES = {
     "registration": "registration updates",
     "reminder": "reminders",
@@ -190,6 +192,7 @@ class MailComposer:
             "heading": one_line(notice.title),
             "body": notice.body,
             "url": url,
+            "cancel_url": self.links.cancel(url) if kind not in NO_CANCEL_LINK else None,
             "webinar": webinar,
             "title": str((webinar or {}).get("title") or ""),
             "when": local_time(webinar["starts_at"], zone) if webinar else "",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from typing import Any
 
 from realtime.notifications.mail_compose import Notice
@@ -104,6 +105,23 @@ class NotificationTriggers:
                 f"registration:{registration.id}:{status}",
                 {"kind": kind, "subject": f"{heading}: {title}"},
             )
+
+    async def registration_cancelled(self, webinar: Webinar, registration: Registration) -> None:
+        """The (former) registrant: their link ended, and the calendar file removes the event."""
+        if not registration.user_id:
+            return
+        title = webinar.title or "a webinar"
+        await self.notifier.notify(
+            [registration.user_id],
+            "registration",
+            "Registration cancelled",
+            f"Your registration for {title} is cancelled; its personal link no longer works.",
+            self.url(webinar.id),
+            webinar.id,
+            # a registration revived and cancelled again is told again
+            f"registration:{registration.id}:cancelled:{time.time_ns() // 1_000_000}",
+            {"kind": "registration_cancelled", "subject": f"Registration cancelled: {title}"},
+        )
 
     async def _tell_hosts(self, webinar: Webinar, registration: Registration) -> None:
         """The webinar's host and co-hosts: a registration awaits their approval (their link: the console)."""

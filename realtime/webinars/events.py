@@ -25,6 +25,9 @@ class WebinarEvents(Protocol):
     async def registration_decided(self, webinar: Webinar, registration: Registration) -> None:
         """A host approved (``approved``) or rejected (``rejected``) a pending registration."""
 
+    async def registration_cancelled(self, webinar: Webinar, registration: Registration) -> None:
+        """The registrant (from their link) or a host cancelled the registration; its link ended."""
+
     async def webinar_live(self, webinar: Webinar) -> None:
         """The webinar went live."""
 
@@ -59,6 +62,9 @@ class Listeners:
 
     async def registration_decided(self, webinar: Webinar, registration: Registration) -> None:
         await self._each("registration_decided", lambda e: e.registration_decided(webinar, registration))
+
+    async def registration_cancelled(self, webinar: Webinar, registration: Registration) -> None:
+        await self._each("registration_cancelled", lambda e: e.registration_cancelled(webinar, registration))
 
     async def webinar_live(self, webinar: Webinar) -> None:
         await self._each("webinar_live", lambda e: e.webinar_live(webinar))

@@ -1,7 +1,13 @@
 """Personal links into a webinar: the one rule for where a person lands.
 
 - An approved registrant: their join link, ``/join/<id>#token=<jwt>`` (the token rides in the
-  fragment so it never reaches a server log), valid until ``JOIN_TOKEN_MARGIN`` after the end.
+  fragment so it never reaches a server log). It must keep working across reschedules and edits,
+  and lead to the replay after the end, so its ``exp`` is far: ``JOIN_LINK_LIFETIME`` after the end
+  as scheduled when it was issued. What ends a link early is the registration record, checked on
+  every use on every process (``Registrations.link_ended``: a cancel); a reschedule also mails a
+  fresh link.
+- The registrant's cancel page: their join link at ``/cancel/<id>`` (same token), in every mail that
+  carries the join link and in the lobby.
 - The webinar's host and co-hosts: the host console for that webinar, ``/host#webinar=<id>``.
 - Anyone else: the webinar's public page, ``/webinars/<id>`` (details and registration).
 """
@@ -15,7 +21,8 @@ from typing import Any
 from realtime.auth.tokens import TokenService
 from storage.registrations import Registrations
 
-JOIN_TOKEN_MARGIN = timedelta(hours=6)
+# A reschedule moves the end, never the exp of links already mailed: a year covers any real move.
+JOIN_LINK_LIFETIME = timedelta(days=365)
 
 
 class JoinLinks:
@@ -28,12 +35,17 @@ class JoinLinks:
         starts = webinar["starts_at"]
         if starts.tzinfo is None:
             starts = starts.replace(tzinfo=UTC)
-        ends = starts + timedelta(minutes=int(webinar.get("duration_minutes", 60))) + JOIN_TOKEN_MARGIN
+        ends = starts + timedelta(minutes=int(webinar.get("duration_minutes", 60))) + JOIN_LINK_LIFETIME
         ttl = max(3600, int((ends - datetime.now(UTC)).total_seconds()))
         token = self.tokens.issue(
             reg["user_id"], role="attendee", name=reg["name"], webinar=webinar["_id"], ttl=ttl, scope="access"
         )
         return f"{self.base_url}/join/{webinar['_id']}#token={token}"
+
+    def cancel(self, join_url: str) -> str | None:
+        """The cancel page of a personal join link (None for any other link)."""
+        prefix = f"{self.base_url}/join/"
+        return f"{self.base_url}/cancel/{join_url[len(prefix) :]}" if join_url.startswith(prefix) else None
 
     def console(self, webinar_id: str) -> str:
         return f"{self.base_url}/host#webinar={webinar_id}"

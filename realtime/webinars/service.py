@@ -16,6 +16,7 @@ from config import Settings
 from realtime.auth.tokens import Claims, TokenService
 from realtime.engine.channels import room
 from realtime.engine.hub import Hub
+from realtime.engine.session import KICKED
 from realtime.schema import ident, read
 from realtime.webinars.events import Listeners, WebinarEvents
 from realtime.webinars.links import JoinLinks
@@ -300,7 +301,24 @@ class WebinarService:
         own = reg["user_id"] == claims.user_id and claims.role == "attendee"
         if not own and role_in(webinar, claims.user_id, claims.is_host) is None:
             raise forbidden("only the registrant or a host may cancel this registration")
+        return await self._cancel(webinar, reg)
+
+    async def cancel_own(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        """The caller's own registration (their join link's token) cancelled: the cancel page."""
+        webinar = await self.webinars.get(ident(webinar_id, "webinar_id"))
+        reg = None
+        if claims.role == "attendee" and claims.webinar in (None, webinar["_id"]):
+            reg = await self.registrations.of_user(webinar["_id"], claims.user_id)
+        if reg is None:
+            raise forbidden("you hold no active registration for this webinar")
+        return await self._cancel(webinar, reg)
+
+    async def _cancel(self, webinar: dict[str, Any], reg: dict[str, Any]) -> dict[str, Any]:
+        """Cancel ``reg``: its link ends (``Registrations.link_ended``, checked on every process) and
+        the registrant's connections to the room close on every process with 4003."""
         reg = await self.registrations.cancel(webinar["_id"], reg["_id"])
+        await self.hub.kick(room(webinar["_id"]), reg["user_id"], KICKED, "registration cancelled")
+        await self.events.registration_cancelled(Webinar.from_doc(webinar), Registration.from_doc(reg))
         return public_registration(reg)
 
     async def registrants(

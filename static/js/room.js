@@ -80,6 +80,10 @@ function renderLobby(w) {
   $("#lobby-title").textContent = w.title;
   $("#lobby-when").textContent = `${longDate(w.starts_at)} · ${w.duration_minutes} min`;
   $("#lobby-description").textContent = w.description || "";
+  // A registrant's own link (scoped to this webinar) also leads to its cancel page.
+  const own = state.claims?.role === "attendee" && state.claims.wid === webinarId;
+  if (own) $("#cancel-link").href = `/cancel/${encodeURIComponent(webinarId)}#token=${encodeURIComponent(state.token)}`;
+  show($("#lobby-cancel"), own);
   clearInterval(state.countdownTimer);
   const tick = () => {
     const left = Math.round((new Date(w.starts_at).getTime() - Date.now()) / 1000);

@@ -177,3 +177,21 @@ async def test_hosts_are_told_of_a_registration_awaiting_approval(api, services,
         [item] = inbox["items"]
         assert item["title"] == "New registration to approve"
         assert item["url"].endswith(f"/host#webinar={w['id']}")
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_the_first_link_still_works_after_a_reschedule_days_later(api, services, smtp):
+    from datetime import datetime, timedelta
+
+    from tests.api import future, join_token
+
+    host = await api.host()
+    w = await api.webinar(host["access_token"], title="Moved", starts_at=future(2), duration_minutes=60)
+    first = join_token(await api.register(w["id"], "Ines", "ines@example.org"))
+    later = future(24 * 30)  # a month later: far past the first time's end
+    code, _ = await api.call("PATCH", f"/api/webinars/{w['id']}", {"starts_at": later}, host["access_token"])
+    assert code == 200
+    claims = services.tokens.verify(first)  # the link from the first confirmation mail
+    ends = datetime.fromisoformat(later) + timedelta(minutes=60)
+    assert claims.exp > (ends + timedelta(days=1)).timestamp()  # still valid through the new time
+    assert (await api.call("GET", f"/api/webinars/{w['id']}/state", token=first))[0] == 200
