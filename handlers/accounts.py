@@ -1,8 +1,21 @@
-"""Host accounts: sign-up, login, refresh (rotating), logout, and who am I."""
+"""Host accounts: sign-up, login, refresh (rotating), logout, and who am I.
+
+A browser keeps its session in a cookie instead of the answer (``"cookie": true`` at login or
+sign-up): the refresh token goes into an HttpOnly, SameSite=Strict cookie scoped to
+``/api/auth/refresh`` (Secure when the request came over TLS), so page scripts never see it and
+only the refresh endpoint receives it. That endpoint then wants the ``X-CSRF-Token`` header equal to
+the readable ``host_csrf`` cookie (double submit: another site can neither read the cookie nor send
+the header without a CORS preflight this server refuses) and, when the browser sends ``Origin``,
+this server's own host. ``DELETE /api/auth/refresh`` revokes the cookie's token family and clears
+both cookies.
+"""
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, StringConstraints
 
@@ -14,20 +27,28 @@ from realtime.notifications.password_reset import PasswordResetMail
 from realtime.schema import Body, Email, View, read, trimmed
 from storage.errors import Kind, Refused
 
+COOKIE_FIELD = Field(
+    False, description="keep the refresh token in an HttpOnly cookie for /api/auth/refresh, not in the answer"
+)
+
 
 class Signup(Body):
     email: Email
     password: Annotated[str, StringConstraints(min_length=8, max_length=200)]
     name: Annotated[str, trimmed(100)]
+    cookie: bool = COOKIE_FIELD
 
 
 class Login(Body):
     email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    cookie: bool = COOKIE_FIELD
 
 
 class RefreshBody(Body):
-    refresh_token: Annotated[str, trimmed(200)]
+    refresh_token: Annotated[str, trimmed(200)] | None = Field(
+        None, description="absent: the refresh cookie (with the X-CSRF-Token header)"
+    )
 
 
 class LogoutBody(Body):
@@ -62,22 +83,53 @@ class Tokens(View):
     access_token: str = Field(description="JWT; send as Authorization: Bearer")
     token_type: Literal["Bearer"]
     expires_in: int = Field(description="seconds the access token is valid")
-    refresh_token: str = Field(description="opaque; rotated on every use")
+    refresh_token: str | None = Field(
+        None, description="opaque; rotated on every use; absent when it went into the refresh cookie"
+    )
     user: User
 
 
+REFRESH_COOKIE = "host_refresh"
+CSRF_COOKIE = "host_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+REFRESH_PATH = "/api/auth/refresh"
+
+
 class _TokenIssuer(ApiHandler):
-    async def tokens_for(self, user: dict[str, Any], family: str | None = None) -> dict[str, Any]:
+    async def tokens_for(self, user: dict[str, Any], *, cookie: bool) -> dict[str, Any]:
+        refresh = await self.deps.accounts.issue_refresh(user["_id"], self.deps.settings.refresh_token_ttl)
+        return self.answer(user, refresh, cookie=cookie)
+
+    def answer(self, user: dict[str, Any], refresh: str, *, cookie: bool) -> dict[str, Any]:
+        """The tokens; with ``cookie`` the refresh token goes into the refresh cookie instead."""
         s = self.deps.settings
-        access = self.deps.tokens.issue(user["_id"], role="host", name=user.get("name", ""))
-        refresh = await self.deps.accounts.issue_refresh(user["_id"], s.refresh_token_ttl, family)
-        return {
-            "access_token": access,
+        out = {
+            "access_token": self.deps.tokens.issue(user["_id"], role="host", name=user.get("name", "")),
             "token_type": "Bearer",
             "expires_in": s.access_token_ttl,
             "refresh_token": refresh,
             "user": public_user(user),
         }
+        if cookie:
+            del out["refresh_token"]
+            secure = self.request.protocol == "https"
+            flags: dict[str, Any] = {"secure": secure, "samesite": "Strict", "max_age": s.refresh_token_ttl}
+            self.set_cookie(REFRESH_COOKIE, refresh, path=REFRESH_PATH, httponly=True, **flags)
+            csrf = self.get_cookie(CSRF_COOKIE) or secrets.token_urlsafe(24)
+            self.set_cookie(CSRF_COOKIE, csrf, path="/", **flags)
+        return out
+
+    def check_csrf(self) -> None:
+        """403 ``csrf_failed`` unless the request carries the CSRF header equal to the CSRF cookie
+        and, if the browser said where it came from, comes from this server's own origin."""
+        origin = self.request.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != self.request.host:
+            raise Refused(Kind.FORBIDDEN, "csrf_failed", "this request came from another site")
+        cookie = self.get_cookie(CSRF_COOKIE) or ""
+        header = self.request.headers.get(CSRF_HEADER, "")
+        if not cookie or not hmac.compare_digest(cookie.encode(), header.encode()):
+            message = f"send the {CSRF_HEADER} header with the {CSRF_COOKIE} cookie's value"
+            raise Refused(Kind.FORBIDDEN, "csrf_failed", message)
 
 
 class SignupHandler(_TokenIssuer):
@@ -90,7 +142,7 @@ class SignupHandler(_TokenIssuer):
         ip, s = self.request.remote_ip, self.deps.settings
         await enforce(self.deps.limits, f"signup:{ip}", s.signup_rate, HOUR, "sign-ups from this address")
         user = await self.call(self.deps.accounts.create_host(new.email, new.password, new.name))
-        self.send(await self.tokens_for(user), 201)
+        self.send(await self.tokens_for(user, cookie=new.cookie), 201)
 
 
 class LoginHandler(_TokenIssuer):
@@ -101,27 +153,37 @@ class LoginHandler(_TokenIssuer):
         await enforce(limits, f"login:{ip}", s.login_address_rate, MINUTE, "logins from this address")
         await enforce(limits, f"login:{email}:{ip}", s.login_rate, MINUTE, "login attempts for this email")
         user = await self.call(self.deps.accounts.authenticate(email, password))
-        self.send(await self.tokens_for(user))
+        self.send(await self.tokens_for(user, cookie=login.cookie))
 
 
 class RefreshHandler(_TokenIssuer):
     async def post(self) -> None:
+        """Rotate the body's refresh token, or (none in the body) the refresh cookie's."""
         token = read(RefreshBody, self.body()).refresh_token
-        s = self.deps.settings
-        user_id, refresh = await self.call(self.deps.accounts.rotate_refresh(token, s.refresh_token_ttl))
+        cookie = token is None
+        if cookie:
+            self.check_csrf()
+            token = self.get_cookie(REFRESH_COOKIE)
+            if not token:
+                raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "no session: sign in")
+        assert token is not None
+        ttl = self.deps.settings.refresh_token_ttl
+        user_id, refresh = await self.call(self.deps.accounts.rotate_refresh(token, ttl))
         user = await self.deps.accounts.get(user_id)
         if user is None or user["role"] != "host":
             raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "the account no longer exists")
-        access = self.deps.tokens.issue(user["_id"], role="host", name=user.get("name", ""))
-        self.send(
-            {
-                "access_token": access,
-                "token_type": "Bearer",
-                "expires_in": s.access_token_ttl,
-                "refresh_token": refresh,
-                "user": public_user(user),
-            }
-        )
+        self.send(self.answer(user, refresh, cookie=cookie))
+
+    async def delete(self) -> None:
+        """Sign a browser out: revoke the refresh cookie's token family and clear the cookies."""
+        self.check_csrf()
+        token = self.get_cookie(REFRESH_COOKIE)
+        if token:
+            await self.deps.accounts.revoke_refresh(token)
+        self.clear_cookie(REFRESH_COOKIE, path=REFRESH_PATH)
+        self.clear_cookie(CSRF_COOKIE, path="/")
+        self.set_status(204)
+        self.finish()
 
 
 class LogoutHandler(ApiHandler):

@@ -34,7 +34,9 @@ CODES: dict[str, Kind] = {
         + ("refresh_invalid", "refresh_reused", "ticket_invalid", "reset_invalid"),
         Kind.UNAUTHORIZED,
     ),
-    **dict.fromkeys(("forbidden", "signup_closed", "muted", "banned", "account_disabled"), Kind.FORBIDDEN),
+    **dict.fromkeys(
+        ("forbidden", "csrf_failed", "signup_closed", "muted", "banned", "account_disabled"), Kind.FORBIDDEN
+    ),
     **dict.fromkeys(
         ("not_found", "notification_not_found", "job_not_found", "subscription_not_found"), Kind.NOT_FOUND
     ),
@@ -105,7 +107,11 @@ def document(settings: Settings) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {"Error": ERROR, JSON_VALUE: JSON_VALUE_SCHEMA, **schemas},
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "refresh_cookie": {"type": "apiKey", "in": "cookie", "name": "host_refresh"},
+                "csrf_header": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token"},
+            },
         },
     }
 
@@ -194,7 +200,11 @@ def _operation(op: Op) -> dict[str, Any]:
     parameters += [{"name": k, "in": "header", "required": False, **v} for k, v in op.headers.items()]
     if parameters:
         out["parameters"] = parameters
-    if op.auth != "none":
+    if op.auth == "cookie":
+        browser: dict[str, list[str]] = {"refresh_cookie": [], "csrf_header": []}
+        # a request body may carry the refresh token instead of the cookie
+        out["security"] = [{}, browser] if op.body is not None else [browser]
+    elif op.auth != "none":
         out["security"] = [{"bearer": []}]
     described = " ".join(part for part in (WHO.get(op.auth, ""), op.description) if part)
     if described:
@@ -257,7 +267,9 @@ def _errors(op: Op) -> dict[str, Any]:
         codes += BODY_CODES
     if op.query is not None or op.headers:
         codes.append("invalid")
-    if op.auth != "none":
+    if op.auth == "cookie":
+        codes += ("csrf_failed", "refresh_invalid")
+    elif op.auth != "none":
         codes += TOKEN_CODES
     if "{" in op.path:
         codes.append("not_found")  # the router's answer to a path segment outside its pattern

@@ -22,11 +22,14 @@ from realtime.notifications import schemas as n
 from realtime.schema import Query, View
 from realtime.webinars import schemas as w
 
-Auth = Literal["none", "bearer", "host", "attendee", "integrator", "publisher", "reader"]
+Auth = Literal["none", "cookie", "bearer", "host", "attendee", "integrator", "publisher", "reader"]
 Media = Literal["csv", "html", "json", "event-stream", "plain"]
 Response = type[BaseModel] | tuple[type[BaseModel], ...] | Media | None
 
 WHO: dict[str, str] = {
+    "cookie": "A browser's session: the HttpOnly `host_refresh` cookie (set by login or sign-up with "
+    '`"cookie": true`) and the `X-CSRF-Token` header equal to the `host_csrf` cookie; a cross-site '
+    "`Origin` is refused.",
     "bearer": "Needs a token.",
     "host": "Needs a host or co-host token (for a webinar: one of its hosts).",
     "attendee": "Any admitted participant's token; host-only actions answer 403.",
@@ -76,8 +79,11 @@ def operations(settings: Settings) -> list[Op]:
            {201: a.Tokens}, ("signup_closed", "email_taken", "rate_limited")),
         Op("post", "/api/auth/login", "Log in with email and password (rate limited)", "none", a.Login,
            {200: a.Tokens}, ("bad_credentials", "rate_limited", "account_disabled")),
-        Op("post", "/api/auth/refresh", "Rotate a refresh token", "none", a.RefreshBody, {200: a.Tokens},
-           ("refresh_invalid", "refresh_reused")),
+        Op("post", "/api/auth/refresh", "Rotate a refresh token: the body's, or without one the refresh "
+           "cookie's (the answer then sets the next one in the cookie)", "cookie", a.RefreshBody,
+           {200: a.Tokens}, ("refresh_invalid", "refresh_reused"), body_required=False),
+        Op("delete", "/api/auth/refresh", "Sign a browser out: revoke the refresh cookie's token family "
+           "and clear the session cookies", "cookie", ok={204: None}),
         Op("post", "/api/auth/logout", "Revoke this token (any kind) and the refresh token's family",
            "bearer", a.LogoutBody, {204: None}, ("refresh_invalid", "refresh_reused"), body_required=False),
         Op("post", "/api/auth/password-reset", "Email a host a password-reset link (the same answer "

@@ -6,47 +6,78 @@ import { mountConnectionState } from "./connection.js";
 import { mountTabs } from "./tabs.js";
 import { LiveConsole } from "./host-live.js";
 
-const SESSION = "host.session";
 const status = $("#status");
-let session = JSON.parse(sessionStorage.getItem(SESSION) || "null");
+// The access token lives in this page's memory only; the refresh token in an HttpOnly cookie that
+// only /api/auth/refresh receives (handlers/accounts.py), so a reload or a second tab resumes it.
+let session = null;
 let client = null;
 let live = null;
 let webinars = [];
 let current = null; // the selected webinar
 let editing = null; // the webinar being edited, or null for a new one
 let refreshing = null;
+let selectTab = null;
+const tabs = "BroadcastChannel" in window ? new BroadcastChannel("host-session") : null;
 
 // -- session -----------------------------------------------------------------------------------------
 
 function saveSession(data) {
-  session = { access: data.access_token, refresh: data.refresh_token, user: data.user };
-  sessionStorage.setItem(SESSION, JSON.stringify(session));
+  session = { access: data.access_token, user: data.user };
+}
+
+/** The CSRF header the refresh endpoint wants (the readable cookie's value), or null if signed out. */
+function csrfHeader() {
+  const match = document.cookie.match(/(?:^|;\s*)host_csrf=([^;]+)/);
+  return match ? { "X-CSRF-Token": decodeURIComponent(match[1]) } : null;
+}
+
+/** A new access token from the refresh cookie, rotating it. Tabs take turns through a Web Lock: each
+ * sends the cookie the previous rotation set, never one just used (a reused refresh token ends the
+ * session everywhere). */
+async function refreshSession() {
+  const rotate = async () => {
+    const headers = csrfHeader();
+    if (!headers) throw Object.assign(new Error("You are signed out."), { code: "signed_out", status: 401 });
+    saveSession(await api("/api/auth/refresh", { method: "POST", body: {}, headers }));
+  };
+  return navigator.locks ? navigator.locks.request("host-session-refresh", rotate) : rotate();
+}
+
+function signinMode(signup) {
+  show($("#signin-name"), signup);
+  show($("#signin-name-label"), signup);
+  $("#signin-name").required = signup;
+  $("#signin-title").textContent = signup ? "Create a host account" : "Sign in";
+  $("#signin-submit").textContent = signup ? "Create account" : "Sign in";
+  $("#signin-toggle").textContent = signup ? "Have an account? Sign in" : "No account yet? Create one";
+  $("#signin-password").autocomplete = signup ? "new-password" : "current-password";
+  $("#signin-form").dataset.mode = signup ? "signup" : "signin";
 }
 
 function signOut(message) {
   session = null;
-  sessionStorage.removeItem(SESSION);
   client?.close();
   client = null;
+  live?.leave();
   live = null;
   current = null;
   show($("#console"), false);
   show($("#logout"), false);
   show($("#connection"), false);
   $("#me").textContent = "";
+  signinMode(false);
   show($("#signin"));
   say(status, message || "", message ? "error" : "info");
 }
 
-/** The access token, refreshed (rotating refresh token) a minute before it expires. */
+/** The access token, refreshed a minute before it expires. */
 async function token({ force = false } = {}) {
   if (!session) throw Object.assign(new Error("You are signed out."), { code: "signed_out" });
   const claims = readToken(session.access);
   if (!force && claims && claims.exp * 1000 - Date.now() > 60000) return session.access;
-  refreshing ||= api("/api/auth/refresh", { method: "POST", body: { refresh_token: session.refresh } })
-    .then((data) => saveSession(data))
+  refreshing ||= refreshSession()
     .catch((err) => {
-      if (err.status === 401) signOut("Your session has expired. Please sign in again.");
+      if (err.status === 401 || err.status === 403) signOut("Your session has expired. Please sign in again.");
       throw err;
     })
     .finally(() => (refreshing = null));
@@ -59,19 +90,11 @@ async function call(path, options = {}) {
 }
 
 function wireSignin() {
-  let signup = false;
-  $("#signin-toggle").addEventListener("click", () => {
-    signup = !signup;
-    show($("#signin-name"), signup);
-    show($("#signin-name-label"), signup);
-    $("#signin-title").textContent = signup ? "Create a host account" : "Sign in";
-    $("#signin-submit").textContent = signup ? "Create account" : "Sign in";
-    $("#signin-toggle").textContent = signup ? "Have an account? Sign in" : "No account yet? Create one";
-    $("#signin-password").autocomplete = signup ? "new-password" : "current-password";
-  });
+  $("#signin-toggle").addEventListener("click", () => signinMode($("#signin-form").dataset.mode !== "signup"));
   $("#signin-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    const body = { email: $("#signin-email").value.trim(), password: $("#signin-password").value };
+    const signup = $("#signin-form").dataset.mode === "signup";
+    const body = { email: $("#signin-email").value.trim(), password: $("#signin-password").value, cookie: true };
     if (signup) body.name = $("#signin-name").value.trim();
     act($("#signin-submit"), status, async () => {
       const data = await api(signup ? "/api/auth/signup" : "/api/auth/login", { method: "POST", body });
@@ -82,13 +105,30 @@ function wireSignin() {
     });
   });
   $("#logout").addEventListener("click", async () => {
-    try {
-      await api("/api/auth/logout", { method: "POST", body: { refresh_token: session.refresh }, token: session.access });
-    } catch (err) {
-      // signing out locally is what matters
-    }
+    // Each step on its own: signing out here is what matters even if the server cannot be reached.
+    await api("/api/auth/logout", { method: "POST", body: {}, token: session?.access }).catch(() => {});
+    await api("/api/auth/refresh", { method: "DELETE", headers: csrfHeader() || {} }).catch(() => {});
+    tabs?.postMessage("signed-out");
     signOut();
   });
+  tabs?.addEventListener("message", (event) => {
+    if (event.data === "signed-out" && session) signOut("You signed out in another tab.");
+  });
+}
+
+// -- where the console is: #webinar=ID&tab=NAME, so a reload or a shared link opens the same place ---
+
+function place() {
+  return new URLSearchParams(location.hash.slice(1));
+}
+
+function remember(changes) {
+  const params = place();
+  for (const [key, value] of Object.entries(changes)) {
+    if (value) params.set(key, value);
+    else params.delete(key);
+  }
+  history.replaceState(null, "", `${location.pathname}${location.search}#${params}`);
 }
 
 // -- webinars ----------------------------------------------------------------------------------------
@@ -181,6 +221,7 @@ function wireForm() {
 async function select(id) {
   const w = webinars.find((x) => x.id === id) || (await api(`/api/webinars/${id}`));
   current = w;
+  remember({ webinar: w.id });
   show($("#webinar-form"), false);
   show($("#webinar"));
   renderHeader(w);
@@ -354,8 +395,11 @@ async function start() {
   client.addEventListener("fatal", (event) => signOut(event.detail.message || "Signed out."));
   client.start();
   try {
-    // A host's mail or notification links to /host#webinar=<id>: open that webinar.
-    await loadWebinars(new URLSearchParams(location.hash.slice(1)).get("webinar") || undefined);
+    // A host's mail or notification links to /host#webinar=<id>, and a reload keeps the place.
+    const { webinar, tab } = Object.fromEntries(place());
+    await loadWebinars(webinar || undefined);
+    const panel = tab && document.getElementById(`tab-${tab}`);
+    if (current && panel) selectTab(panel);
   } catch (err) {
     if (err.status === 401) signOut("Your session has expired. Please sign in again.");
     else say(status, err.message, "error");
@@ -367,9 +411,25 @@ wireForm();
 wireLifecycle();
 wireRegistrants();
 wireReports();
-mountTabs($("#webinar .tabs"), (id) => {
+selectTab = mountTabs($("#webinar .tabs"), (id) => {
+  remember({ tab: id.replace(/^tab-/, "") });
   if (id === "tab-registrants") loadRegistrants();
   if (id === "tab-reports") loadReports();
 });
-if (session) start();
-else show($("#signin"));
+
+/** A reload or a new tab: resume the session from the refresh cookie, else ask to sign in. */
+async function resume() {
+  signinMode(false);
+  if (csrfHeader()) {
+    try {
+      await refreshSession();
+      await start();
+      return;
+    } catch (err) {
+      if (err.status !== 401 && err.status !== 403) say(status, err.message, "error");
+    }
+  }
+  show($("#signin"));
+}
+
+resume();

@@ -323,8 +323,8 @@ export class RealtimeClient extends EventTarget {
 }
 
 /** The JSON API: `api(path, {method, body, token})`; rejects with an Error carrying code and status. */
-export async function api(path, { method = "GET", body, token } = {}) {
-  const headers = {};
+export async function api(path, { method = "GET", body, token, headers: extra = {} } = {}) {
+  const headers = { ...extra };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   let response;
