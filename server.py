@@ -471,7 +471,7 @@ def api_routes(deps: ApiDeps) -> list[Any]:
         (w + r"/slow-mode", h_room.SlowModeHandler, d),
         (w + r"/questions", h_room.QuestionsHandler, d),
         (
-            w + r"/questions/" + i + r"/(upvote|approve|answer|dismiss|pin|unpin)",
+            w + r"/questions/" + i + r"/(upvote|withdraw|approve|answer|dismiss|pin|unpin)",
             h_room.QuestionActionHandler,
             d,
         ),

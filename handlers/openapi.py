@@ -43,6 +43,7 @@ CODES: dict[str, Kind] = {
     **dict.fromkeys(
         ("email_taken", "already_live", "not_live", "webinar_ended", "webinar_cancelled", "webinar_full")
         + ("already_registered", "not_pending", "not_active", "already_voted", "poll_not_open")
+        + ("own_question", "question_closed", "question_withdrawn")
         + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
         + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found"),
         Kind.CONFLICT,

@@ -141,9 +141,12 @@ def operations(settings: Settings) -> list[Op]:
            query=w.QuestionsQuery),
         Op("post", W + "/questions", "Ask (optionally anonymous)", "attendee", w.NewQuestion,
            {201: w.Question}, (*LIVE, "in_progress", "unavailable")),
-        Op("post", W + "/questions/{question_id}/{question_action}", "Upvote (anyone, once) or "
-           "approve/answer/dismiss/pin/unpin (hosts); answer takes an optional body", "attendee",
-           w.AnswerText, {200: w.Question}, (*LIVE, "already_voted"), body_required=False),
+        Op("post", W + "/questions/{question_id}/{question_action}", "Upvote (anyone but the author, "
+           "once), withdraw (the author, while open) or approve/answer/dismiss/pin/unpin (hosts); answer "
+           "takes an optional body", "attendee",
+           w.AnswerText, {200: w.Question},
+           (*LIVE, "already_voted", "own_question", "question_closed", "question_withdrawn"),
+           body_required=False),
         Op("get", W + "/polls", "Polls (results when shown, always for hosts)", "attendee",
            ok={200: w.Polls}, errors=ROOM),
         Op("post", W + "/polls", "Prepare a poll", "host", w.NewPoll, {201: w.Poll},
@@ -288,7 +291,7 @@ PARAMETERS: dict[str, dict[str, Any]] = {
     "muted_webinar_id": {"type": "string", "pattern": "^[A-Za-z0-9_.:@-]{1,128}$"},
     "channel": {"type": "string", "pattern": CHANNEL_NAME, "maxLength": 140, "examples": ["room:w1"]},
     "decision": {"enum": ["approve", "reject"]},
-    "question_action": {"enum": ["upvote", "approve", "answer", "dismiss", "pin", "unpin"]},
+    "question_action": {"enum": ["upvote", "withdraw", "approve", "answer", "dismiss", "pin", "unpin"]},
     "poll_action": {"enum": ["open", "close", "show_results", "hide_results"]},
     "notification_action": {"enum": ["read", "unread", "archive", "unarchive"]},
     "export": {"enum": ["questions", "polls"]},

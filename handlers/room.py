@@ -53,13 +53,14 @@ class QuestionsHandler(ApiHandler):
 
 
 class QuestionActionHandler(ApiHandler):
-    """POST .../questions/<id>/<upvote|approve|answer|dismiss|pin|unpin>."""
+    """POST .../questions/<id>/<upvote|withdraw|approve|answer|dismiss|pin|unpin>."""
 
     async def post(self, webinar_id: str, question_id: str, action: str) -> None:
         claims = await self.claims()
         qa = self.deps.qa
-        if action == "upvote":
-            result = await self.call(qa.upvote(claims, webinar_id, {"question_id": question_id}))
+        if action in ("upvote", "withdraw"):
+            act = qa.upvote if action == "upvote" else qa.withdraw
+            result = await self.call(act(claims, webinar_id, {"question_id": question_id}))
         else:
             body = _params(self.body(), question_id=question_id, action=action)
             result = await self.call(qa.moderate(claims, webinar_id, body))

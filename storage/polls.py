@@ -9,7 +9,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
-from storage.errors import conflict, not_found
+from storage.errors import Kind, Refused, conflict, not_found
 from storage.mongo import Database
 
 
@@ -77,7 +77,14 @@ class Polls:
                 }
             )
         except DuplicateKeyError:
-            raise conflict("already_voted", "you have already voted in this poll") from None
+            # a vote is final: the refusal says which choice was kept, so the page can show it
+            kept = await self.db.poll_votes.find_one({"poll_id": poll_id, "user_id": user_id})
+            raise Refused(
+                Kind.CONFLICT,
+                "already_voted",
+                "you have already voted in this poll; a vote cannot be changed",
+                choices=list(kept["choices"]) if kept else [],
+            ) from None
         inc = {f"counts.{c}": 1 for c in choices}
         inc["voters"] = 1
         doc = await self.db.polls.find_one_and_update(
@@ -85,6 +92,11 @@ class Polls:
         )
         assert doc is not None
         return doc
+
+    async def votes_of(self, webinar_id: str, user_id: str) -> dict[str, list[str]]:
+        """``{poll_id: choices}`` of every vote ``user_id`` cast in the webinar's polls."""
+        cursor = self.db.poll_votes.find({"webinar_id": webinar_id, "user_id": user_id})
+        return {v["poll_id"]: list(v["choices"]) for v in await cursor.to_list(1000)}
 
     async def list(self, webinar_id: str) -> list[dict[str, Any]]:
         return (

@@ -18,7 +18,7 @@ from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
 from storage.attendance import Attendance
-from storage.errors import conflict, not_found
+from storage.errors import conflict, forbidden, not_found
 from storage.moderation import Moderation
 from storage.mongo import Database
 from storage.polls import Polls
@@ -131,15 +131,49 @@ class Room:
         return doc
 
     async def upvote(self, webinar_id: str, question_id: str, user_id: str) -> dict[str, Any]:
+        """One upvote per person, never on one's own question (409 ``own_question``)."""
         doc = await self.db.questions.find_one_and_update(
-            {"_id": question_id, "webinar_id": webinar_id, "voters": {"$ne": user_id}, "approved": True},
+            {
+                "_id": question_id,
+                "webinar_id": webinar_id,
+                "user_id": {"$ne": user_id},
+                "voters": {"$ne": user_id},
+                "approved": True,
+            },
             {"$push": {"voters": user_id}, "$inc": {"votes": 1}},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
-            await self.question(webinar_id, question_id)
+            q = await self.question(webinar_id, question_id)
+            if q["user_id"] == user_id:
+                raise conflict("own_question", "you cannot upvote your own question")
             raise conflict("already_voted", "you have already upvoted this question")
         return doc
+
+    async def withdraw_question(self, webinar_id: str, question_id: str, user_id: str) -> dict[str, Any]:
+        """The author takes back an open question (answered or dismissed ones stay): 403
+        ``forbidden`` for someone else's, 409 ``question_closed`` for one no longer open."""
+        doc = await self.db.questions.find_one_and_update(
+            {"_id": question_id, "webinar_id": webinar_id, "user_id": user_id, "status": "open"},
+            {"$set": {"status": "withdrawn", "pinned": False}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            q = await self.question(webinar_id, question_id)
+            if q["user_id"] != user_id:
+                raise forbidden("you can only withdraw your own question")
+            raise conflict("question_closed", f"the question is {q['status']}")
+        return doc
+
+    async def questions_of(self, webinar_id: str, user_id: str, limit: int = 200) -> list[dict[str, Any]]:
+        """``user_id``'s own questions in every state (pending approval included), oldest first."""
+        cursor = self.db.questions.find({"webinar_id": webinar_id, "user_id": user_id})
+        return await cursor.sort("created_at", ASCENDING).to_list(limit)
+
+    async def upvoted_by(self, webinar_id: str, user_id: str, limit: int = 5000) -> list[str]:
+        """Ids of the questions ``user_id`` upvoted."""
+        cursor = self.db.questions.find({"webinar_id": webinar_id, "voters": user_id}, {"_id": 1})
+        return [q["_id"] for q in await cursor.to_list(limit)]
 
     async def update_question(
         self, webinar_id: str, question_id: str, fields: dict[str, Any], *, unpin_others: bool = False
@@ -149,12 +183,13 @@ class Room:
                 {"webinar_id": webinar_id, "pinned": True}, {"$set": {"pinned": False}}
             )
         doc = await self.db.questions.find_one_and_update(
-            {"_id": question_id, "webinar_id": webinar_id},
+            {"_id": question_id, "webinar_id": webinar_id, "status": {"$ne": "withdrawn"}},
             {"$set": fields},
             return_document=ReturnDocument.AFTER,
         )
         if doc is None:
-            raise not_found("question")
+            await self.question(webinar_id, question_id)
+            raise conflict("question_withdrawn", "its author withdrew this question")
         return doc
 
     async def pinned_question(self, webinar_id: str) -> dict[str, Any] | None:
@@ -176,8 +211,8 @@ class Room:
         query: dict[str, Any] = {"webinar_id": webinar_id}
         if approved_only:
             query["approved"] = True
-        if not include_dismissed:
-            query["status"] = {"$ne": "dismissed"}
+        # a withdrawn question is gone for everyone; a dismissed one stays in the hosts' view
+        query["status"] = {"$nin": ["withdrawn"] if include_dismissed else ["withdrawn", "dismissed"]}
         order = (
             [("votes", DESCENDING), ("created_at", ASCENDING)]
             if sort == "votes"
@@ -202,6 +237,9 @@ class Room:
         except DuplicateKeyError:
             return False
         return True
+
+    async def hand_raised(self, webinar_id: str, user_id: str) -> bool:
+        return await self.db.hands.find_one({"_id": f"{webinar_id}:{user_id}"}) is not None
 
     async def lower_hand(self, webinar_id: str, user_id: str) -> bool:
         result = await self.db.hands.delete_one({"_id": f"{webinar_id}:{user_id}"})
@@ -232,6 +270,13 @@ class Room:
         return await self.db.announcements.find_one(
             {"webinar_id": webinar_id, "audience": audience, "active": True}
         )
+
+    async def recent_announcements(
+        self, webinar_id: str, audience: str = "room", limit: int = 5
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` announcements to ``audience``, newest first."""
+        cursor = self.db.announcements.find({"webinar_id": webinar_id, "audience": audience})
+        return await cursor.sort("created_at", DESCENDING).to_list(limit)
 
     # counts and engagement --------------------------------------------------------------------
 

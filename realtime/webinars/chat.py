@@ -18,12 +18,13 @@ from typing import Any
 
 from config import Settings
 from realtime.auth.tokens import Claims
-from realtime.engine.channels import backstage, room
+from realtime.engine.channels import backstage, personal, room
 from realtime.engine.hub import Hub
 from realtime.engine.session import KICKED
 from realtime.schema import read
 from realtime.webinars.schemas import ChatDelete, Moderation, SlowMode, chat_message
 from realtime.webinars.service import Participant, WebinarService, require_live, role_in
+from realtime.webinars.stage import lower_hand
 from realtime.webinars.views import public_chat
 from storage.errors import Kind, Refused
 from storage.room import Room
@@ -96,9 +97,16 @@ class ChatService:
         flag = "muted" if action in ("mute", "unmute") else "banned"
         await self.room.moderation.set(p.webinar_id, user_id, **{flag: action in ("mute", "ban")})
         data = {"user_id": user_id, "action": action}
-        await self.hub.publish(backstage(p.webinar_id), "moderation", data)
+        # the user's own channel too: a muted attendee's chat box closes at once, in every tab
+        await self.hub.publish_many(
+            [
+                (backstage(p.webinar_id), "moderation", data),
+                (personal(user_id), "moderation", {**data, "webinar_id": p.webinar_id}),
+            ]
+        )
         if action == "ban":
             await self.hub.kick(room(p.webinar_id), user_id, KICKED, "banned")
+            await lower_hand(self.room, self.hub, p.webinar_id, user_id, "ban")
         return data
 
     async def set_slow_mode(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from storage.room import Room
 
 SNAPSHOT_HISTORY = 50
 MAX_CACHED_SNAPSHOTS = 10_000
+ANNOUNCEMENT_HISTORY = 5  # the room's newest announcements in a snapshot
 
 
 class WebinarPolicy:
@@ -94,8 +95,9 @@ class WebinarPolicy:
             await self.room.attendance.leave(channel.id, claims.user_id)
 
     async def snapshot(self, p: Participant) -> dict[str, Any]:
-        """What a late joiner needs: the webinar, open poll, pinned question, active announcement,
-        counts and the recent durable history of ``room:<id>``."""
+        """What a late joiner needs: the webinar, open poll, pinned question, active announcement
+        and the last few, counts, the recent durable history of ``room:<id>``, and ``me``: the
+        joiner's own state (:meth:`me`)."""
         wid = p.webinar_id
         last = await self.hub.history.last_seq(room(wid))
         shared = await self._shared_state(wid, p.staff, last)
@@ -105,6 +107,23 @@ class WebinarPolicy:
             "role": p.role,
             **shared,
             "counts": counts,
+            "me": await self.me(p),
+        }
+
+    async def me(self, p: Participant) -> dict[str, Any]:
+        """The participant's own state in the room, read at the time of the snapshot: votes per poll,
+        raised hand, moderation, own questions (pending, dismissed and withdrawn ones included) and
+        the questions they upvoted. Later changes reach ``user:<id>`` (``hand.*``, ``moderation``,
+        ``qa.mine``); a page subscribed there before the room applies them over this."""
+        wid, uid = p.webinar_id, p.user_id
+        return {
+            "user_id": uid,
+            "votes": await self.room.polls.votes_of(wid, uid),
+            "hand_raised": await self.room.hand_raised(wid, uid),
+            "muted": p.muted,
+            "banned": p.banned,
+            "questions": [public_question(q, staff=True) for q in await self.room.questions_of(wid, uid)],
+            "upvoted": await self.room.upvoted_by(wid, uid),
         }
 
     async def _shared_state(self, wid: str, staff: bool, last: int) -> dict[str, Any]:
@@ -125,6 +144,7 @@ class WebinarPolicy:
             polls = [x for x in await self.room.polls.list(wid) if x["status"] == "open"]
             pinned = await self.room.pinned_question(wid)
             announcement = await self.room.active_announcement(wid)
+            announcements = await self.room.recent_announcements(wid, limit=ANNOUNCEMENT_HISTORY)
             # ``recent`` ends where the room's history is complete, and the joiner continues live
             # from exactly there (``seq``): a message still being written lands after it, not lost
             start = max(0, last - SNAPSHOT_HISTORY)
@@ -135,6 +155,7 @@ class WebinarPolicy:
                 "open_polls": [public_poll(x, results=staff or x["show_results"]) for x in polls],
                 "pinned_question": public_question(pinned, staff=staff) if pinned else None,
                 "announcement": public_announcement(announcement) if announcement else None,
+                "announcements": [public_announcement(a) for a in announcements],
                 "counts": {
                     "questions": await self.room.question_count(wid, approved_only=True),
                     "chat": await self.room.chat_count(wid, include_deleted=False),

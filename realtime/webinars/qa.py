@@ -1,8 +1,11 @@
-"""Q&A: ask (optionally anonymous), upvote once, answer, dismiss, pin, and optional pre-approval.
+"""Q&A: ask (optionally anonymous), upvote once (never one's own question), answer, dismiss, pin,
+withdraw one's own open question, and optional pre-approval.
 
 With pre-approval on, a new question goes only to ``backstage:<id>`` until a host approves it; then
 it is published to ``room:<id>``. Anonymous questions never show their author in room events; hosts
-see the author in the backstage copy and the staff listing.
+see the author in the backstage copy and the staff listing. The author hears of every change of
+state of their own question (asked, approved, answered, dismissed, withdrawn) as ``qa.mine`` on
+``user:<id>``, so their "My questions" follows in every tab, pending ones included.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from realtime.auth.tokens import Claims
-from realtime.engine.channels import backstage, room
+from realtime.engine.channels import backstage, personal, room
 from realtime.engine.hub import Hub
 from realtime.schema import read
 from realtime.webinars.records import Question, Webinar
@@ -42,7 +45,18 @@ class QaService:
             require_live(p, "ask")
         approved = p.staff or not p.webinar["qa_moderation"]
         q = await self.room.add_question(p.webinar_id, p.user_id, p.name, body.text, body.anonymous, approved)
-        await self._publish(p, q, "qa.question")
+        await self._publish(p, q, "qa.question", tell_author=True)
+        return public_question(q, staff=True)
+
+    async def withdraw(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """The author takes back their own open question; it leaves the room's list (``qa.updated``
+        with ``status: "withdrawn"``)."""
+        question_id = read(Upvote, params).question_id
+        p = await self.webinars.active_participant(claims, webinar_id)
+        if p.webinar["status"] not in ASK_STATES:
+            require_live(p, "withdraw a question")
+        q = await self.room.withdraw_question(p.webinar_id, question_id, p.user_id)
+        await self._publish(p, q, "qa.updated", tell_author=True)
         return public_question(q, staff=True)
 
     async def upvote(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +83,7 @@ class QaService:
         }
         fields = changes[action]
         q = await self.room.update_question(p.webinar_id, qid, fields, unpin_others=action == "pin")
-        await self._publish(p, q, "qa.question" if action == "approve" else "qa.updated")
+        await self._publish(p, q, "qa.question" if action == "approve" else "qa.updated", tell_author=True)
         if action == "answer":
             await self.webinars.events.question_answered(Webinar.from_doc(p.webinar), Question.from_doc(q))
         return public_question(q, staff=True)
@@ -82,13 +96,13 @@ class QaService:
         )
         return [public_question(q, staff=p.staff) for q in qs]
 
-    async def _publish(self, p: Participant, q: dict[str, Any], type: str) -> None:
+    async def _publish(
+        self, p: Participant, q: dict[str, Any], type: str, *, tell_author: bool = False
+    ) -> None:
+        items = [(backstage(p.webinar_id), type, public_question(q, staff=True))]
         if q["approved"]:
-            await self.hub.publish_many(
-                [
-                    (room(p.webinar_id), type, public_question(q)),
-                    (backstage(p.webinar_id), type, public_question(q, staff=True)),
-                ]
-            )
-        else:
-            await self.hub.publish(backstage(p.webinar_id), type, public_question(q, staff=True))
+            items.append((room(p.webinar_id), type, public_question(q)))
+        if tell_author:
+            mine = {**public_question(q, staff=True), "webinar_id": p.webinar_id}
+            items.append((personal(q["user_id"]), "qa.mine", mine))
+        await self.hub.publish_many(items)

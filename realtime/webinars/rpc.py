@@ -59,6 +59,7 @@ def register(
         "chat.slow_mode": method(chat.set_slow_mode),
         "qa.ask": method(qa.ask),
         "qa.upvote": method(qa.upvote),
+        "qa.withdraw": method(qa.withdraw),
         "qa.approve": method(qa.moderate, action="approve"),
         "qa.answer": method(qa.moderate, action="answer"),
         "qa.dismiss": method(qa.moderate, action="dismiss"),

@@ -287,7 +287,7 @@ class Question(View):
     name: str
     user_id: str | None
     votes: int
-    status: Literal["open", "answered", "dismissed"]
+    status: Literal["open", "answered", "dismissed", "withdrawn"]
     answer: str | None
     pinned: bool
     approved: bool
@@ -350,13 +350,27 @@ class ReactionSent(View):
     emoji: str
 
 
+class MyRoomState(View):
+    """The snapshot's ``me``: the caller's own state in the room."""
+
+    user_id: str
+    votes: dict[str, list[str]] = Field(description="poll id -> the choices I voted (a vote is final)")
+    hand_raised: bool
+    muted: bool
+    banned: bool
+    questions: list[Question] = Field(description="my questions in every state, pending ones included")
+    upvoted: list[str] = Field(description="ids of the questions I upvoted")
+
+
 class Snapshot(BaseModel):
     """The late-joiner snapshot (docs/webinar-events.md): webinar, role, open polls, pinned question,
-    announcement, counts and recent history."""
+    announcement (and the last few), counts, recent history and my own state."""
 
     model_config = ConfigDict(extra="allow")
     webinar: Webinar
     role: Literal["host", "cohost", "attendee"]
+    announcements: list[Announcement] = Field(description="the room's newest announcements, newest first")
+    me: MyRoomState
 
 
 class Timeline(View):

@@ -15,7 +15,7 @@ from typing import Any
 
 from config import Settings
 from realtime.auth.tokens import Claims
-from realtime.engine.channels import backstage, room
+from realtime.engine.channels import backstage, personal, room
 from realtime.engine.hub import Hub
 from realtime.schema import read
 from realtime.webinars.records import Announcement, Webinar
@@ -26,6 +26,19 @@ from storage.errors import Kind, Refused
 from storage.room import Room
 
 log = logging.getLogger("realtime.stage")
+
+
+async def lower_hand(room_store: Room, hub: Hub, webinar_id: str, user_id: str, by: str) -> None:
+    """Take ``user_id``'s hand out of the queue, if it is there, and tell the backstage and the
+    user's own channel (every tab of theirs flips its button: ``by`` is ``you``, ``host`` or
+    ``ban``)."""
+    if await room_store.lower_hand(webinar_id, user_id):
+        await hub.publish_many(
+            [
+                (backstage(webinar_id), "hand.lowered", {"user_id": user_id}),
+                (personal(user_id), "hand.lowered", {"webinar_id": webinar_id, "by": by}),
+            ]
+        )
 
 
 class StageService:
@@ -68,11 +81,15 @@ class StageService:
             if target != p.user_id:
                 raise Refused(Kind.FORBIDDEN, "forbidden", "you can only raise your own hand")
             if await self.room.raise_hand(p.webinar_id, p.user_id, p.name):
-                await self.hub.publish(
-                    backstage(p.webinar_id), "hand.raised", {"user_id": p.user_id, "name": p.name}
+                await self.hub.publish_many(
+                    [
+                        (backstage(p.webinar_id), "hand.raised", {"user_id": p.user_id, "name": p.name}),
+                        (personal(p.user_id), "hand.raised", {"webinar_id": p.webinar_id, "by": "you"}),
+                    ]
                 )
-        elif await self.room.lower_hand(p.webinar_id, target):
-            await self.hub.publish(backstage(p.webinar_id), "hand.lowered", {"user_id": target})
+        else:
+            by = "you" if target == p.user_id else "host"
+            await lower_hand(self.room, self.hub, p.webinar_id, target, by)
         return {"user_id": target, "raised": action == "raise"}
 
     async def hands(self, claims: Claims, webinar_id: Any) -> list[dict[str, Any]]:
