@@ -21,8 +21,10 @@ class ReportService:
         self.hub = hub
 
     async def attendance(self, claims: Claims, webinar_id: Any) -> list[dict[str, Any]]:
-        """One row per registrant (and per admitted non-registrant who joined): first join, last leave,
-        total seconds in the room, and whether they were there while the webinar was live."""
+        """One row per registrant (and per admitted non-registrant who joined; never a host or
+        co-host): first join, last leave, time in the room as ``seconds`` (one decimal) and as
+        ``minutes`` (seconds / 60 rounded to one decimal, so 69.8 s is 1.2, not 1), and whether
+        they were there while the webinar was live."""
         p = await self.webinars.staff(claims, webinar_id)
         w = p.webinar
         sessions = await self.room.attendance.sessions(p.webinar_id)
@@ -66,12 +68,13 @@ class ReportService:
                 row["present_live"] = True
         for row in rows.values():
             row["joined_at"], row["left_at"] = iso(row["joined_at"]), iso(row["left_at"])
+            row["minutes"] = round(row["seconds"] / 60, 1)
             row["seconds"] = round(row["seconds"], 1)
         return list(rows.values())
 
     async def attendance_csv(self, claims: Claims, webinar_id: Any) -> str:
         rows = await self.attendance(claims, webinar_id)
-        cols = ["name", "email", "registered", "joined_at", "left_at", "seconds", "present_live"]
+        cols = ["name", "email", "registered", "joined_at", "left_at", "seconds", "minutes", "present_live"]
         return to_csv(cols, [[r[c] for c in cols] for r in rows])
 
     async def registrants_csv(self, claims: Claims, webinar_id: Any, q: str | None) -> str:

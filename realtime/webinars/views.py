@@ -111,7 +111,8 @@ def public_hand(h: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> str:
-    """CSV text; cells starting with = + - @ are prefixed with ' so spreadsheets do not run them."""
+    """CSV text spreadsheets read as meant: booleans as ``yes``/``no``, times as ISO 8601 UTC, None
+    as an empty cell; cells starting with = + - @ are prefixed with ' so spreadsheets do not run them."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
@@ -121,6 +122,10 @@ def to_csv(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _safe_cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return iso(value)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return "" if value is None else value
