@@ -61,15 +61,16 @@ class RpcRegistry:
         try:
             result = await method(context, params)
         except Refused as exc:
-            return _error(rid, exc.code, exc.message)
+            return _error(rid, exc.code, exc.message, **exc.extra)
         except Exception:
             log.exception("rpc %s failed conn=%s", name, context.connection_id)
             return _error(rid, "internal_error", "internal error")
         return {"type": "rpc_result", "id": rid, "result": result}
 
 
-def _error(rid: int | str, code: str, message: str) -> dict[str, Any]:
-    return {"type": "rpc_error", "id": rid, "error": {"code": code, "message": message}}
+def _error(rid: int | str, code: str, message: str, **extra: Any) -> dict[str, Any]:
+    """``extra`` (a ``Refused``'s, such as ``retry_after``) sits beside ``code`` and ``message``."""
+    return {"type": "rpc_error", "id": rid, "error": {**extra, "code": code, "message": message}}
 
 
 def _outage_refused(method: RpcMethod) -> RpcMethod:

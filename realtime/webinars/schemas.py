@@ -262,6 +262,9 @@ class ChatMessage(View):
     id: str
     user_id: str
     name: str
+    role: Literal["host", "cohost", "attendee"] = Field(
+        description="the sender's role in the webinar, for a badge beside hosts and co-hosts"
+    )
     text: str
     created_at: datetime | None
     seq: int | None = None

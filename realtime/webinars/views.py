@@ -62,6 +62,7 @@ def public_chat(m: dict[str, Any]) -> dict[str, Any]:
         "id": m["_id"],
         "user_id": m["user_id"],
         "name": m["name"],
+        "role": m.get("role", "attendee"),  # messages stored before roles were kept: attendee
         "text": m["text"],
         "created_at": iso(m["created_at"]),
     }
