@@ -42,7 +42,8 @@ CODES: dict[str, Kind] = {
         ("email_taken", "already_live", "not_live", "webinar_ended", "webinar_cancelled", "webinar_full")
         + ("already_registered", "not_pending", "not_active", "already_voted", "poll_not_open")
         + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
-        + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found"),
+        + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found")
+        + ("already_rated",),
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),

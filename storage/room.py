@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from storage.accounts import new_id, now
 from storage.attendance import Attendance
 from storage.errors import conflict, not_found
+from storage.feedback import Feedback
 from storage.moderation import Moderation
 from storage.mongo import Database
 from storage.polls import Polls
@@ -36,6 +37,7 @@ class Room:
         self.db = db
         self.polls = Polls(db)
         self.attendance = Attendance(db)
+        self.feedback = Feedback(db)
         self.moderation = Moderation(db)
 
     # chat pace: atomic primitives; the rule (slow mode, N messages per window) is the chat domain's

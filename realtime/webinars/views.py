@@ -38,6 +38,9 @@ def public_webinar(w: dict[str, Any], *, private: bool = True) -> dict[str, Any]
         "qa_moderation": w["qa_moderation"],
         "live_at": iso(w.get("live_at")),
         "ended_at": iso(w.get("ended_at")),
+        "recording_url": w.get("recording_url") or "",
+        "cta_url": w.get("cta_url") or "",
+        "cta_label": w.get("cta_label") or "",
     }
     if not private:
         del out["owner_id"], out["cohosts"]
