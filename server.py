@@ -79,6 +79,7 @@ from realtime.webinars.stage import StageService
 from storage import (
     accounts,
     attendance,
+    feedback,
     history,
     mongo,
     polls,
@@ -177,6 +178,7 @@ INDEX_CREATORS: list[mongo.IndexCreator] = [
     room.create_indexes,
     polls.create_indexes,
     attendance.create_indexes,
+    feedback.create_indexes,
     processes.create_indexes,
     rate_limit_indexes,
     idempotency_indexes,
@@ -482,6 +484,8 @@ def api_routes(deps: ApiDeps) -> list[Any]:
         (w + r"/announcements", h_room.AnnouncementsHandler, d),
         (w + r"/reports/attendance(\.csv)?", h_reports.AttendanceHandler, d),
         (w + r"/reports/engagement", h_reports.EngagementHandler, d),
+        (w + r"/reports/feedback", h_reports.FeedbackReportHandler, d),
+        (w + r"/feedback", h_reports.FeedbackHandler, d),
         (w + r"/reports/(questions|polls)\.csv", h_reports.ExportHandler, d),
         (w + r"/timeline", h_reports.TimelineHandler, d),
     ]

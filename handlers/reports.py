@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from handlers.api import ApiHandler
+from handlers.limits import HOUR, enforce
 from realtime.webinars.schemas import TimelineQuery
+
+RATINGS_PER_ADDRESS = 60  # per hour: a room behind one NAT rates, a script does not flood
 
 
 class AttendanceHandler(ApiHandler):
@@ -20,6 +23,29 @@ class EngagementHandler(ApiHandler):
     async def get(self, webinar_id: str) -> None:
         claims = await self.claims()
         self.send(await self.call(self.deps.reports.engagement(claims, webinar_id)))
+
+
+class FeedbackHandler(ApiHandler):
+    """GET: the caller's own rating (or null); POST: rate the webinar once."""
+
+    async def get(self, webinar_id: str) -> None:
+        claims = await self.claims()
+        self.send(await self.call(self.deps.reports.my_rating(claims, webinar_id)))
+
+    async def post(self, webinar_id: str) -> None:
+        claims = await self.claims()
+        body = self.body()
+        ip = self.request.remote_ip
+        await enforce(
+            self.deps.limits, f"feedback:{ip}", RATINGS_PER_ADDRESS, HOUR, "ratings from this address"
+        )
+        self.send(await self.call(self.deps.reports.rate(claims, webinar_id, body)), 201)
+
+
+class FeedbackReportHandler(ApiHandler):
+    async def get(self, webinar_id: str) -> None:
+        claims = await self.claims()
+        self.send(await self.call(self.deps.reports.feedback(claims, webinar_id)))
 
 
 class ExportHandler(ApiHandler):

@@ -11,6 +11,8 @@ from pymongo import ASCENDING
 from storage.accounts import new_id, now
 from storage.mongo import Database
 
+STAFF_ROLES = ("host", "cohost")
+
 
 async def create_indexes(db: Database) -> None:
     await db.attendance.create_index([("webinar_id", ASCENDING), ("joined_at", ASCENDING)])
@@ -21,7 +23,8 @@ class Attendance:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def join(self, webinar_id: str, user_id: str, name: str, live: bool) -> str:
+    async def join(self, webinar_id: str, user_id: str, name: str, live: bool, role: str = "attendee") -> str:
+        """Open a session; ``role`` (``host``, ``cohost``, ``attendee``) lets reports leave staff out."""
         session = new_id()
         await self.db.attendance.insert_one(
             {
@@ -32,6 +35,7 @@ class Attendance:
                 "joined_at": now(),
                 "left_at": None,
                 "live": live,
+                "role": role,
                 "created_at": now(),
             }
         )
@@ -46,15 +50,19 @@ class Attendance:
         )
 
     async def sessions(self, webinar_id: str) -> list[dict[str, Any]]:
+        """The attendees' sessions in join order; hosts' and co-hosts' sessions are left out."""
         return (
-            await self.db.attendance.find({"webinar_id": webinar_id})
-            .sort("joined_at", ASCENDING)
-            .to_list(None)
+            await self.db.attendance.find(_attendees(webinar_id)).sort("joined_at", ASCENDING).to_list(None)
         )
 
     async def attendee_count(self, webinar_id: str) -> int:
-        """How many distinct users ever joined the webinar's room."""
-        return len(await self.db.attendance.distinct("user_id", {"webinar_id": webinar_id}))
+        """How many distinct attendees (never hosts or co-hosts) ever joined the webinar's room."""
+        return len(await self.db.attendance.distinct("user_id", _attendees(webinar_id)))
+
+
+def _attendees(webinar_id: str) -> dict[str, Any]:
+    # sessions written before roles were recorded have no ``role`` and count as attendees
+    return {"webinar_id": webinar_id, "role": {"$nin": list(STAFF_ROLES)}}
 
 
 def seconds_between(start: datetime, end: datetime | None, fallback: datetime) -> float:

@@ -19,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from storage.accounts import new_id, now
 from storage.attendance import Attendance
 from storage.errors import conflict, forbidden, not_found
+from storage.feedback import Feedback
 from storage.moderation import Moderation
 from storage.mongo import Database
 from storage.polls import Polls
@@ -36,6 +37,7 @@ class Room:
         self.db = db
         self.polls = Polls(db)
         self.attendance = Attendance(db)
+        self.feedback = Feedback(db)
         self.moderation = Moderation(db)
 
     # chat pace: atomic primitives; the rule (slow mode, N messages per window) is the chat domain's
@@ -59,6 +61,11 @@ class Room:
             return False
         return True
 
+    async def last_turn(self, webinar_id: str, user_id: str) -> datetime | None:
+        """When this user's last recorded slow-mode turn was taken; None when there is none."""
+        doc = await self.db.chat_windows.find_one({"_id": f"slow:{webinar_id}:{user_id}"})
+        return doc["last_at"] if doc else None
+
     async def recent_sends(self, webinar_id: str, user_id: str, keep: int, ttl: float) -> list[datetime]:
         """Record a chat send now and return the newest ``keep`` send times, oldest first. One atomic
         ``$push`` with ``$sort`` and ``$slice``, so concurrent sends on every process all count, the
@@ -78,12 +85,16 @@ class Room:
 
     # chat --------------------------------------------------------------------------------------
 
-    async def add_chat(self, webinar_id: str, user_id: str, name: str, text: str) -> dict[str, Any]:
+    async def add_chat(
+        self, webinar_id: str, user_id: str, name: str, text: str, role: str = "attendee"
+    ) -> dict[str, Any]:
+        """Store a message; ``role`` is the sender's in the webinar (``host``, ``cohost``, ``attendee``)."""
         doc = {
             "_id": new_id(),
             "webinar_id": webinar_id,
             "user_id": user_id,
             "name": name,
+            "role": role,
             "text": text,
             "deleted": False,
             "created_at": now(),

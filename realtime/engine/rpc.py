@@ -69,8 +69,9 @@ class RpcRegistry:
 
 
 def _error(rid: int | str, code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """``extra``: a refusal's further fields (``retry_after``, the ``choices`` a vote kept)."""
-    return {"type": "rpc_error", "id": rid, "error": {"code": code, "message": message, **extra}}
+    """``extra``: a ``Refused``'s further fields (``retry_after``, the ``choices`` a vote kept) beside
+    ``code`` and ``message``."""
+    return {"type": "rpc_error", "id": rid, "error": {**extra, "code": code, "message": message}}
 
 
 def _outage_refused(method: RpcMethod) -> RpcMethod:

@@ -26,6 +26,7 @@ from realtime.webinars.schemas import ChatDelete, Moderation, SlowMode, chat_mes
 from realtime.webinars.service import Participant, WebinarService, require_live, role_in
 from realtime.webinars.stage import lower_hand
 from realtime.webinars.views import public_chat
+from storage.accounts import now
 from storage.errors import Kind, Refused
 from storage.room import Room
 
@@ -55,7 +56,7 @@ class ChatService:
             raise Refused(Kind.FORBIDDEN, "muted", "a host has muted you in this chat")
         if not p.staff:
             await self._pace(p)
-        msg = await self.room.add_chat(p.webinar_id, p.user_id, p.name, text)
+        msg = await self.room.add_chat(p.webinar_id, p.user_id, p.name, text, p.role)
         out = public_chat(msg)
         out["seq"] = await self.hub.publish(room(p.webinar_id), "chat.message", out)
         return out
@@ -64,8 +65,13 @@ class ChatService:
         """429 ``slow_mode`` or ``rate_limited`` when this attendee may not send yet."""
         slow = int(p.webinar["slow_mode_seconds"])
         if slow and not await self.room.take_turn(p.webinar_id, p.user_id, slow):
+            last = await self.room.last_turn(p.webinar_id, p.user_id)
+            left = slow - (now() - last).total_seconds() if last else slow
             raise Refused(
-                Kind.RATE_LIMITED, "slow_mode", f"slow mode: one message every {slow} s", retry_after=slow
+                Kind.RATE_LIMITED,
+                "slow_mode",
+                f"slow mode: one message every {slow} s",
+                retry_after=min(slow, max(1, math.ceil(left))),
             )
         rate = self.settings.chat_rate
         sent = await self.room.recent_sends(p.webinar_id, p.user_id, rate + 1, RATE_WINDOW)

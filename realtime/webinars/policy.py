@@ -82,7 +82,9 @@ class WebinarPolicy:
             return None
         if channel.kind == "backstage":
             return await self.backstage_snapshot(p)
-        await self.room.attendance.join(p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live")
+        await self.room.attendance.join(
+            p.webinar_id, p.user_id, p.name, p.webinar["status"] == "live", role=p.role
+        )
         self._sessions[(p.webinar_id, p.user_id)] += 1
         return await self.snapshot(p)
 

@@ -8,10 +8,17 @@ from typing import Any
 from realtime.auth.tokens import Claims
 from realtime.engine.channels import room
 from realtime.engine.hub import Hub
+from realtime.schema import read
+from realtime.webinars.schemas import NewRating
 from realtime.webinars.service import WebinarService, read_history
 from realtime.webinars.views import iso, public_poll, public_question, to_csv
 from storage.attendance import seconds_between
+from storage.errors import conflict, forbidden
 from storage.room import Room
+
+
+def _rating(doc: dict[str, Any]) -> dict[str, Any]:
+    return {"rating": doc["rating"], "comment": doc["comment"], "created_at": iso(doc["created_at"])}
 
 
 class ReportService:
@@ -21,8 +28,10 @@ class ReportService:
         self.hub = hub
 
     async def attendance(self, claims: Claims, webinar_id: Any) -> list[dict[str, Any]]:
-        """One row per registrant (and per admitted non-registrant who joined): first join, last leave,
-        total seconds in the room, and whether they were there while the webinar was live."""
+        """One row per registrant (and per admitted non-registrant who joined; never a host or
+        co-host): first join, last leave, time in the room as ``seconds`` (one decimal) and as
+        ``minutes`` (seconds / 60 rounded to one decimal, so 69.8 s is 1.2, not 1), and whether
+        they were there while the webinar was live."""
         p = await self.webinars.staff(claims, webinar_id)
         w = p.webinar
         sessions = await self.room.attendance.sessions(p.webinar_id)
@@ -66,12 +75,13 @@ class ReportService:
                 row["present_live"] = True
         for row in rows.values():
             row["joined_at"], row["left_at"] = iso(row["joined_at"]), iso(row["left_at"])
+            row["minutes"] = round(row["seconds"] / 60, 1)
             row["seconds"] = round(row["seconds"], 1)
         return list(rows.values())
 
     async def attendance_csv(self, claims: Claims, webinar_id: Any) -> str:
         rows = await self.attendance(claims, webinar_id)
-        cols = ["name", "email", "registered", "joined_at", "left_at", "seconds", "present_live"]
+        cols = ["name", "email", "registered", "joined_at", "left_at", "seconds", "minutes", "present_live"]
         return to_csv(cols, [[r[c] for c in cols] for r in rows])
 
     async def registrants_csv(self, claims: Claims, webinar_id: Any, q: str | None) -> str:
@@ -93,6 +103,34 @@ class ReportService:
             "reactions": await self.room.reactions_total(wid),
             "registrants": p.webinar["seats_taken"],
             "attendees": await self.room.attendance.attendee_count(wid),
+        }
+
+    async def rate(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        """An attendee's rating, once per attendee (409 ``already_rated``), while live or after the
+        end; hosts and co-hosts do not rate their own webinar (403)."""
+        body = read(NewRating, params)
+        p = await self.webinars.active_participant(claims, webinar_id)
+        if p.staff:
+            raise forbidden("hosts do not rate their own webinar")
+        if p.webinar["status"] not in ("live", "ended"):
+            raise conflict("not_live", "a webinar can be rated once it has started")
+        doc = await self.room.feedback.add(p.webinar_id, p.user_id, p.name, body.rating, body.comment)
+        return _rating(doc)
+
+    async def my_rating(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        p = await self.webinars.participant(claims, webinar_id)
+        doc = await self.room.feedback.of_user(p.webinar_id, p.user_id)
+        return {"rating": _rating(doc) if doc else None}
+
+    async def feedback(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        """The ratings for the webinar's hosts: count, average (one decimal; None with none), each."""
+        p = await self.webinars.staff(claims, webinar_id)
+        docs = await self.room.feedback.list(p.webinar_id)
+        average = round(sum(d["rating"] for d in docs) / len(docs), 1) if docs else None
+        return {
+            "count": len(docs),
+            "average": average,
+            "ratings": [{**_rating(d), "name": d["name"]} for d in docs],
         }
 
     async def questions_csv(self, claims: Claims, webinar_id: Any) -> str:

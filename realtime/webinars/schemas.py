@@ -48,6 +48,17 @@ StreamUrl = Annotated[
 ]
 
 
+CtaUrl = Annotated[
+    str,
+    trimmed(2000, min_len=0),
+    AfterValidator(_url_or_empty),
+    Field(
+        description="the call to action attendees see on the thank-you view after the end; empty clears it",
+        json_schema_extra={"pattern": f"^$|{HTTP_URL_PATTERN}"},
+    ),
+]
+
+
 class WebinarChanges(Body):
     """``PATCH /api/webinars/{id}``: any subset of the fields; null means "leave as it is"."""
 
@@ -62,6 +73,10 @@ class WebinarChanges(Body):
     cohosts: Annotated[list[Email], Field(max_length=20, description="host accounts' emails")] | None = None
     slow_mode_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
     qa_moderation: bool | None = Field(None, description="questions need a host's approval")
+    cta_url: CtaUrl | None = None
+    cta_label: Annotated[str, trimmed(60, min_len=0)] | None = Field(
+        None, description='the call to action\'s button text; empty: "Learn more"'
+    )
 
 
 class NewWebinar(WebinarChanges):
@@ -228,6 +243,9 @@ class Webinar(View):
     qa_moderation: bool
     live_at: datetime | None
     ended_at: datetime | None
+    recording_url: str = Field(description="the replay, once a host set it; empty: none")
+    cta_url: str = Field(description="the host's call to action after the end; empty: none")
+    cta_label: str
 
 
 class Webinars(View):
@@ -262,6 +280,9 @@ class ChatMessage(View):
     id: str
     user_id: str
     name: str
+    role: Literal["host", "cohost", "attendee"] = Field(
+        description="the sender's role in the webinar, for a badge beside hosts and co-hosts"
+    )
     text: str
     created_at: datetime | None
     seq: int | None = None
@@ -376,6 +397,35 @@ class Snapshot(BaseModel):
 class Timeline(View):
     timeline: list[dict[str, Any]]
     complete: bool
+
+
+class NewRating(Body):
+    """``POST /api/webinars/{id}/feedback``: an attendee's rating after (or during) the webinar."""
+
+    rating: Annotated[int, Field(ge=1, le=5, description="1 (poor) to 5 (excellent)")]
+    comment: Annotated[str, trimmed(1000, min_len=0)] = ""
+
+
+class Rating(View):
+    rating: int
+    comment: str
+    created_at: datetime | None
+
+
+class RatingEntry(Rating):
+    name: str
+
+
+class Ratings(View):
+    """The attendees' ratings: how many, their average (None with none) and each with its comment."""
+
+    count: int
+    average: float | None
+    ratings: list[RatingEntry]
+
+
+class MyRating(View):
+    rating: Rating | None
 
 
 class Report(BaseModel):

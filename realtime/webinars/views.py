@@ -38,6 +38,9 @@ def public_webinar(w: dict[str, Any], *, private: bool = True) -> dict[str, Any]
         "qa_moderation": w["qa_moderation"],
         "live_at": iso(w.get("live_at")),
         "ended_at": iso(w.get("ended_at")),
+        "recording_url": w.get("recording_url") or "",
+        "cta_url": w.get("cta_url") or "",
+        "cta_label": w.get("cta_label") or "",
     }
     if not private:
         del out["owner_id"], out["cohosts"]
@@ -62,6 +65,7 @@ def public_chat(m: dict[str, Any]) -> dict[str, Any]:
         "id": m["_id"],
         "user_id": m["user_id"],
         "name": m["name"],
+        "role": m.get("role", "attendee"),  # messages stored before roles were kept: attendee
         "text": m["text"],
         "created_at": iso(m["created_at"]),
     }
@@ -111,7 +115,8 @@ def public_hand(h: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_csv(header: list[str], rows: list[list[Any]]) -> str:
-    """CSV text; cells starting with = + - @ are prefixed with ' so spreadsheets do not run them."""
+    """CSV text spreadsheets read as meant: booleans as ``yes``/``no``, times as ISO 8601 UTC, None
+    as an empty cell; cells starting with = + - @ are prefixed with ' so spreadsheets do not run them."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(header)
@@ -121,6 +126,10 @@ def to_csv(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _safe_cell(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        return iso(value)
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
         return "'" + value
     return "" if value is None else value

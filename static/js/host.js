@@ -364,7 +364,7 @@ async function loadReports() {
     fill(
       $("#attendance"),
       attendance.attendance.map((a) =>
-        el("tr", {}, el("td", {}, a.name), el("td", {}, String(Math.round((a.seconds || 0) / 60))), el("td", {}, a.present_live ? "yes" : "no")),
+        el("tr", {}, el("td", {}, a.name), el("td", {}, String(a.minutes ?? 0)), el("td", {}, a.present_live ? "yes" : "no")),
       ),
     );
   } catch (err) {

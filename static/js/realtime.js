@@ -18,9 +18,11 @@ const REFRESH_BEFORE_S = 60;
 const FATAL_CLOSE = new Set([4001, 4010]);
 
 export class RpcFailure extends Error {
-  constructor(code, message) {
+  /** ``details``: the server's whole error object; ``retryAfter`` is its ``retry_after`` (seconds) or null. */
+  constructor(code, message, details = {}) {
     super(message);
     this.code = code;
+    this.retryAfter = Number.isFinite(details.retry_after) ? details.retry_after : null;
   }
 }
 
@@ -308,7 +310,7 @@ export class RealtimeClient extends EventTarget {
     this.pending.delete(msg.id);
     clearTimeout(call.timer);
     if (msg.type === "rpc_result") call.resolve(msg.result);
-    else call.reject(new RpcFailure(msg.error.code, msg.error.message));
+    else call.reject(new RpcFailure(msg.error.code, msg.error.message, msg.error));
   }
 
   _publication(msg) {

@@ -1,9 +1,11 @@
 // The attendee room at /join/<webinar_id>#token=<jwt>: lobby, then the live room, then the end.
 import { RealtimeClient, api, readToken } from "./realtime.js";
-import { $, act, clock, el, fill, longDate, say, show } from "./dom.js";
+import { $, act, el, fill, longDate, say, show } from "./dom.js";
 import { mountBell } from "./bell.js";
+import { mountChat } from "./chat.js";
 import { mountConnectionState } from "./connection.js";
 import { mountPlayer } from "./player.js";
+import { mountReactions } from "./reactions.js";
 import { mountTabs } from "./tabs.js";
 
 const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
@@ -31,6 +33,8 @@ const state = {
   handRaised: false,
   countdownTimer: null,
   playerUrl: null,
+  chat: null,
+  reactions: null,
 };
 
 function fatal(text) {
@@ -106,20 +110,7 @@ function duration(seconds) {
 // -- chat --------------------------------------------------------------------------------------------
 
 function addChat(m) {
-  const list = $("#chat");
-  if (list.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) return;
-  const mine = m.user_id === state.claims.sub;
-  list.append(
-    el(
-      "li",
-      { dataset: { id: m.id }, class: mine ? "mine" : "" },
-      el("span", { class: "who" }, m.name),
-      el("span", { class: "text" }, m.text),
-      el("time", { datetime: m.created_at }, clock(m.created_at)),
-    ),
-  );
-  while (list.children.length > 500) list.firstElementChild.remove();
-  list.scrollTop = list.scrollHeight;
+  state.chat?.add(m); // static/js/chat.js keeps the reader's place
 }
 
 // -- Q&A ---------------------------------------------------------------------------------------------
@@ -266,14 +257,7 @@ function announce(a) {
 }
 
 function showReactions(counts) {
-  const feed = $("#reaction-feed");
-  const text = Object.entries(counts)
-    .map(([emoji, n]) => `${emoji} ${n}`)
-    .join("  ");
-  feed.textContent = text;
-  feed.classList.remove("pop");
-  void feed.offsetWidth; // restart the animation
-  feed.classList.add("pop");
+  state.reactions?.show(counts); // static/js/reactions.js: a tally and floating emoji
 }
 
 function setCount(count) {
@@ -289,7 +273,7 @@ function setCount(count) {
 function applyState(snapshot, { fresh }) {
   if (snapshot.webinar) render(snapshot.webinar);
   if (fresh) {
-    fill($("#chat"));
+    state.chat?.clear();
     state.polls.clear();
   }
   for (const poll of snapshot.open_polls || []) upsertPoll(poll);
@@ -304,7 +288,7 @@ function onRoomMessage(msg) {
     case "chat.message":
       return addChat(d);
     case "chat.deleted":
-      return $(`#chat li[data-id="${CSS.escape(d.id)}"]`)?.remove();
+      return state.chat?.remove(d.id);
     case "qa.question":
     case "qa.updated":
       return upsertQuestion(d);
@@ -359,29 +343,18 @@ function joinRoom() {
 
 function wireControls() {
   const rpc = (method, params) => state.client.rpc(method, { webinar_id: webinarId, ...params });
-  const friendly = (err) => {
-    if (err.code === "muted") return "A host has muted you in the chat.";
-    if (err.code === "slow_mode" || err.code === "rate_limited") return err.message;
-    return err.message;
-  };
-
-  $("#chat-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const input = $("#chat-text");
-    const text = input.value.trim();
-    if (!text) return;
-    const button = event.target.querySelector("button");
-    act(button, null, async () => {
-      try {
-        const m = await rpc("chat.send", { text });
-        input.value = "";
-        say($("#chat-status"), "");
-        addChat(m);
-      } catch (err) {
-        say($("#chat-status"), friendly(err), "error");
-      }
-    });
+  state.chat = mountChat({
+    list: $("#chat"),
+    form: $("#chat-form"),
+    input: $("#chat-text"),
+    counter: $("#chat-count"),
+    status: $("#chat-status"),
+    newer: $("#chat-newer"),
+    maxChars: Number($("#chat-text").dataset.maxChars) || 500,
+    userId: state.claims.sub,
+    send: (text) => rpc("chat.send", { text }),
   });
+  state.reactions = mountReactions($("#reaction-feed"), $("#reaction-layer"));
 
   $("#qa-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -65,6 +65,9 @@ def test_webinar_private_and_public_views():
         "qa_moderation": False,
         "live_at": STAMP,
         "ended_at": None,
+        "recording_url": "",
+        "cta_url": "",
+        "cta_label": "",
     }
     anyone = public_webinar(WEBINAR, private=False)
     assert "owner_id" not in anyone and "cohosts" not in anyone
@@ -81,8 +84,16 @@ def test_room_record_views():
         "email_undeliverable": False,
     }
     chat = {"_id": "c1", "user_id": "u3", "name": "Ada", "text": "hi", "deleted": False, "created_at": AT}
-    shown = {"id": "c1", "user_id": "u3", "name": "Ada", "text": "hi", "created_at": STAMP}
-    assert public_chat(chat) == shown
+    shown = {
+        "id": "c1",
+        "user_id": "u3",
+        "name": "Ada",
+        "role": "attendee",
+        "text": "hi",
+        "created_at": STAMP,
+    }
+    assert public_chat(chat) == shown  # stored before roles were kept: an attendee
+    assert public_chat({**chat, "role": "cohost"})["role"] == "cohost"
     q = {
         "_id": "q1",
         "user_id": "u3",
