@@ -116,9 +116,19 @@ class Generator:
 
     # -- connecting ------------------------------------------------------------------------------
 
-    def connect(self, ports: list[int], tokens: list[str], timeout: float) -> float:
-        """Open one subscriber per token (on ``ports[i % len(ports)]``), authenticate and subscribe.
-        Returns the seconds it took; raises if not all are subscribed within ``timeout``."""
+    def connect(
+        self,
+        ports: list[int],
+        tokens: list[str],
+        timeout: float,
+        since: int | None = None,
+        in_flight_max: int = HANDSHAKES_IN_FLIGHT,
+        refusals_ok: bool = False,
+    ) -> float:
+        """Open one subscriber per token (on ``ports[i % len(ports)]``), authenticate and subscribe
+        (from ``since``, as a reconnecting client does, when given), with at most ``in_flight_max``
+        joins under way. Returns the seconds it took; raises if not all are subscribed within
+        ``timeout``, or if any was refused (unless ``refusals_ok``: then ``closed`` counts them)."""
         start = time.monotonic()
         deadline = start + timeout
         todo = list(enumerate(tokens))
@@ -130,10 +140,13 @@ class Generator:
                     f"only {self.ready}/{len(tokens)} subscribers ready after {timeout:.0f}s; "
                     f"{self.closed} closed; errors: {self.errors[:3]}"
                 )
-            while todo and in_flight < HANDSHAKES_IN_FLIGHT:
+            while todo and in_flight < in_flight_max:
                 i, token = todo.pop()
+                subscribe: dict[str, Any] = {"type": "subscribe", "channel": self.channel}
+                if since is not None:
+                    subscribe["since"] = since
                 hello = client_frame(json.dumps({"type": "auth", "token": token}).encode())
-                hello += client_frame(json.dumps({"type": "subscribe", "channel": self.channel}).encode())
+                hello += client_frame(json.dumps(subscribe).encode())
                 sub = Sub(ports[i % len(ports)], hello)
                 err = sub.sock.connect_ex(("127.0.0.1", sub.port))
                 if err not in (0, errno.EINPROGRESS):
@@ -149,7 +162,7 @@ class Generator:
                 self._setup_event(found, ev)
                 if before < READY <= found.state:
                     in_flight -= 1
-        if self.closed:
+        if self.closed and not refusals_ok:
             raise RuntimeError(f"{self.closed} subscribers were refused; errors: {self.errors[:3]}")
         return time.monotonic() - start
 

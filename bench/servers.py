@@ -178,8 +178,10 @@ class Cluster:
         outbox_bytes: int,
         env: dict[str, str] | None = None,
         script: str = "server.py",
+        port: int | None = None,
     ) -> Child:
-        port = free_port()
+        """``port`` None: a free one (a restart passes the port it had)."""
+        port = port or free_port()
         env = {**self.app_env(mongo, redis, port, outbox_bytes), **(env or {}), "PORT": str(port)}
         return self._spawn(name, [sys.executable, str(ROOT / script)], port, env)
 

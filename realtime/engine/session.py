@@ -69,6 +69,7 @@ class Session:
         "close_code",
         "_timer",
         "_place",
+        "_checking",
     )
 
     def __init__(self, deps: SessionDeps, transport: Transport, claims: Claims | None = None) -> None:
@@ -82,6 +83,7 @@ class Session:
         self.close_code: int | None = None  # the code this side closed with, if it did
         self._timer: asyncio.TimerHandle | None = None
         self._place: Place | None = None  # what it holds in the connection limits
+        self._checking = False  # an ``auth`` it sent is being checked: the auth deadline is met
 
     @property
     def user_id(self) -> str:
@@ -193,13 +195,23 @@ class Session:
                 self.close(TOO_MANY_CONNECTIONS if over else NOT_AUTHENTICATED, exc.code)
 
     async def authenticate(self, token: Any, refresh: bool = False) -> None:
-        claims = await self.deps.tokens.authenticate(token)
-        if self.claims is not None and claims.user_id != self.claims.user_id:
-            raise Refused(Kind.UNAUTHORIZED, "token_invalid", "a refreshed token must be for the same user")
-        if self.claims is not None and not refresh:
-            raise Refused(Kind.CONFLICT, "already_authenticated", "this connection is authenticated already")
-        if self.claims is None:
-            await self._count_as_user(claims)
+        """Check ``token``; an ``auth`` that arrived before the deadline meets it, however long its
+        check waits (in a join storm, behind thousands of others): a refusal still closes."""
+        self._checking = self.claims is None
+        try:
+            claims = await self.deps.tokens.authenticate(token)
+            if self.claims is not None and claims.user_id != self.claims.user_id:
+                raise Refused(
+                    Kind.UNAUTHORIZED, "token_invalid", "a refreshed token must be for the same user"
+                )
+            if self.claims is not None and not refresh:
+                raise Refused(
+                    Kind.CONFLICT, "already_authenticated", "this connection is authenticated already"
+                )
+            if self.claims is None:
+                await self._count_as_user(claims)
+        finally:
+            self._checking = False
         self.claims = claims
         self._expire_with(claims)
         self.send(
@@ -229,7 +241,7 @@ class Session:
         self._timer = asyncio.get_running_loop().call_later(delay, self._token_expired)
 
     def _auth_timeout(self) -> None:
-        if self.claims is None:
+        if self.claims is None and not self._checking:
             self.close(NOT_AUTHENTICATED, "authenticate within 10 seconds")
 
     def _token_expired(self) -> None:
