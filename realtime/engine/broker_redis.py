@@ -29,13 +29,21 @@ log = logging.getLogger("realtime.engine.broker_redis")
 
 MAX_BACKOFF = 5.0
 CONFIRM_TIMEOUT = 5.0  # the longest a subscribe waits for Redis's confirmation
+# The process's Redis connections, shared by the broker, presence and the limits. A burst (a mass
+# disconnect, a join storm) waits for a free connection, at most POOL_TIMEOUT seconds, instead of
+# failing at once with MaxConnectionsError as redis-py's default pool does past its 100.
+POOL_SIZE = 50
+POOL_TIMEOUT = 5.0
 
 
 class RedisBroker:
     def __init__(self, url: str, prefix: str = "wb:") -> None:
         self._url = url
         self._prefix = prefix
-        self._redis = aioredis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=POOL_TIMEOUT, socket_timeout=5, socket_connect_timeout=5
+        )
+        self._redis = aioredis.Redis.from_pool(pool)
         self._channels: set[str] = set()
         self._pubsub: aioredis.client.PubSub | None = None
         self._task: asyncio.Task[None] | None = None

@@ -2,7 +2,8 @@
 
 Per channel: a sorted set ``presence:<channel>`` of ``<node>|<user>`` members scored by expiry time,
 and a hash ``presence-info:<channel>`` of user -> JSON info. A user counts once however many nodes
-and tabs hold them; entries of a crashed node expire after the TTL.
+and tabs hold them; entries of a crashed node expire after the TTL. Removals made at the same moment
+(a mass disconnect) go to Redis as pipelined batches (realtime/engine/redis_batch.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,14 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from realtime.engine.redis_batch import Batcher
+
 
 class RedisPresence:
     def __init__(self, redis: aioredis.Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._removals = Batcher(redis)
 
     def _set(self, channel: str) -> str:
         return f"{self._prefix}presence:{channel}"
@@ -34,7 +38,8 @@ class RedisPresence:
             await pipe.execute()
 
     async def remove(self, channel: str, node: str, user: str) -> None:
-        await self._redis.zrem(self._set(channel), f"{node}|{user}")
+        key, member = self._set(channel), f"{node}|{user}"
+        await self._removals.run(lambda pipe: pipe.zrem(key, member))
 
     async def refresh(self, node: str, entries: dict[str, list[str]], ttl: float) -> None:
         if not entries:
@@ -67,4 +72,4 @@ class RedisPresence:
         return len(rows), rows[offset : offset + limit]
 
     async def close(self) -> None:
-        return None
+        await self._removals.close()
