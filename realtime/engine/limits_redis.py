@@ -4,12 +4,14 @@ realtime/engine/limits.py).
 Per user a sorted set ``conns:<user>`` of connection ids scored by their expiry time; every process
 refreshes its own before they expire, so the connections of a crashed process stop counting after
 the TTL. Taking a place is one Lua script: drop expired members, count, add if under the cap.
+Removals made at the same moment (a mass disconnect) go to Redis as pipelined batches.
 """
 
 from __future__ import annotations
 
 import time
 
+from realtime.engine.redis_batch import Batcher
 from realtime.engine.redis_connect import RedisClient
 
 ADD = """
@@ -28,6 +30,7 @@ class RedisUserCount:
         self._redis = redis
         self._prefix = prefix
         self._add = redis.register_script(ADD)
+        self._removals = Batcher(redis)
 
     def _key(self, user: str) -> str:
         return f"{self._prefix}conns:{user}"
@@ -38,7 +41,8 @@ class RedisUserCount:
         return bool(await self._add(keys=[self._key(user)], args=[now, now + ttl, cap, member, keep]))
 
     async def remove(self, user: str, member: str) -> None:
-        await self._redis.zrem(self._key(user), member)
+        key = self._key(user)
+        await self._removals.run(lambda pipe: pipe.zrem(key, member))
 
     async def refresh(self, members: dict[str, list[str]], ttl: float) -> None:
         if not members:

@@ -4,6 +4,8 @@ Per channel: a sorted set ``presence:{<channel>}`` of ``<node>|<user>`` members 
 time, and a hash ``presence-info:{<channel>}`` of user -> JSON info. The braces are a Redis Cluster
 hash tag: a channel's two keys share one slot, so the pipelines over both stay on one node. A user
 counts once however many nodes and tabs hold them; entries of a crashed node expire after the TTL.
+Removals made at the same moment (a mass disconnect) go to Redis as pipelined batches
+(realtime/engine/redis_batch.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import time
 from typing import Any
 
+from realtime.engine.redis_batch import Batcher
 from realtime.engine.redis_connect import RedisClient
 
 
@@ -19,6 +22,7 @@ class RedisPresence:
     def __init__(self, redis: RedisClient, prefix: str) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._removals = Batcher(redis)
 
     def _set(self, channel: str) -> str:
         return f"{self._prefix}presence:{{{channel}}}"
@@ -35,7 +39,8 @@ class RedisPresence:
             await pipe.execute()
 
     async def remove(self, channel: str, node: str, user: str) -> None:
-        await self._redis.zrem(self._set(channel), f"{node}|{user}")
+        key, member = self._set(channel), f"{node}|{user}"
+        await self._removals.run(lambda pipe: pipe.zrem(key, member))
 
     async def refresh(self, node: str, entries: dict[str, list[str]], ttl: float) -> None:
         if not entries:
@@ -68,4 +73,4 @@ class RedisPresence:
         return len(rows), rows[offset : offset + limit]
 
     async def close(self) -> None:
-        return None
+        await self._removals.close()

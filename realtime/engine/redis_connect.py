@@ -23,6 +23,12 @@ from config.redis_url import RedisTarget, parse_redis_url
 # Commands answer within this or count as failed; the pub/sub listener's blocking read is exempt.
 SOCKET_TIMEOUT = 5.0
 
+# A single server's connections, shared by the broker, presence and the limits. A burst (a mass
+# disconnect, a join storm) waits for a free connection, at most POOL_TIMEOUT seconds, instead of
+# failing at once with MaxConnectionsError as redis-py's default pool does past its limit.
+POOL_SIZE = 50
+POOL_TIMEOUT = 5.0
+
 RedisClient = aioredis.Redis | RedisCluster
 
 
@@ -50,10 +56,14 @@ def connect(url: str) -> RedisConnection:
     """The client for ``url``; nothing connects until the first command."""
     target = parse_redis_url(url)
     if target.kind == "single":
-        client = aioredis.Redis.from_url(
-            target.url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT
+        pool = aioredis.BlockingConnectionPool.from_url(
+            target.url,
+            max_connections=POOL_SIZE,
+            timeout=POOL_TIMEOUT,
+            socket_timeout=SOCKET_TIMEOUT,
+            socket_connect_timeout=SOCKET_TIMEOUT,
         )
-        return RedisConnection(client, target)
+        return RedisConnection(aioredis.Redis.from_pool(pool), target)
     if target.kind == "sentinel":
         sentinel_options: dict[str, Any] = {
             "socket_timeout": SOCKET_TIMEOUT,
