@@ -103,6 +103,12 @@ class RedisClusterTopology:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> None:
+        version = subprocess.run(
+            [redis_server_binary(), "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        major = version.partition(" v=")[2].partition(".")[0]
+        if not major.isdigit() or int(major) < 7:
+            raise RuntimeError(f"sharded pub/sub needs redis-server 7 or later (make system-deps): {version}")
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
