@@ -80,9 +80,11 @@ def _cluster_ok(port: int) -> bool:
 
 
 class RedisClusterTopology:
-    """Three masters, no replicas, every slot assigned (``redis-cli --cluster create``)."""
+    """Three masters, every slot assigned (``redis-cli --cluster create``), and ``replicas`` replicas
+    per master (a killed master's replica takes over after ``cluster-node-timeout``, 2 s)."""
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+        self.replicas = replicas
         self.root = Path(tempfile.mkdtemp(prefix="test-redis-cluster-"))
         # The bus port defaults to port + 10000, past 65535 for a high free port: pick it too.
         self.nodes = [
@@ -95,7 +97,7 @@ class RedisClusterTopology:
                 "--cluster-node-timeout",
                 "2000",
             )
-            for _ in range(masters)
+            for _ in range(masters * (1 + replicas))
         ]
 
     @property
@@ -113,7 +115,8 @@ class RedisClusterTopology:
             node.start()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         created = subprocess.run(
-            [shutil.which("redis-cli") or "redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            [shutil.which("redis-cli") or "redis-cli", "--cluster", "create", *addresses, "--cluster-yes"]
+            + ["--cluster-replicas", str(self.replicas)],
             capture_output=True,
             text=True,
             timeout=DEADLINE,
@@ -122,10 +125,17 @@ class RedisClusterTopology:
         if created.returncode != 0:
             output = created.stdout + created.stderr
             raise RuntimeError("redis-cli --cluster create failed: " + output[-2000:])
+        self.wait_ok()
+
+    def owner(self, shard_channel: str) -> _Process:
+        """The master serving ``shard_channel``'s subscribers."""
+        return next(n for n in self.nodes if shard_channel in redis_cli(n.port, "pubsub", "shardchannels"))
+
+    def wait_ok(self) -> None:
+        """Until every live node says the cluster serves all slots again."""
         for node in self.nodes:
-            _wait(
-                "cluster_state:ok", lambda n=node: "cluster_state:ok" in redis_cli(n.port, "cluster", "info")
-            )
+            if node.proc is not None:
+                _wait("cluster_state:ok", lambda n=node: _cluster_ok(n.port))
 
     def close(self) -> None:
         for node in self.nodes:
