@@ -80,9 +80,11 @@ def _cluster_ok(port: int) -> bool:
 
 
 class RedisClusterTopology:
-    """Three masters, no replicas, every slot assigned (``redis-cli --cluster create``)."""
+    """Three masters, every slot assigned (``redis-cli --cluster create``), and ``replicas`` replicas
+    per master (a killed master's replica takes over after ``cluster-node-timeout``, 2 s)."""
 
-    def __init__(self, masters: int = 3) -> None:
+    def __init__(self, masters: int = 3, replicas: int = 0) -> None:
+        self.replicas = replicas
         self.root = Path(tempfile.mkdtemp(prefix="test-redis-cluster-"))
         # The bus port defaults to port + 10000, past 65535 for a high free port: pick it too.
         self.nodes = [
@@ -95,7 +97,7 @@ class RedisClusterTopology:
                 "--cluster-node-timeout",
                 "2000",
             )
-            for _ in range(masters)
+            for _ in range(masters * (1 + replicas))
         ]
 
     @property
@@ -103,11 +105,18 @@ class RedisClusterTopology:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> None:
+        version = subprocess.run(
+            [redis_server_binary(), "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+        major = version.partition(" v=")[2].partition(".")[0]
+        if not major.isdigit() or int(major) < 7:
+            raise RuntimeError(f"sharded pub/sub needs redis-server 7 or later (make system-deps): {version}")
         for node in self.nodes:
             node.start()
         addresses = [f"127.0.0.1:{n.port}" for n in self.nodes]
         created = subprocess.run(
-            [shutil.which("redis-cli") or "redis-cli", "--cluster", "create", *addresses, "--cluster-yes"],
+            [shutil.which("redis-cli") or "redis-cli", "--cluster", "create", *addresses, "--cluster-yes"]
+            + ["--cluster-replicas", str(self.replicas)],
             capture_output=True,
             text=True,
             timeout=DEADLINE,
@@ -116,10 +125,17 @@ class RedisClusterTopology:
         if created.returncode != 0:
             output = created.stdout + created.stderr
             raise RuntimeError("redis-cli --cluster create failed: " + output[-2000:])
+        self.wait_ok()
+
+    def owner(self, shard_channel: str) -> _Process:
+        """The master serving ``shard_channel``'s subscribers."""
+        return next(n for n in self.nodes if shard_channel in redis_cli(n.port, "pubsub", "shardchannels"))
+
+    def wait_ok(self) -> None:
+        """Until every live node says the cluster serves all slots again."""
         for node in self.nodes:
-            _wait(
-                "cluster_state:ok", lambda n=node: "cluster_state:ok" in redis_cli(n.port, "cluster", "info")
-            )
+            if node.proc is not None:
+                _wait("cluster_state:ok", lambda n=node: _cluster_ok(n.port))
 
     def close(self) -> None:
         for node in self.nodes:
@@ -129,7 +145,7 @@ class RedisClusterTopology:
 
 class SentinelTopology:
     """A primary, its replica and three sentinels watching them as service ``SERVICE``; a killed
-    primary is replaced within about a second and a half (``down-after-milliseconds`` 1000)."""
+    primary is replaced a few seconds later (``down-after-milliseconds`` 2000, then the election)."""
 
     SERVICE = "webinar"
 
@@ -139,11 +155,12 @@ class SentinelTopology:
         self.replica = _Process(self.root, "--replicaof", "127.0.0.1", str(self.primary.port))
         watch = (
             f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
-            f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+            f"sentinel down-after-milliseconds {self.SERVICE} 2000\n"
             f"sentinel failover-timeout {self.SERVICE} 5000\n"
             f"sentinel parallel-syncs {self.SERVICE} 1\n"
         )
         self.sentinels = [_Process(self.root, sentinel=True, config=watch) for _ in range(3)]
+        self.survivor = self.replica
 
     @property
     def url(self) -> str:
@@ -179,11 +196,17 @@ class SentinelTopology:
         return fields.get("num-slaves") == "1" and fields.get("num-other-sentinels") == "2"
 
     def kill_primary(self) -> None:
-        self.primary.kill()
+        """SIGKILL whichever of the two the sentinels name as the primary now (on a loaded machine
+        they may have failed over once already)."""
+        current = self.master_port()
+        victim, self.survivor = (
+            (self.primary, self.replica) if current == self.primary.port else (self.replica, self.primary)
+        )
+        victim.kill()
 
     def wait_failover(self) -> None:
-        """Until the sentinels name the replica as the primary."""
-        _wait("failover to the replica", lambda: self.master_port() == self.replica.port)
+        """Until the sentinels name the survivor of ``kill_primary`` as the primary."""
+        _wait("failover to the replica", lambda: self.master_port() == self.survivor.port)
 
     def close(self) -> None:
         for process in (*self.sentinels, self.replica, self.primary):

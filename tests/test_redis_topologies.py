@@ -39,6 +39,16 @@ def redis_cluster():
 
 
 @pytest.fixture
+def replicated_cluster():
+    topology = RedisClusterTopology(replicas=1)
+    try:
+        topology.start()
+        yield topology
+    finally:
+        topology.close()
+
+
+@pytest.fixture
 def sentinel():
     topology = SentinelTopology()
     try:
@@ -174,7 +184,7 @@ async def test_a_channel_whose_slot_moves_is_resubscribed_on_its_new_owner(redis
         await broker.publish("room:m", b"before")
         assert await asyncio.wait_for(got.get(), 30) == b"before"
         key = f"{test_id}:ch:room:m"
-        owner = next(n for n in redis_cluster.nodes if key in redis_cli(n.port, "pubsub", "shardchannels"))
+        owner = redis_cluster.owner(key)
         target = next(n for n in redis_cluster.nodes if n is not owner)
         move_slot(redis_cluster, redis_cli(owner.port, "cluster", "keyslot", key).strip(), owner, target)
         # The old owner drops the shard channel (sunsubscribe); the broker follows the slot.
@@ -194,3 +204,30 @@ def move_slot(cluster: RedisClusterTopology, slot: str, source, target) -> None:
     assert redis_cli(source.port, "cluster", "setslot", slot, "migrating", target_id).strip() == "OK"
     for node in sorted(cluster.nodes, key=lambda n: n is not target):
         assert redis_cli(node.port, "cluster", "setslot", slot, "node", target_id).strip() == "OK"
+
+
+@pytest.mark.gen_test(timeout=240)
+async def test_a_cluster_master_killed_mid_broadcast_loses_and_duplicates_no_durable_message(
+    replicated_cluster, mongo_server, test_id, tmp_path, tokens
+):
+    url = replicated_cluster.url
+    with app_processes(mongo_server.url, test_id, tmp_path, REDIS_URL=url, **SETTINGS) as (_, (a, b)):
+        channel = "user:u1"
+        client = await WsClient.connect(b.ws_url + "/ws", tokens.issue("u1", role="attendee"))
+        await client.subscribe(channel)
+        for n in range(10):
+            await publish(a, channel, n)
+        assert await durable(client, channel, 10) == list(range(10))
+        replicated_cluster.owner(f"{test_id}:ch:{channel}").kill()  # its replica takes the slots over
+        for n in range(10, 20):
+            await publish(a, channel, n)
+        await asyncio.to_thread(replicated_cluster.wait_ok)
+        await eventually(lambda: ready(a))
+        await eventually(lambda: ready(b))
+        for n in range(20, 30):
+            await publish(a, channel, n)
+        assert await durable(client, channel, 20) == list(range(10, 30))
+        await publish(a, channel, 30)
+        assert await durable(client, channel, 1) == [30]
+        assert "redis cluster broker subscriptions lost" in b.output()  # it did rebuild, and recovered
+        client.close()

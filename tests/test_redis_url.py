@@ -7,6 +7,10 @@ import pytest
 from config import load_settings
 from config.redis_url import RedisUrlError, parse_redis_url
 from config.settings import ConfigError, shown_value
+from realtime.engine.broker_memory import MemoryBroker
+from realtime.engine.broker_redis import RedisBroker
+from realtime.engine.broker_redis_cluster import RedisClusterBroker
+from realtime.engine.brokers import open_broker, shared_redis
 from realtime.process.registry import broker_identity
 
 
@@ -71,3 +75,18 @@ def test_processes_with_the_same_topology_share_a_broker_identity_without_secret
     other = broker_identity("redis+sentinel://s1:26379,s2:26379/m?db=1&sentinel_password=x", "wb:")
     assert one == other == "redis+sentinel://s1:26379,s2:26379/m db=1 prefix=wb:"
     assert broker_identity("redis+cluster://:pw@n1:7000", "wb:") == "redis+cluster://n1:7000 prefix=wb:"
+
+
+@pytest.mark.gen_test
+async def test_the_broker_is_picked_by_the_scheme():
+    picked = [
+        open_broker("", "wb:"),
+        open_broker("redis://127.0.0.1:1/0", "wb:"),
+        open_broker("redis+sentinel://127.0.0.1:1,127.0.0.1:2/m", "wb:"),
+        open_broker("redis+cluster://127.0.0.1:1", "wb:"),
+    ]
+    kinds = [MemoryBroker, RedisBroker, RedisBroker, RedisClusterBroker]
+    assert [type(b) for b in picked] == kinds
+    assert [shared_redis(b) is None for b in picked] == [True, False, False, False]
+    for broker in picked:
+        await broker.close()

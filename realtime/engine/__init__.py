@@ -1,2 +1,2 @@
-"""The real-time engine: channels, brokers (memory, Redis), the hub and its fan-out, presence,
+"""The real-time engine: channels, brokers (memory, Redis, Redis Cluster), the hub and its fan-out, presence,
 outboxes and the RPC registry. It imports no product domain (webinars, notifications)."""

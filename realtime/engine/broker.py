@@ -1,6 +1,6 @@
 """The broker seam: how a publication reaches every process that has subscribers for its channel.
 
-Contract (both implementations):
+Contract (every implementation: memory, one Redis or Sentinel, Redis Cluster):
 - ``publish(channel, payload)`` hands ``payload`` to the ``on_message`` callback of every process
   subscribed to ``channel``, the publishing process included (one publish path, one process or many).
   Delivery is at most once; durability is the history layer's job (storage/history.py).
