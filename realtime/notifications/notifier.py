@@ -169,7 +169,8 @@ class Notifier:
             ]
             if targets:
                 message = {"title": title, "body": body, "url": url, "category": category, "tag": key}
-                await self.push.enqueue(targets, message, key=f"push:{batch_key}")
+                own = {u: urls[u] for u in targets if u in urls}  # each recipient opens their own link
+                await self.push.enqueue(targets, message, key=f"push:{batch_key}", urls=own)
         if self.email is not None:
             # Every recipient who wants it: the mail's own key makes a retried batch send nothing twice.
             mailed = [u for u in users if prefs[u].wants(category, "email", webinar_id)]

@@ -118,19 +118,36 @@ class PushDelivery:
         self.jobs = jobs
 
     async def enqueue(
-        self, user_ids: list[str], message: dict[str, Any], *, key: str | None = None
+        self,
+        user_ids: list[str],
+        message: dict[str, Any],
+        *,
+        key: str | None = None,
+        urls: dict[str, str] | None = None,
     ) -> str | None:
-        """Queue ``message`` for every subscription of ``user_ids``; None when none has one."""
+        """Queue ``message`` for every subscription of ``user_ids``; None when none has one.
+        ``urls``: a user's own link (their join link, a host's console) in place of ``message["url"]``."""
         subs = await self.subscriptions.for_users(user_ids)
         if not subs:
             return None
-        payload = {"subscription_ids": [s["_id"] for s in subs], "message": message, "attempt": 1}
+        payload = {
+            "subscription_ids": [s["_id"] for s in subs],
+            "message": message,
+            "urls": urls or {},
+            "attempt": 1,
+        }
         return await self.jobs.enqueue(JOB_KIND, payload, key=key)
 
     async def run(self, job: Job) -> dict[str, Any]:
         subs = await self.subscriptions.by_ids(list(job.payload["subscription_ids"]))
         message = job.payload["message"]
-        results = await asyncio.gather(*(self.sender.send(s, message) for s in subs))
+        urls: dict[str, str] = job.payload.get("urls") or {}
+
+        def to(sub: dict[str, Any]) -> dict[str, Any]:
+            own = urls.get(sub.get("user_id", ""))
+            return {**message, "url": own} if own else message
+
+        results = await asyncio.gather(*(self.sender.send(s, to(s)) for s in subs))
         sent, gone, retry, dropped = 0, 0, [], 0
         wait: float | None = None  # the longest Retry-After the push service asked for
         for sub, (status, retry_after) in zip(subs, results, strict=True):
@@ -151,6 +168,6 @@ class PushDelivery:
         if retry and attempt < MAX_ATTEMPTS:
             delay = wait if wait is not None else min(2.0**attempt, 600.0)
             run_at = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=delay)
-            payload = {"subscription_ids": retry, "message": message, "attempt": attempt + 1}
+            payload = {"subscription_ids": retry, "message": message, "urls": urls, "attempt": attempt + 1}
             await self.jobs.enqueue(JOB_KIND, payload, run_at=run_at, key=f"{job.id}:retry")
         return {"sent": sent, "gone": gone, "retry": len(retry), "dropped": dropped}

@@ -8,13 +8,14 @@ action.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from config import Settings
 from realtime.auth.tokens import Claims, TokenService
-from realtime.engine.channels import room
+from realtime.engine.channels import backstage, room
 from realtime.engine.hub import Hub
 from realtime.engine.session import KICKED
 from realtime.schema import ident, read
@@ -37,6 +38,8 @@ from storage.moderation import Moderation
 from storage.rate_limits import Limiter
 from storage.registrations import Registrations
 from storage.webinars import Webinars
+
+log = logging.getLogger("realtime.webinars.service")
 
 STAFF = ("host", "cohost")
 LINK_RATE = 5  # link mails per address and webinar per hour
@@ -232,6 +235,7 @@ class WebinarService:
                 "already_registered", "this email is already registered; we emailed its join link again"
             ) from None
         out = self.render_registration(webinar, reg)
+        await self._tell_staff(webinar["_id"], reg)
         await self.events.registration_received(Webinar.from_doc(webinar), Registration.from_doc(reg))
         return out
 
@@ -289,6 +293,7 @@ class WebinarService:
             p.webinar_id, ident(registration_id, "registration_id"), approve
         )
         out = self.render_registration(p.webinar, reg)
+        await self._tell_staff(p.webinar_id, reg)
         await self.events.registration_decided(Webinar.from_doc(p.webinar), Registration.from_doc(reg))
         return out
 
@@ -318,8 +323,18 @@ class WebinarService:
         the registrant's connections to the room close on every process with 4003."""
         reg = await self.registrations.cancel(webinar["_id"], reg["_id"])
         await self.hub.kick(room(webinar["_id"]), reg["user_id"], KICKED, "registration cancelled")
+        await self._tell_staff(webinar["_id"], reg)
         await self.events.registration_cancelled(Webinar.from_doc(webinar), Registration.from_doc(reg))
         return public_registration(reg)
+
+    async def _tell_staff(self, webinar_id: str, reg: dict[str, Any]) -> None:
+        """The hosts' consoles (``backstage:<id>``, staff only) see each registration change live:
+        a new one (``pending`` awaits their approval), a decision, a cancel. Never fails the change:
+        the registrant list shows it on its next load."""
+        try:
+            await self.hub.publish(backstage(webinar_id), "registration.updated", public_registration(reg))
+        except Exception:
+            log.exception("registration %s: the hosts' consoles were not told", reg["_id"])
 
     async def registrants(
         self, claims: Claims, webinar_id: Any, q: str | None, status: str | None

@@ -5,8 +5,9 @@ import { $, act, clock, el, fill, say } from "./dom.js";
 let active = null; // the LiveConsole of the selected webinar; the page's controls act on it
 
 export class LiveConsole {
-  constructor({ client, webinar, call, onWebinar }) {
+  constructor({ client, webinar, call, onWebinar, onRegistration }) {
     this.client = client;
+    this.onRegistration = onRegistration; // a registration of this webinar changed (backstage)
     this.webinar = webinar;
     this.call = call;
     this.onWebinar = onWebinar;
@@ -132,6 +133,8 @@ export class LiveConsole {
       case "hand.lowered":
         this.hands.delete(d.user_id);
         return this.renderHands();
+      case "registration.updated":
+        return this.onRegistration?.(d);
       case "moderation": {
         const set = d.action.endsWith("mute") ? this.muted : this.banned;
         if (d.action === "mute" || d.action === "ban") set.add(d.user_id);

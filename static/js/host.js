@@ -227,7 +227,7 @@ async function select(id) {
   renderHeader(w);
   for (const button of $("#webinars").querySelectorAll("button")) button.removeAttribute("aria-current");
   live?.leave();
-  live = new LiveConsole({ client, webinar: w, call, onWebinar: renderHeader });
+  live = new LiveConsole({ client, webinar: w, call, onWebinar: renderHeader, onRegistration: registrationChanged });
   loadRegistrants();
   if (w.status === "ended") loadReports();
 }
@@ -320,6 +320,14 @@ async function download(path, filename, statusNode) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// A registration of the selected webinar changed (backstage:<id>, live): a new one awaiting approval
+// is announced, and the list is loaded again.
+function registrationChanged(r) {
+  if (!current || r.webinar_id !== current.id) return;
+  if (r.status === "pending") say($("#reg-status"), `New registration awaiting your approval: ${r.name} (${r.email})`);
+  loadRegistrants();
 }
 
 function wireRegistrants() {

@@ -195,3 +195,29 @@ async def test_the_first_link_still_works_after_a_reschedule_days_later(api, ser
     ends = datetime.fromisoformat(later) + timedelta(minutes=60)
     assert claims.exp > (ends + timedelta(days=1)).timestamp()  # still valid through the new time
     assert (await api.call("GET", f"/api/webinars/{w['id']}/state", token=first))[0] == 200
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_the_hosts_console_sees_a_pending_registration_live(api, services, smtp, base_url):
+    from tests.wsclient import WsClient
+
+    host = await api.host()
+    token = host["access_token"]
+    w = await api.webinar(token, title="Live queue", registration_mode="approval")
+    console = await WsClient.connect(base_url, token)
+    assert (await console.subscribe(f"backstage:{w['id']}"))["type"] == "subscribed"
+    reg = await api.register(w["id"], "Val", "val@example.org")
+    msg = await console.expect("registration.updated", channel=f"backstage:{w['id']}")
+    assert msg["data"]["id"] == reg["id"] and msg["data"]["status"] == "pending"
+    assert msg["data"]["email"] == "val@example.org"
+    base = f"/api/webinars/{w['id']}/registrations/{reg['id']}"
+    assert (await api.call("POST", f"{base}/approve", token=token))[0] == 200
+    decided = await console.expect(lambda m: m["type"] == "registration.updated" and m["seq"] > msg["seq"])
+    assert decided["data"]["status"] == "approved"
+    # an attendee's link never opens the backstage
+    await smtp.wait_for(3)  # Val's "received" and "confirmed", the host's "to approve"
+    [confirmed] = [m for m in smtp.to("val@example.org") if m["Subject"].startswith("Registration confirmed")]
+    guest = await WsClient.connect(base_url, token_in(confirmed))
+    assert (await guest.subscribe(f"backstage:{w['id']}"))["code"] == "forbidden"
+    console.close()
+    guest.close()

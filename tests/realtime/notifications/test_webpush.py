@@ -122,3 +122,29 @@ async def test_service_worker_is_served_from_the_root(http_client, base_url):
     assert resp.headers["Service-Worker-Allowed"] == "/"
     body = resp.body.decode()
     assert "showNotification" in body and "notificationclick" in body
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_push_about_a_webinar_opens_each_recipients_own_link(
+    http_client, base_url, services, push_service
+):
+    from tests.api import Api, join_token
+
+    api = Api(http_client, base_url)
+    host = await api.host()
+    w = await api.webinar(host["access_token"], title="Pushed")
+    attendee = services.tokens.verify(join_token(await api.register(w["id"], "Pia"))).sub
+    host_id = services.tokens.verify(host["access_token"]).sub
+    await subscribe(http_client, base_url, services, push_service, attendee, "pia-phone")
+    await subscribe(http_client, base_url, services, push_service, host_id, "host-laptop")
+    links = services.notifications.notifier.links
+    await services.notifications.notifier.notify(
+        [attendee, host_id], "live", "Pushed is live", "", links.page(w["id"]), w["id"], "live-1"
+    )
+    await push_service.wait_for(lambda: len(push_service.received) == 2)
+    got = {d.browser: d.message["url"] for d in push_service.received}
+    assert got["host-laptop"] == links.console(w["id"])
+    page, _, token = got["pia-phone"].partition("#token=")
+    assert page.endswith(f"/join/{w['id']}")
+    claims = services.tokens.verify(token)
+    assert (claims.sub, claims.webinar) == (attendee, w["id"])
