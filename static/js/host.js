@@ -5,6 +5,7 @@ import { $, act, el, fill, longDate, say, show } from "./dom.js";
 import { mountConnectionState } from "./connection.js";
 import { mountTabs } from "./tabs.js";
 import { LiveConsole } from "./host-live.js";
+import { mountPlayer } from "./player.js";
 
 const status = $("#status");
 // The access token lives in this page's memory only; the refresh token in an HttpOnly cookie that
@@ -243,10 +244,22 @@ function renderHeader(w) {
   const link = `${location.origin}/webinars/${c.id}/register`;
   $("#w-register-link").href = link;
   $("#w-register-link").textContent = link;
+  preview(c);
   show($("#go-live"), c.status === "scheduled");
   show($("#end"), c.status === "live");
   show($("#edit"), c.status === "scheduled");
+  show($("#edit-stream"), c.status === "scheduled");
   if (c.status === "ended") $("#reports-note").textContent = "The webinar has ended: these reports are final.";
+}
+
+/** The host's preview of the stream: it plays before going live too, so a wrong address shows early. */
+function preview(w) {
+  const root = $("#preview");
+  const key = [w.id, w.stream_url, w.status, w.recording_url].join(" ");
+  if (root.dataset.key === key) return;
+  root.dataset.key = key;
+  const status = w.status === "scheduled" ? "live" : w.status;
+  mountPlayer(root, w.stream_url, { status, recordingUrl: w.recording_url || "", label: "Stream preview" });
 }
 
 function wireLifecycle() {
@@ -268,6 +281,10 @@ function wireLifecycle() {
     });
   });
   $("#edit").addEventListener("click", () => openForm(current));
+  $("#edit-stream").addEventListener("click", () => {
+    openForm(current);
+    $("#f-stream").focus();
+  });
 }
 
 // -- registrants -------------------------------------------------------------------------------------
