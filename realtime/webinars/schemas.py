@@ -296,6 +296,18 @@ class ModerationDone(View):
     action: Literal["mute", "unmute", "ban", "unban"]
 
 
+class ModeratedUser(View):
+    user_id: str
+    muted: bool
+    banned: bool
+
+
+class Moderated(View):
+    """Who is muted or banned now, latest first."""
+
+    users: list[ModeratedUser]
+
+
 class SlowModeSet(View):
     slow_mode_seconds: int
 

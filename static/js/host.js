@@ -179,6 +179,7 @@ function openForm(webinar) {
   $("#f-mode").value = webinar?.registration_mode || "open";
   $("#f-stream").value = webinar?.stream_url || "";
   $("#f-qa-moderation").checked = Boolean(webinar?.qa_moderation);
+  $("#f-cohosts").value = (webinar?.cohosts || []).join(", ");
   say($("#form-status"), "");
   show($("#webinar"), false);
   show($("#webinar-form"));
@@ -206,6 +207,8 @@ function wireForm() {
       stream_url: $("#f-stream").value.trim(),
       qa_moderation: $("#f-qa-moderation").checked,
     };
+    const cohosts = $("#f-cohosts").value.split(/[\s,;]+/).filter(Boolean);
+    if (cohosts.join() !== (editing?.cohosts || []).join()) body.cohosts = cohosts;
     if (!body.title) return say($("#form-status"), "Give the webinar a title.", "error");
     act($("#f-save"), $("#form-status"), async () => {
       const saved = editing
@@ -247,6 +250,8 @@ function renderHeader(w) {
   preview(c);
   show($("#go-live"), c.status === "scheduled");
   show($("#end"), c.status === "live");
+  show($("#cancel"), c.status === "scheduled");
+  show($("#recording-form"), c.status === "ended");
   show($("#edit"), c.status === "scheduled");
   show($("#edit-stream"), c.status === "scheduled");
   if (c.status === "ended") $("#reports-note").textContent = "The webinar has ended: these reports are final.";
@@ -278,6 +283,23 @@ function wireLifecycle() {
       say(line, "The webinar has ended.", "ok");
       loadWebinars();
       loadReports();
+    });
+  });
+  $("#cancel").addEventListener("click", () => {
+    if (!confirm("Cancel this webinar? Registrants can no longer join.")) return;
+    act($("#cancel"), line, async () => {
+      renderHeader(await call(`/api/webinars/${current.id}/cancel`, { method: "POST", body: {} }));
+      say(line, "The webinar is cancelled.", "ok");
+      loadWebinars();
+    });
+  });
+  $("#recording-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const url = $("#recording-url").value.trim();
+    act($("#recording-save"), $("#recording-status"), async () => {
+      await call(`/api/webinars/${current.id}/recording`, { method: "POST", body: { url } });
+      renderHeader({ recording_url: url });
+      say($("#recording-status"), "Saved: the registrants are being told where to watch the recording.", "ok");
     });
   });
   $("#edit").addEventListener("click", () => openForm(current));
