@@ -94,6 +94,8 @@ function playHls(root, src, { label, recordingUrl }) {
     root.dataset.state = state;
     note.textContent = text;
     note.hidden = !text;
+    // a black 0:00 player tells nobody anything: the words stand alone until frames arrive
+    video.hidden = state !== "playing";
     if (state === "ended" && safeUrl(recordingUrl)) {
       note.append(" ", el("a", { href: safeUrl(recordingUrl), rel: "noopener", target: "_blank" }, "Watch the replay"));
     }
