@@ -133,6 +133,8 @@ def operations(settings: Settings) -> list[Op]:
            (*LIVE, "muted", "slow_mode", "rate_limited", "in_progress", "unavailable")),
         Op("delete", W + "/chat/{message_id}", "Delete a chat message", "host", ok={200: w.Deleted},
            errors=ROOM),
+        Op("get", W + "/moderation", "Who is muted or banned now", "host", ok={200: w.Moderated},
+           errors=ROOM),
         Op("post", W + "/moderation", "Mute, unmute, ban or unban an attendee", "host", w.Moderation,
            {200: w.ModerationDone}, (*ROOM, "cannot_moderate_host")),
         Op("put", W + "/slow-mode", "Set slow mode (seconds, 0 off)", "host", w.SlowMode,

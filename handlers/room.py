@@ -30,6 +30,10 @@ class ChatMessageHandler(ApiHandler):
 
 
 class ModerationHandler(ApiHandler):
+    async def get(self, webinar_id: str) -> None:
+        claims = await self.claims()
+        self.send(await self.call(self.deps.chat.moderated(claims, webinar_id)))
+
     async def post(self, webinar_id: str) -> None:
         claims = await self.claims()
         self.send(await self.call(self.deps.chat.moderate(claims, webinar_id, self.body())))

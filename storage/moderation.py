@@ -25,3 +25,19 @@ class Moderation:
             {"$set": {**flags, "webinar_id": webinar_id, "user_id": user_id, "at": now()}},
             upsert=True,
         )
+
+    async def flagged(self, webinar_id: str, limit: int = 1000) -> list[dict[str, object]]:
+        """The users of ``webinar_id`` muted or banned now (at most ``limit``), latest first."""
+        out: list[dict[str, object]] = []
+        async for doc in self.db.moderation.find({"webinar_id": webinar_id}).sort("at", -1):
+            if doc.get("muted") or doc.get("banned"):
+                out.append(
+                    {
+                        "user_id": doc["user_id"],
+                        "muted": bool(doc.get("muted")),
+                        "banned": bool(doc.get("banned")),
+                    }
+                )
+                if len(out) >= limit:
+                    break
+        return out

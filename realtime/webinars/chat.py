@@ -115,6 +115,11 @@ class ChatService:
             await lower_hand(self.room, self.hub, p.webinar_id, user_id, "ban")
         return data
 
+    async def moderated(self, claims: Claims, webinar_id: Any) -> dict[str, Any]:
+        """Who is muted or banned in the webinar now (hosts only): what the console lists to undo."""
+        p = await self.webinars.staff(claims, webinar_id)
+        return {"users": await self.room.moderation.flagged(p.webinar_id)}
+
     async def set_slow_mode(self, claims: Claims, webinar_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         seconds = read(SlowMode, params).seconds
         p = await self.webinars.staff(claims, webinar_id)

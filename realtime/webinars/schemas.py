@@ -37,13 +37,33 @@ def _url_or_empty(value: str) -> str:
     return http_url(value) if value else value
 
 
+HTTPS_URL_PATTERN = HTTP_URL_PATTERN.replace("^https?://", "^https://", 1)
+
+
+def _stream_url(value: str) -> str:
+    """An https URL or empty: the pages' Content-Security-Policy (handlers/pages.py) lets media and
+    frames load over https only, so an http:// stream would be accepted here and blocked there."""
+    if value and not (value.startswith("https://") and _is_http_url(value)):
+        raise ValueError("must be an https URL (the pages can play only https streams)")
+    return value
+
+
+def _is_http_url(value: str) -> bool:
+    try:
+        http_url(value)
+    except ValueError:
+        return False
+    return True
+
+
 StreamUrl = Annotated[
     str,
     trimmed(2000, min_len=0),
-    AfterValidator(_url_or_empty),
+    AfterValidator(_stream_url),
     Field(
-        description="HLS (.m3u8) or embeddable player URL; empty clears it",
-        json_schema_extra={"pattern": f"^$|{HTTP_URL_PATTERN}"},
+        description="HLS (.m3u8) or embeddable player URL, https only (what the pages may play); "
+        "empty clears it",
+        json_schema_extra={"pattern": f"^$|{HTTPS_URL_PATTERN}"},
     ),
 ]
 
@@ -295,6 +315,18 @@ class Deleted(View):
 class ModerationDone(View):
     user_id: str
     action: Literal["mute", "unmute", "ban", "unban"]
+
+
+class ModeratedUser(View):
+    user_id: str
+    muted: bool
+    banned: bool
+
+
+class Moderated(View):
+    """Who is muted or banned now, latest first."""
+
+    users: list[ModeratedUser]
 
 
 class SlowModeSet(View):

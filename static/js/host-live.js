@@ -16,6 +16,8 @@ export class LiveConsole {
     this.hands = new Map();
     this.muted = new Set();
     this.banned = new Set();
+    this.names = new Map(); // user id -> name, from chat, presence and registrations
+    this.peopleTimer = null;
     this.room = `room:${webinar.id}`;
     this.backstage = `backstage:${webinar.id}`;
     active = this;
@@ -24,6 +26,8 @@ export class LiveConsole {
     fill($("#questions"));
     fill($("#polls"));
     fill($("#hands"));
+    fill($("#participants"));
+    fill($("#moderated"));
     $("#live-count").textContent = "0";
     $("#slow-mode").value = String(webinar.slow_mode_seconds || 0);
     say($("#live-status"), "");
@@ -88,9 +92,78 @@ export class LiveConsole {
     this.renderQuestions();
     this.renderPolls();
     this.renderHands();
-    this.call(`/api/channels/${this.room}/presence?limit=1`)
-      .then((p) => ($("#live-count").textContent = String(p.count)))
-      .catch(() => {});
+    this.call(`${base}/moderation`)
+      .then(({ users }) => {
+        this.muted = new Set(users.filter((u) => u.muted).map((u) => u.user_id));
+        this.banned = new Set(users.filter((u) => u.banned).map((u) => u.user_id));
+        for (const li of document.querySelectorAll("#chat li[data-user]")) this.chatButtons(li, li.dataset.user);
+      })
+      .catch(() => {})
+      .finally(() => this.renderPeople());
+  }
+
+  // -- participants: who is in the room, and who is muted or banned, with moderation from the list --
+
+  schedulePeople() {
+    clearTimeout(this.peopleTimer);
+    this.peopleTimer = setTimeout(() => this.renderPeople(), 500);
+  }
+
+  async renderPeople() {
+    if (active !== this) return;
+    let roster;
+    try {
+      roster = await this.call(`/api/channels/${this.room}/presence?limit=200`);
+    } catch (err) {
+      return;
+    }
+    if (active !== this) return;
+    $("#live-count").textContent = String(roster.count);
+    const here = new Set();
+    const rows = [];
+    for (const u of roster.users) {
+      here.add(u.user);
+      if (u.name) this.names.set(u.user, u.name);
+      const staff = u.role === "host" || u.user === this.client.user || u.user === this.webinar.owner_id;
+      rows.push(this.person(u.user, u.name || "Attendee", staff ? ["host"] : null));
+    }
+    fill($("#participants"), rows.length ? rows : [el("li", { class: "muted" }, "Nobody is in the room yet.")]);
+    const away = [...new Set([...this.muted, ...this.banned])].filter((id) => !here.has(id));
+    if (away.some((id) => !this.names.has(id))) await this.loadNames();
+    if (active !== this) return;
+    fill(
+      $("#moderated"),
+      away.length ? away.map((id) => this.person(id, this.names.get(id) || "Unknown attendee")) : [el("li", { class: "muted" }, "Nobody.")],
+    );
+  }
+
+  async loadNames() {
+    try {
+      const data = await this.call(`/api/webinars/${this.webinar.id}/registrations`);
+      for (const r of data.registrations) if (r.user_id) this.names.set(r.user_id, r.name);
+    } catch (err) {
+      // names are a nicety; the ids still allow undoing
+    }
+  }
+
+  /** One person with their state and the moderation buttons (none for hosts: ``tags``). */
+  person(userId, name, tags = null) {
+    const muted = this.muted.has(userId);
+    const banned = this.banned.has(userId);
+    const state = tags || [muted ? "muted" : "", banned ? "banned" : ""].filter(Boolean);
+    const li = el("li", { dataset: { user: userId } }, el("span", { class: "who" }, name), ...state.map((t) => el("span", { class: "pill" }, t)));
+    if (tags) return li;
+    const button = (label, method, danger = false) =>
+      el("button", { type: "button", class: danger ? "link danger" : "link", "aria-label": `${name}: ${label.toLowerCase()}`, onclick: (e) => {
+        if (method === "chat.ban" && !confirm(`Ban ${name} from this webinar? They are removed at once.`)) return;
+        this.moderate(e.target, method, { user_id: userId });
+      } }, label);
+    li.append(
+      el("span", { class: "mod" },
+        muted ? button("Unmute", "chat.unmute") : button("Mute", "chat.mute"),
+        banned ? button("Unban", "chat.unban") : button("Ban", "chat.ban", true)),
+    );
+    return li;
   }
 
   onRoom(msg) {
@@ -105,7 +178,7 @@ export class LiveConsole {
         return this.upsertPoll(d);
       case "presence":
         $("#live-count").textContent = String(d.count);
-        return undefined;
+        return this.schedulePeople();
       case "announcement":
         return say($("#live-status"), `Announced: ${d.text}`, "ok");
       case "webinar.live":
@@ -144,7 +217,7 @@ export class LiveConsole {
           li.classList.toggle("banned-user", this.banned.has(d.user_id));
           this.chatButtons(li, d.user_id);
         }
-        return undefined;
+        return this.schedulePeople();
       }
       default:
         return undefined;
@@ -156,6 +229,7 @@ export class LiveConsole {
   addChat(m) {
     const list = $("#chat");
     if (list.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) return;
+    this.names.set(m.user_id, m.name);
     const li = el(
       "li",
       { dataset: { id: m.id, user: m.user_id } },

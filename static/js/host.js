@@ -5,6 +5,7 @@ import { $, act, el, fill, longDate, say, show } from "./dom.js";
 import { mountConnectionState } from "./connection.js";
 import { mountTabs } from "./tabs.js";
 import { LiveConsole } from "./host-live.js";
+import { mountPlayer } from "./player.js";
 
 const status = $("#status");
 // The access token lives in this page's memory only; the refresh token in an HttpOnly cookie that
@@ -178,6 +179,7 @@ function openForm(webinar) {
   $("#f-mode").value = webinar?.registration_mode || "open";
   $("#f-stream").value = webinar?.stream_url || "";
   $("#f-qa-moderation").checked = Boolean(webinar?.qa_moderation);
+  $("#f-cohosts").value = (webinar?.cohosts || []).join(", ");
   say($("#form-status"), "");
   show($("#webinar"), false);
   show($("#webinar-form"));
@@ -205,6 +207,8 @@ function wireForm() {
       stream_url: $("#f-stream").value.trim(),
       qa_moderation: $("#f-qa-moderation").checked,
     };
+    const cohosts = $("#f-cohosts").value.split(/[\s,;]+/).filter(Boolean);
+    if (cohosts.join() !== (editing?.cohosts || []).join()) body.cohosts = cohosts;
     if (!body.title) return say($("#form-status"), "Give the webinar a title.", "error");
     act($("#f-save"), $("#form-status"), async () => {
       const saved = editing
@@ -243,10 +247,24 @@ function renderHeader(w) {
   const link = `${location.origin}/webinars/${c.id}/register`;
   $("#w-register-link").href = link;
   $("#w-register-link").textContent = link;
+  preview(c);
   show($("#go-live"), c.status === "scheduled");
   show($("#end"), c.status === "live");
+  show($("#cancel"), c.status === "scheduled");
+  show($("#recording-form"), c.status === "ended");
   show($("#edit"), c.status === "scheduled");
+  show($("#edit-stream"), c.status === "scheduled");
   if (c.status === "ended") $("#reports-note").textContent = "The webinar has ended: these reports are final.";
+}
+
+/** The host's preview of the stream: it plays before going live too, so a wrong address shows early. */
+function preview(w) {
+  const root = $("#preview");
+  const key = [w.id, w.stream_url, w.status, w.recording_url].join(" ");
+  if (root.dataset.key === key) return;
+  root.dataset.key = key;
+  const status = w.status === "scheduled" ? "live" : w.status;
+  mountPlayer(root, w.stream_url, { status, recordingUrl: w.recording_url || "", label: "Stream preview" });
 }
 
 function wireLifecycle() {
@@ -267,7 +285,28 @@ function wireLifecycle() {
       loadReports();
     });
   });
+  $("#cancel").addEventListener("click", () => {
+    if (!confirm("Cancel this webinar? Registrants can no longer join.")) return;
+    act($("#cancel"), line, async () => {
+      renderHeader(await call(`/api/webinars/${current.id}/cancel`, { method: "POST", body: {} }));
+      say(line, "The webinar is cancelled.", "ok");
+      loadWebinars();
+    });
+  });
+  $("#recording-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const url = $("#recording-url").value.trim();
+    act($("#recording-save"), $("#recording-status"), async () => {
+      await call(`/api/webinars/${current.id}/recording`, { method: "POST", body: { url } });
+      renderHeader({ recording_url: url });
+      say($("#recording-status"), "Saved: the registrants are being told where to watch the recording.", "ok");
+    });
+  });
   $("#edit").addEventListener("click", () => openForm(current));
+  $("#edit-stream").addEventListener("click", () => {
+    openForm(current);
+    $("#f-stream").focus();
+  });
 }
 
 // -- registrants -------------------------------------------------------------------------------------

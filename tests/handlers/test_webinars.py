@@ -103,6 +103,7 @@ async def test_bad_input_and_unknown_ids(api):
         {"capacity": -1},
         {"registration_mode": "maybe"},
         {"stream_url": "javascript:alert(1)"},
+        {"stream_url": "http://cdn.example/live.m3u8"},  # the pages' CSP would block it
         {"bogus": 1},
     ):
         code, body = await api.call("POST", "/api/webinars", {**base, **bad}, token)

@@ -68,9 +68,12 @@ def test_email_instant_zone_url():
     assert read(Sample, {"url": "https://x.example/a.m3u8"}).url == "https://x.example/a.m3u8"
     # a webinar's stream URL may be emptied
     assert read(WebinarChanges, {"stream_url": ""}).stream_url == ""
-    assert (
-        refused(WebinarChanges, {"stream_url": "javascript:alert(1)"}) == "stream_url: must be an http(s) URL"
-    )
+    # only what the pages may play (their CSP: media-src and frame-src https:)
+    for url in ("javascript:alert(1)", "http://cdn.example/live.m3u8", "https://"):
+        assert refused(WebinarChanges, {"stream_url": url}) == (
+            "stream_url: must be an https URL (the pages can play only https streams)"
+        ), url
+    assert read(WebinarChanges, {"stream_url": "https://cdn.example/a.m3u8"}).stream_url
 
 
 def test_lists_nested_objects_and_ids_name_the_path():
