@@ -271,7 +271,18 @@ function wireControls() {
     bar.append(button);
   }
 
-  mountTabs($(".tabs"), (id) => id === "tab-polls" && show($("#poll-dot"), false));
+  rememberTabs();
+}
+
+/** The selected panel (Chat, Q&A, Polls) survives a reload of this tab. */
+function rememberTabs() {
+  const key = `room:${webinarId}:tab`;
+  const select = mountTabs($(".tabs"), (id) => {
+    sessionStorage.setItem(key, id);
+    if (id === "tab-polls") show($("#poll-dot"), false);
+  });
+  const saved = document.getElementById(sessionStorage.getItem(key) || "");
+  if (saved && saved.getAttribute("role") === "tab") select(saved);
 }
 
 // -- start -------------------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_reload_mid_poll_keeps_my_vote_and_offers_no_second_one(http, contexts, 
     expect(card.locator(".option.chosen")).to_contain_text("Reports")
 
     reload(ann)
-    ann.get_by_role("tab", name="Polls").click()
+    expect(ann.get_by_role("tab", name="Polls")).to_have_attribute("aria-selected", "true")  # kept
     expect(card.locator(".option.chosen")).to_contain_text("Reports · your vote")
     expect(ann.get_by_label("Reports")).to_be_checked()
     expect(ann.get_by_role("button", name="Vote")).to_have_count(0)
