@@ -104,10 +104,14 @@ class WebinarPolicy:
         last = await self.hub.history.last_seq(room(wid))
         shared = await self._shared_state(wid, p.staff, last)
         counts = {**shared["counts"], "registrants": p.webinar["seats_taken"]}
+        # read for each joiner, not shared: a vote changes the counts without a durable room
+        # message, so the room's seq does not version them (a cached copy showed 0 votes)
+        polls = [x for x in await self.room.polls.list(wid) if x["status"] == "open"]
         return {
             "webinar": public_webinar(p.webinar, private=p.staff),
             "role": p.role,
             **shared,
+            "open_polls": [public_poll(x, results=p.staff or x["show_results"]) for x in polls],
             "counts": counts,
             "me": await self.me(p),
         }
@@ -129,7 +133,8 @@ class WebinarPolicy:
         }
 
     async def _shared_state(self, wid: str, staff: bool, last: int) -> dict[str, Any]:
-        """The part of the snapshot every attendee (or every host) of a webinar gets alike.
+        """The part of the snapshot every attendee (or every host) of a webinar gets alike (the
+        polls' counts are not in it: votes publish no durable room message).
 
         Every change it reflects publishes a durable room message, so the room's last ``seq`` is its
         version: joiners at the same ``seq`` share one computation (5,000 people joining at once cost
@@ -143,7 +148,6 @@ class WebinarPolicy:
             self._snapshots.clear()
         self._snapshots[key] = (last, future)
         try:
-            polls = [x for x in await self.room.polls.list(wid) if x["status"] == "open"]
             pinned = await self.room.pinned_question(wid)
             announcement = await self.room.active_announcement(wid)
             announcements = await self.room.recent_announcements(wid, limit=ANNOUNCEMENT_HISTORY)
@@ -154,7 +158,6 @@ class WebinarPolicy:
             entries = await history.read_complete(room(wid), start, SNAPSHOT_HISTORY, self.hub.settle)
             recent = [as_message(e) for e in entries]
             state = {
-                "open_polls": [public_poll(x, results=staff or x["show_results"]) for x in polls],
                 "pinned_question": public_question(pinned, staff=staff) if pinned else None,
                 "announcement": public_announcement(announcement) if announcement else None,
                 "announcements": [public_announcement(a) for a in announcements],

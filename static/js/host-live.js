@@ -196,7 +196,8 @@ export class LiveConsole {
     switch (msg.type) {
       case "qa.question":
       case "qa.updated":
-        this.questions.set(d.id, { ...(this.questions.get(d.id) || {}), ...d });
+        if (d.status === "withdrawn") this.questions.delete(d.id); // its author took it back
+        else this.questions.set(d.id, { ...(this.questions.get(d.id) || {}), ...d });
         return this.renderQuestions();
       case "poll.results":
         return this.upsertPoll(d);

@@ -7,7 +7,8 @@
 //
 // Events (EventTarget): `state` (detail: {state, retryIn}) with state one of
 //   connecting | open | reconnecting | offline | closed;
-// `fatal` (detail: {code, message}) when retrying cannot help (bad or expired token).
+// `fatal` (detail: {code, message}) when retrying cannot help (bad or expired token);
+// `publication` (detail: the message) after a channel's handler took it, once per message.
 
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_MAX_MS = 15000;
@@ -18,11 +19,13 @@ const REFRESH_BEFORE_S = 60;
 const FATAL_CLOSE = new Set([4001, 4010]);
 
 export class RpcFailure extends Error {
-  /** ``details``: the server's whole error object; ``retryAfter`` is its ``retry_after`` (seconds) or null. */
-  constructor(code, message, details = {}) {
+  /** `extra`: the refusal's further fields (`retry_after`, the `choices` a vote kept...);
+   * `retryAfter` is its `retry_after` (seconds) or null. */
+  constructor(code, message, extra = {}) {
     super(message);
+    Object.assign(this, extra);
     this.code = code;
-    this.retryAfter = Number.isFinite(details.retry_after) ? details.retry_after : null;
+    this.retryAfter = Number.isFinite(extra.retry_after) ? extra.retry_after : null;
   }
 }
 
@@ -310,7 +313,10 @@ export class RealtimeClient extends EventTarget {
     this.pending.delete(msg.id);
     clearTimeout(call.timer);
     if (msg.type === "rpc_result") call.resolve(msg.result);
-    else call.reject(new RpcFailure(msg.error.code, msg.error.message, msg.error));
+    else {
+      const { code, message, ...extra } = msg.error;
+      call.reject(new RpcFailure(code, message, extra));
+    }
   }
 
   _publication(msg) {
@@ -321,6 +327,8 @@ export class RealtimeClient extends EventTarget {
       ch.last = msg.seq;
     }
     ch.handlers.onMessage?.(msg);
+    // for a second reader of a channel (the room page follows its own user channel beside the bell)
+    this.dispatchEvent(new CustomEvent("publication", { detail: msg }));
   }
 }
 

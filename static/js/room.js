@@ -7,6 +7,9 @@ import { mountConnectionState } from "./connection.js";
 import { mountPlayer } from "./player.js";
 import { mountReactions } from "./reactions.js";
 import { mountTabs } from "./tabs.js";
+import { createPolls } from "./room-polls.js";
+import { createQa } from "./room-qa.js";
+import { createStage } from "./room-stage.js";
 
 const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
 const webinarId = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -27,10 +30,9 @@ const state = {
   claims: null,
   webinar: null,
   client: null,
-  questions: new Map(),
-  polls: new Map(),
-  voted: new Set(),
-  handRaised: false,
+  polls: null, // room-polls.js
+  qa: null, // room-qa.js
+  stage: null, // room-stage.js: hand, mute, announcements
   countdownTimer: null,
   playerUrl: null,
   chat: null,
@@ -113,148 +115,7 @@ function addChat(m) {
   state.chat?.add(m); // static/js/chat.js keeps the reader's place
 }
 
-// -- Q&A ---------------------------------------------------------------------------------------------
-
-function upsertQuestion(q) {
-  state.questions.set(q.id, { ...(state.questions.get(q.id) || {}), ...q });
-  renderQuestions();
-}
-
-function renderQuestions() {
-  const items = [...state.questions.values()]
-    .filter((q) => q.approved !== false && q.status !== "dismissed")
-    .sort((a, b) => (b.pinned ? 1 : 0) - (a.pinned ? 1 : 0) || b.votes - a.votes || a.created_at.localeCompare(b.created_at));
-  fill(
-    $("#questions"),
-    items.map((q) => {
-      const answered = q.status === "answered";
-      const upvote = el(
-        "button",
-        { type: "button", class: "vote", "aria-label": `Upvote: ${q.text}`, disabled: q.voted ? true : undefined },
-        `▲ ${q.votes}`,
-      );
-      upvote.addEventListener("click", () =>
-        act(upvote, $("#qa-status"), async () => {
-          await state.client.rpc("qa.upvote", { webinar_id: webinarId, question_id: q.id });
-          const current = state.questions.get(q.id);
-          if (current) current.voted = true;
-          upvote.disabled = true;
-        }),
-      );
-      return el(
-        "li",
-        { dataset: { id: q.id }, class: [answered ? "answered" : "", q.pinned ? "pinned" : ""].join(" ") },
-        upvote,
-        el(
-          "div",
-          { class: "q-body" },
-          el("p", { class: "text" }, q.text),
-          el("p", { class: "meta" }, q.name, q.pinned ? " · 📌 Pinned" : "", answered ? " · ✔ Answered" : ""),
-          answered && q.answer ? el("p", { class: "answer" }, q.answer) : null,
-          answered && !q.answer ? el("p", { class: "answer muted" }, "Answered live") : null,
-        ),
-      );
-    }),
-  );
-  const pinned = items.find((q) => q.pinned);
-  show($("#pinned"), Boolean(pinned));
-  $("#pinned").textContent = pinned ? `📌 ${pinned.text}` : "";
-}
-
-async function loadQuestions() {
-  try {
-    const data = await api(`/api/webinars/${encodeURIComponent(webinarId)}/questions`, { token: state.token });
-    state.questions.clear();
-    for (const q of data.questions) state.questions.set(q.id, q);
-    renderQuestions();
-  } catch (err) {
-    if (err.status !== 409) say($("#qa-status"), err.message, "error");
-  }
-}
-
-// -- polls -------------------------------------------------------------------------------------------
-
-function upsertPoll(poll) {
-  const before = state.polls.get(poll.id);
-  state.polls.set(poll.id, { ...(before || {}), ...poll });
-  renderPolls();
-  if (!before && poll.status === "open" && $("#panel-polls").hidden) show($("#poll-dot"));
-}
-
-function renderPolls() {
-  const polls = [...state.polls.values()].filter((p) => p.status === "open" || (p.status === "closed" && p.show_results));
-  show($("#polls-empty"), polls.length === 0);
-  fill($("#polls"), polls.map(pollCard));
-}
-
-function pollCard(poll) {
-  const voted = state.voted.has(poll.id);
-  const status = el("p", { class: "status", role: "status", hidden: true });
-  const card = el(
-    "form",
-    { class: "poll card", dataset: { id: poll.id }, "aria-label": `Poll: ${poll.question}` },
-    el("h3", {}, poll.question),
-  );
-  const total = poll.voters || 0;
-  const fieldset = el("fieldset", { disabled: voted || poll.status !== "open" ? true : undefined });
-  fieldset.append(el("legend", { class: "sr-only" }, poll.question));
-  for (const option of poll.options) {
-    const id = `poll-${poll.id}-${option.id}`;
-    const count = poll.counts ? poll.counts[option.id] || 0 : null;
-    const pct = count !== null && total ? Math.round((100 * count) / total) : 0;
-    fieldset.append(
-      el(
-        "div",
-        { class: "option" },
-        el("input", {
-          type: poll.multiple ? "checkbox" : "radio",
-          name: `poll-${poll.id}`,
-          id,
-          value: option.id,
-        }),
-        el("label", { for: id }, option.text),
-        count !== null
-          ? el(
-              "span",
-              { class: "result", "data-testid": "poll-result" },
-              el("span", { class: "bar", style: undefined, dataset: { pct: String(pct) } }),
-              `${count} (${pct}%)`,
-            )
-          : null,
-      ),
-    );
-  }
-  card.append(fieldset);
-  for (const bar of card.querySelectorAll(".bar")) bar.style.width = `${bar.dataset.pct}%`;
-  if (poll.status === "open" && !voted) card.append(el("button", { type: "submit" }, "Vote"));
-  if (voted) card.append(el("p", { class: "muted" }, "Thanks, your vote is in."));
-  if (poll.status === "closed") card.append(el("p", { class: "muted" }, "This poll is closed."));
-  if (poll.counts) card.append(el("p", { class: "muted" }, `${total} ${total === 1 ? "vote" : "votes"}`));
-  card.append(status);
-  card.addEventListener("submit", (event) => {
-    event.preventDefault();
-    const choices = [...card.querySelectorAll("input:checked")].map((i) => i.value);
-    if (!choices.length) return say(status, "Pick an option first.", "error");
-    act(card.querySelector("button[type=submit]"), status, async () => {
-      try {
-        await state.client.rpc("poll.vote", { webinar_id: webinarId, poll_id: poll.id, choices });
-      } catch (err) {
-        if (err.code !== "already_voted") throw err;
-      }
-      state.voted.add(poll.id);
-      renderPolls();
-    });
-  });
-  return card;
-}
-
-// -- stage: announcement, reactions, hand, presence ------------------------------------------------
-
-function announce(a) {
-  if (!a) return;
-  $("#announcement-text").textContent = a.text;
-  show($("#announcement"));
-}
+// -- stage: reactions, presence (hand, mute, announcements: room-stage.js) -------------------------
 
 function showReactions(counts) {
   state.reactions?.show(counts); // static/js/reactions.js: a tally and floating emoji
@@ -276,13 +137,34 @@ function applyState(snapshot, { fresh }) {
     state.chat?.clear();
     state.polls.clear();
   }
-  for (const poll of snapshot.open_polls || []) upsertPoll(poll);
-  if (snapshot.announcement) announce(snapshot.announcement);
-  if (snapshot.pinned_question) upsertQuestion(snapshot.pinned_question);
-  if (fresh) for (const m of snapshot.recent || []) onRoomMessage(m);
+  // the history is shown, not replayed: its announcements never flash in the banner; and the
+  // snapshot's state comes after it, as it is newer (a poll's counts, say)
+  if (fresh) for (const m of snapshot.recent || []) onRoomMessage(m, { replay: true });
+  applyMine(snapshot);
+  for (const poll of snapshot.open_polls || []) state.polls.upsert(poll);
+  if (snapshot.pinned_question) state.qa.upsert(snapshot.pinned_question);
 }
 
-function onRoomMessage(msg) {
+/** The snapshot's own state (`me`: votes, hand, mute, my questions, upvotes) and announcements. */
+function applyMine(snapshot) {
+  state.stage.setSnapshot(snapshot);
+  if (snapshot.me) {
+    state.polls.setVotes(snapshot.me.votes);
+    state.qa.setMe(snapshot.me);
+  }
+}
+
+/** Messages on my own channel about this room (the bell reads the same channel for notifications). */
+function followMine(client) {
+  const mine = `user:${state.claims.sub}`;
+  client.addEventListener("publication", ({ detail: msg }) => {
+    if (msg.channel !== mine || !msg.data || msg.data.webinar_id !== webinarId) return;
+    if (msg.type === "qa.mine") state.qa.upsertMine(msg.data);
+    else state.stage.onMine(msg);
+  });
+}
+
+function onRoomMessage(msg, { replay = false } = {}) {
   const d = msg.data;
   switch (msg.type) {
     case "chat.message":
@@ -291,20 +173,20 @@ function onRoomMessage(msg) {
       return state.chat?.remove(d.id);
     case "qa.question":
     case "qa.updated":
-      return upsertQuestion(d);
+      return state.qa.upsert(d);
     case "poll.opened":
     case "poll.closed":
     case "poll.results":
-      return upsertPoll(d);
+      return state.polls.upsert(d);
     case "announcement":
-      return announce(d);
+      return state.stage.announce(d, { banner: !replay });
     case "reactions":
       return showReactions(d.counts || {});
     case "presence":
       return setCount(d.count);
     case "webinar.live":
       render(d);
-      loadQuestions();
+      state.qa.load();
       return;
     case "webinar.ended":
     case "webinar.updated":
@@ -317,7 +199,7 @@ function onRoomMessage(msg) {
 async function reloadRoom() {
   const snapshot = await api(`/api/webinars/${encodeURIComponent(webinarId)}/state`, { token: state.token });
   applyState(snapshot, { fresh: true });
-  await loadQuestions();
+  await state.qa.load();
 }
 
 function joinRoom() {
@@ -327,7 +209,7 @@ function joinRoom() {
       say($("#fatal"), "");
       if (msg.state) applyState(msg.state, { fresh: !resumed });
       if (!resumed) {
-        loadQuestions();
+        state.qa.load();
         api(`/api/channels/room:${encodeURIComponent(webinarId)}/presence?limit=1`, { token: state.token })
           .then((p) => setCount(p.count))
           .catch(() => {});
@@ -356,20 +238,8 @@ function wireControls() {
   });
   state.reactions = mountReactions($("#reaction-feed"), $("#reaction-layer"));
 
-  $("#qa-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const text = $("#qa-text").value.trim();
-    if (!text) return say($("#qa-status"), "Type your question first.", "error");
-    act(event.target.querySelector("button"), $("#qa-status"), async () => {
-      const q = await rpc("qa.ask", { text, anonymous: $("#qa-anon").checked });
-      $("#qa-text").value = "";
-      say(
-        $("#qa-status"),
-        q.approved === false ? "Thanks! Your question will appear once a host approves it." : "Question sent.",
-        "ok",
-      );
-    });
-  });
+  state.qa.wire();
+  state.stage.wire();
 
   const bar = $("#reactions");
   for (const emoji of REACTIONS) {
@@ -378,19 +248,18 @@ function wireControls() {
     bar.append(button);
   }
 
-  const hand = $("#hand");
-  hand.addEventListener("click", () =>
-    act(hand, $("#chat-status"), async () => {
-      const raise = !state.handRaised;
-      await rpc(raise ? "hand.raise" : "hand.lower", {});
-      state.handRaised = raise;
-      hand.setAttribute("aria-pressed", String(raise));
-      hand.textContent = raise ? "✋ Lower hand" : "✋ Raise hand";
-    }),
-  );
+  rememberTabs();
+}
 
-  $("#announcement-close").addEventListener("click", () => show($("#announcement"), false));
-  mountTabs($(".tabs"), (id) => id === "tab-polls" && show($("#poll-dot"), false));
+/** The selected panel (Chat, Q&A, Polls) survives a reload of this tab. */
+function rememberTabs() {
+  const key = `room:${webinarId}:tab`;
+  const select = mountTabs($(".tabs"), (id) => {
+    sessionStorage.setItem(key, id);
+    if (id === "tab-polls") show($("#poll-dot"), false);
+  });
+  const saved = document.getElementById(sessionStorage.getItem(key) || "");
+  if (saved && saved.getAttribute("role") === "tab") select(saved);
 }
 
 // -- start -------------------------------------------------------------------------------------------
@@ -416,9 +285,16 @@ async function main() {
   state.client = client;
   mountConnectionState($("#connection"), client);
   client.addEventListener("fatal", (event) => fatal(REFUSALS[event.detail.code] || event.detail.message));
+  const rpc = (method, params) => client.rpc(method, { webinar_id: webinarId, ...params });
+  state.polls = createPolls({ rpc });
+  state.qa = createQa({ rpc, api, webinarId, token: state.token });
+  state.stage = createStage({ rpc, webinarId });
   wireControls();
-  joinRoom();
+  // my own channel first: the connection subscribes in this order, so no change of my state
+  // between the room's snapshot (`me`) and live delivery is missed
   mountBell($("#bell"), { client, userId: state.claims.sub, getToken: async () => state.token });
+  followMine(client);
+  joinRoom();
   client.start();
 }
 

@@ -180,3 +180,20 @@ async def test_my_questions_withdraw_and_no_upvote_of_my_own(api, base_url, serv
     again, state = await reload(base_url, guest, wid)
     assert [(q["id"], q["status"]) for q in state["me"]["questions"]] == [(pending["id"], "withdrawn")]
     await close_all(services, host_ws, guest_ws, bea, again)
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_reload_after_a_vote_shows_the_vote_in_the_results(api, base_url, services):
+    """A vote publishes no durable room message, so the room's seq does not change with it: the
+    snapshot's poll counts must not come from a copy cached at that seq."""
+    token, guest, uid, wid, host_ws, guest_ws = await live_room(api, base_url, services)
+    pid = (await host_ws.rpc("poll.create", webinar_id=wid, question="Q", options=["a", "b"]))["result"]["id"]
+    for action in ("poll.open", "poll.show_results"):
+        assert "result" in await host_ws.rpc(action, webinar_id=wid, poll_id=pid)
+    before, state = await reload(base_url, guest, wid)
+    assert state["open_polls"][0]["counts"] == {"0": 0, "1": 0}
+    assert "result" in await guest_ws.rpc("poll.vote", webinar_id=wid, poll_id=pid, choices=["1"])
+    after, state = await reload(base_url, guest, wid)
+    assert state["open_polls"][0]["counts"] == {"0": 0, "1": 1} and state["open_polls"][0]["voters"] == 1
+    assert state["me"]["votes"] == {pid: ["1"]}
+    await close_all(services, host_ws, guest_ws, before, after)

@@ -1,4 +1,5 @@
-"""The webinar ChannelPolicy: snapshot sharing at the same room seq, and freshness after a change."""
+"""The webinar ChannelPolicy: snapshot sharing at the same room seq, and freshness after a change
+(the polls' counts, which change without a room message, and ``me`` are read for each joiner)."""
 
 import asyncio
 
@@ -17,13 +18,13 @@ async def test_concurrent_joiners_share_one_snapshot_until_the_room_changes(http
     claims = services.tokens.verify(guest)
     participant = await domain.webinars.participant(claims, wid)
     calls = []
-    real_list = policy.room.polls.list
+    real_pinned = policy.room.pinned_question
 
-    async def counting_list(webinar_id):
+    async def counting_pinned(webinar_id):
         calls.append(webinar_id)
-        return await real_list(webinar_id)
+        return await real_pinned(webinar_id)
 
-    policy.room.polls.list = counting_list  # a counter at the seam, the real storage underneath
+    policy.room.pinned_question = counting_pinned  # a counter at the seam, the real storage underneath
     states = await asyncio.gather(*[policy.snapshot(participant) for _ in range(20)])
     assert len(calls) == 1
     assert all(s["open_polls"] == [] and s["recent"] == states[0]["recent"] for s in states)
