@@ -7,6 +7,7 @@ import { mountConnectionState } from "./connection.js";
 import { mountPlayer } from "./player.js";
 import { mountReactions } from "./reactions.js";
 import { mountTabs } from "./tabs.js";
+import { mountThanks } from "./thanks.js";
 
 const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
 const webinarId = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -77,7 +78,10 @@ function render(webinar) {
     state.playerUrl = w.stream_url || "";
     mountPlayer($("#player"), state.playerUrl);
   }
-  if (w.status === "ended") state.client?.close();
+  if (w.status === "ended") {
+    state.client?.close();
+    mountThanks({ webinarId, token: state.token, webinar: w }); // static/js/thanks.js
+  }
 }
 
 function renderLobby(w) {
