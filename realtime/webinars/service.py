@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
@@ -62,6 +63,16 @@ def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | Non
     if user_id in w["cohost_ids"]:
         return "cohost"
     return None
+
+
+PAST_START_GRACE = timedelta(minutes=5)  # "starts now" typed a minute ago is still accepted
+
+
+def _not_in_the_past(starts_at: datetime) -> None:
+    """422 ``invalid`` for a new or moved start more than :data:`PAST_START_GRACE` ago: nobody can
+    register for or be reminded of a start that has passed (an unchanged start may lie in the past)."""
+    if starts_at < datetime.now(UTC) - PAST_START_GRACE:
+        raise Refused(Kind.INVALID, "invalid", "starts_at: is in the past; pick a time from now on")
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,8 @@ class WebinarService:
         fields = await self._fields(body, creating=False)
         if not fields:
             return p.webinar
+        if fields.get("starts_at", p.webinar["starts_at"]) != p.webinar["starts_at"]:
+            _not_in_the_past(fields["starts_at"])
         doc = await self.webinars.update(p.webinar_id, fields)
         await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc, private=False))
         if "starts_at" in fields and fields["starts_at"] != p.webinar["starts_at"]:
@@ -171,6 +184,8 @@ class WebinarService:
     async def _fields(self, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         changes = read(NewWebinar if creating else WebinarChanges, body)
         fields = changes.model_dump(exclude_none=True, exclude={"cohosts"})
+        if creating:
+            _not_in_the_past(fields["starts_at"])
         if changes.cohosts is not None:
             emails = changes.cohosts
             hosts = await self.accounts.find_hosts(emails)
