@@ -43,7 +43,7 @@ CODES: dict[str, Kind] = {
         + ("already_registered", "not_pending", "not_active", "already_voted", "poll_not_open")
         + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
         + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found")
-        + ("already_rated",),
+        + ("already_rated", "starts_in_the_past"),
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),

@@ -69,10 +69,12 @@ PAST_START_GRACE = timedelta(minutes=5)  # "starts now" typed a minute ago is st
 
 
 def _not_in_the_past(starts_at: datetime) -> None:
-    """422 ``invalid`` for a new or moved start more than :data:`PAST_START_GRACE` ago: nobody can
-    register for or be reminded of a start that has passed (an unchanged start may lie in the past)."""
+    """409 ``starts_in_the_past`` for a new or moved start more than :data:`PAST_START_GRACE` ago:
+    nobody can register for or be reminded of a start that has passed (an unchanged start may lie in
+    the past). A conflict with the clock, not the body's form, so not 422: the same body was valid
+    when it was written."""
     if starts_at < datetime.now(UTC) - PAST_START_GRACE:
-        raise Refused(Kind.INVALID, "invalid", "starts_at: is in the past; pick a time from now on")
+        raise conflict("starts_in_the_past", "starts_at: is in the past; pick a time from now on")
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 // The webinar form's start field warns while a host picks a time that has passed; the server
-// refuses a new or moved start more than 5 minutes in the past (422 invalid, starts_at).
+// refuses a new or moved start more than 5 minutes in the past (409 starts_in_the_past).
 import { el } from "./dom.js";
 
 const GRACE_MS = 5 * 60 * 1000;
