@@ -46,7 +46,7 @@ CODES: dict[str, Kind] = {
         + ("own_question", "question_closed", "question_withdrawn")
         + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
         + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found")
-        + ("already_rated",),
+        + ("already_rated", "starts_in_the_past"),
         Kind.CONFLICT,
     ),
     **dict.fromkeys(("rate_limited", "slow_mode"), Kind.RATE_LIMITED),

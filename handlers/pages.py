@@ -91,4 +91,5 @@ def routes(static_dir: Path = STATIC_DIR) -> list[tuple[str, type, dict[str, Any
         (pattern, PageHandler, {"page": page, "static_dir": static_dir}) for pattern, page in pages
     ]
     out.append((r"/static/(.*)", AssetHandler, {"path": str(static_dir)}))
+    out.append((r"/(favicon\.ico)", AssetHandler, {"path": str(static_dir)}))  # browsers ask for it
     return out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config import Settings
@@ -66,6 +67,18 @@ def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | Non
     if user_id in w["cohost_ids"]:
         return "cohost"
     return None
+
+
+PAST_START_GRACE = timedelta(minutes=5)  # "starts now" typed a minute ago is still accepted
+
+
+def _not_in_the_past(starts_at: datetime) -> None:
+    """409 ``starts_in_the_past`` for a new or moved start more than :data:`PAST_START_GRACE` ago:
+    nobody can register for or be reminded of a start that has passed (an unchanged start may lie in
+    the past). A conflict with the clock, not the body's form, so not 422: the same body was valid
+    when it was written."""
+    if starts_at < datetime.now(UTC) - PAST_START_GRACE:
+        raise conflict("starts_in_the_past", "starts_at: is in the past; pick a time from now on")
 
 
 @dataclass(frozen=True)
@@ -166,6 +179,8 @@ class WebinarService:
         fields = await self._fields(body, creating=False)
         if not fields:
             return p.webinar
+        if fields.get("starts_at", p.webinar["starts_at"]) != p.webinar["starts_at"]:
+            _not_in_the_past(fields["starts_at"])
         doc = await self.webinars.update(p.webinar_id, fields)
         await self.hub.publish(room(p.webinar_id), "webinar.updated", public_webinar(doc, private=False))
         if "starts_at" in fields and fields["starts_at"] != p.webinar["starts_at"]:
@@ -175,6 +190,8 @@ class WebinarService:
     async def _fields(self, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         changes = read(NewWebinar if creating else WebinarChanges, body)
         fields = changes.model_dump(exclude_none=True, exclude={"cohosts"})
+        if creating:
+            _not_in_the_past(fields["starts_at"])
         if changes.cohosts is not None:
             emails = changes.cohosts
             hosts = await self.accounts.find_hosts(emails)

@@ -39,11 +39,13 @@ export function clock(iso) {
   return Number.isNaN(date.getTime()) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 }
 
+const LONG_DATE = { weekday: "long", year: "numeric", month: "long", day: "numeric", hour: "numeric", minute: "2-digit" };
+
 export function longDate(iso) {
   const date = new Date(iso);
   return Number.isNaN(date.getTime())
     ? ""
-    : date.toLocaleString([], { dateStyle: "full", timeStyle: "short" });
+    : date.toLocaleString([], { ...LONG_DATE, timeZoneName: "short" }); // "… 3:00 PM CET": which clock
 }
 
 /** Show a message in an element with role=status/alert; kind is "error", "ok" or "info". */

@@ -66,11 +66,13 @@ async function main() {
     say(status, CLOSED[`webinar_${webinar.status}`], "error");
     return;
   }
-  if (webinar.capacity && webinar.seats_taken >= webinar.capacity && webinar.registration_mode === "open") {
-    say(status, CLOSED.webinar_full, "error");
-  }
   const form = $("#form");
   show(form);
+  if (webinar.capacity && webinar.seats_taken >= webinar.capacity && webinar.registration_mode === "open") {
+    say(status, CLOSED.webinar_full, "error");
+    for (const control of form.elements) control.disabled = true; // nothing to submit into
+    form.querySelector("button[type=submit]").textContent = "Full: no seats left";
+  }
   wireResend();
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

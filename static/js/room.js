@@ -10,6 +10,7 @@ import { mountTabs } from "./tabs.js";
 import { createPolls } from "./room-polls.js";
 import { createQa } from "./room-qa.js";
 import { createStage } from "./room-stage.js";
+import { mountThanks } from "./thanks.js";
 
 const REACTIONS = ["👍", "👏", "❤️", "😂", "😮", "🎉"];
 const webinarId = decodeURIComponent(location.pathname.split("/")[2] || "");
@@ -79,7 +80,10 @@ function render(webinar) {
     state.playerUrl = w.stream_url || "";
     mountPlayer($("#player"), state.playerUrl);
   }
-  if (w.status === "ended") state.client?.close();
+  if (w.status === "ended") {
+    state.client?.close();
+    mountThanks({ webinarId, token: state.token, webinar: w }); // static/js/thanks.js
+  }
 }
 
 function renderLobby(w) {

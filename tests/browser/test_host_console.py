@@ -88,5 +88,5 @@ def test_mute_and_slow_mode_are_explained_to_the_attendee(contexts, http, page_e
     expect(max_.locator("#chat li .text")).to_have_text(["first", "second"])
     max_.get_by_label("Message", exact=True).fill("third")
     max_.get_by_role("button", name="Send").click()
-    expect(max_.locator("#chat-status")).to_contain_text("slow mode")
+    expect(max_.locator("#chat-status")).to_contain_text("Slow mode is on")
     expect(max_.locator("#chat li .text")).to_have_text(["first", "second"])
