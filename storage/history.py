@@ -9,10 +9,17 @@ Contract:
 - The counter runs ahead of what is stored: a seq is allocated, then written. ``stored_position``
   tells how far the channel is complete (every seq up to it stored, or given up as a publisher's
   hole), which is where a live reader can start without losing what is still being written.
+- Group commit: appends to one channel made while an earlier write to it is in flight wait for it
+  and are then written together, in call order, with one counter ``$inc`` by their number and one
+  ordered ``insert_many`` (at most ``MAX_GROUP``). Each caller gets its own entry or error; a failed
+  group leaves holes, never duplicates, as above. A caller cancelled before its group is formed is
+  left out; after, its message is stored anyway (it is in history for recovery).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +29,11 @@ from pymongo.errors import BulkWriteError
 
 from storage.mongo import Database
 
+log = logging.getLogger("storage.history")
+
 TRIM_EVERY = 64
 POSITION_WINDOW = 256  # newest seqs looked at for the stored position (publishes in flight on one channel)
+MAX_GROUP = 128  # messages per group commit: well inside POSITION_WINDOW, so a group in flight is seen
 
 
 @dataclass(frozen=True)
@@ -47,22 +57,81 @@ class History:
         self._counters = db.channel_seq
         self.size = size
         self.keep = keep
+        self._queued: dict[str, list[_Append]] = {}  # channel -> appends waiting for the next group
+        self._writers: dict[str, asyncio.Task[None]] = {}  # channel -> its group writer, while it runs
 
     async def append(self, channel: str, type: str, data: Any) -> Entry:
-        counter = await self._next(channel)
-        entry = Entry(channel, counter, type, data, int(time.time() * 1000))
-        await self._messages.insert_one({"c": channel, "s": entry.seq, "t": type, "d": data, "ts": entry.ts})
-        if entry.seq % TRIM_EVERY == 0 and entry.seq > self.size and not channel.startswith(self.keep):
-            await self._trim(channel, entry.seq - self.size)
-        return entry
+        """Store one message with the channel's next seq (group-committed, see the module)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Entry] = loop.create_future()
+        self._queued.setdefault(channel, []).append(_Append(type, data, done))
+        if channel not in self._writers:
+            self._writers[channel] = loop.create_task(self._write_groups(channel), name="history-group")
+        return await done
 
-    async def _next(self, channel: str) -> int:
-        """The channel's next seq. The counter is created apart from the increment: an upserting
-        increment races with itself on a new channel (duplicate key, or no document returned) and
-        could use up a seq that is never written."""
+    async def _write_groups(self, channel: str) -> None:
+        try:
+            while queued := self._queued.get(channel):
+                group = [a for a in queued[:MAX_GROUP] if not a.done.done()]
+                del queued[:MAX_GROUP]
+                if not queued:
+                    del self._queued[channel]
+                if group:
+                    await self._write_group(channel, group)
+        except BaseException as exc:
+            for waiting in self._queued.pop(channel, []):
+                if not waiting.done.done():
+                    waiting.done.set_exception(RuntimeError(f"history writer stopped: {exc!r}"))
+            raise
+        finally:
+            del self._writers[channel]
+
+    async def _write_group(self, channel: str, group: list[_Append]) -> None:
+        try:
+            last = await self._next(channel, len(group))
+            now = int(time.time() * 1000)
+            first = last - len(group) + 1
+            entries = [Entry(channel, first + i, a.type, a.data, now) for i, a in enumerate(group)]
+            docs = [{"c": channel, "s": e.seq, "t": e.type, "d": e.data, "ts": e.ts} for e in entries]
+            try:
+                await self._messages.insert_many(docs, ordered=True)
+                stored, error = len(entries), None
+            except BulkWriteError as exc:
+                stored, error = int(exc.details.get("nInserted", 0)), exc
+            crossed = last // TRIM_EVERY > (first - 1) // TRIM_EVERY  # the group passed a multiple of it
+            if crossed and last > self.size and not channel.startswith(self.keep):
+                await self._trim_or_log(channel, last - self.size)
+        except asyncio.CancelledError:
+            for a in group:
+                a.done.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - handed to every caller of the group
+            for a in group:
+                if not a.done.done():
+                    a.done.set_exception(exc)
+            return
+        for i, (a, entry) in enumerate(zip(group, entries, strict=True)):
+            if a.done.done():
+                continue
+            if i < stored:
+                a.done.set_result(entry)
+            else:
+                assert error is not None
+                a.done.set_exception(error)
+
+    async def _trim_or_log(self, channel: str, upto: int) -> None:
+        try:
+            await self._trim(channel, upto)
+        except Exception:  # noqa: BLE001 - the messages are stored; the next trim catches up
+            log.warning("trimming %s failed", channel, exc_info=True)
+
+    async def _next(self, channel: str, n: int = 1) -> int:
+        """The last of ``n`` seqs allocated on the channel. The counter is created apart from the
+        increment: an upserting increment races with itself on a new channel (duplicate key, or no
+        document returned) and could use up a seq that is never written."""
         for _ in range(3):
             counter = await self._counters.find_one_and_update(
-                {"_id": channel}, {"$inc": {"seq": 1}}, return_document=ReturnDocument.AFTER
+                {"_id": channel}, {"$inc": {"seq": n}}, return_document=ReturnDocument.AFTER
             )
             if counter is not None:
                 return int(counter["seq"])
@@ -178,6 +247,13 @@ def complete_run(position: int, stored: list[tuple[int, int]], settle: float) ->
             break
         position = seq
     return position
+
+
+@dataclass(frozen=True)
+class _Append:
+    type: str
+    data: Any
+    done: asyncio.Future[Entry]
 
 
 def _entry(doc: dict[str, Any]) -> Entry:
