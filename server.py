@@ -161,6 +161,7 @@ class Services:
         await self.presence.close()
         await self.connection_limits.close()
         await self.hub.close()
+        await self.domain.policy.close()  # attendance written behind, the leaves above included
         metrics.LIVE.forget(self.hub)
         await self.broker.close()
         await self.client.close()

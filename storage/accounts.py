@@ -25,6 +25,7 @@ from bson import ObjectId
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
+from storage.batch import Batcher
 from storage.errors import Kind, Refused
 from storage.mongo import Database
 
@@ -51,6 +52,11 @@ async def create_indexes(db: Database) -> None:
 class Accounts:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # every authentication asks: concurrent ones share one query (never a cache; storage/batch.py)
+        self._revoked: Batcher[str, dict[str, Any] | None] = Batcher(self._find_revoked, missing=None)
+
+    async def _find_revoked(self, ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        return {doc["_id"]: doc async for doc in self.db.revoked_tokens.find({"_id": {"$in": ids}})}
 
     async def create_host(self, email: str, password: str, name: str) -> dict[str, Any]:
         """A new host; an attendee with the same email becomes a host. 409 ``email_taken`` if a host."""
@@ -204,7 +210,9 @@ class Accounts:
         ids = [i for i in (jti, f"user:{user_id}" if user_id else "") if i]
         if not ids:
             return False
-        async for doc in self.db.revoked_tokens.find({"_id": {"$in": ids}}):
+        for doc in await asyncio.gather(*(self._revoked.get(i) for i in ids)):
+            if doc is None:
+                continue
             if doc["_id"] == jti or doc.get("disabled") or issued_at < float(doc.get("before", 0.0)):
                 return True
         return False

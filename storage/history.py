@@ -27,6 +27,7 @@ from typing import Any
 from pymongo import ASCENDING, ReturnDocument, UpdateOne
 from pymongo.errors import BulkWriteError
 
+from storage.batch import Batcher
 from storage.mongo import Database
 
 log = logging.getLogger("storage.history")
@@ -55,6 +56,8 @@ class History:
         starts with one of ``keep`` are never trimmed: a webinar's room is its timeline."""
         self._messages = db.history
         self._counters = db.channel_seq
+        # every room join reads its room's seq: concurrent reads share one query (storage/batch.py)
+        self._last_seqs: Batcher[str, int] = Batcher(self._find_last_seqs, missing=0)
         self.size = size
         self.keep = keep
         self._queued: dict[str, list[_Append]] = {}  # channel -> appends waiting for the next group
@@ -189,8 +192,11 @@ class History:
         return [e for e in entries if e is not None]
 
     async def last_seq(self, channel: str) -> int:
-        doc = await self._counters.find_one({"_id": channel}, {"seq": 1})
-        return int(doc["seq"]) if doc else 0
+        return await self._last_seqs.get(channel)
+
+    async def _find_last_seqs(self, channels: list[str]) -> dict[str, int]:
+        cursor = self._counters.find({"_id": {"$in": channels}}, {"seq": 1})
+        return {doc["_id"]: int(doc["seq"]) async for doc in cursor}
 
     async def stored_position(self, channel: str, settle: float) -> tuple[int, int]:
         """``(position, allocated)``: the end of the channel's contiguous stored run, and its counter.

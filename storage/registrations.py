@@ -15,9 +15,12 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
+from storage.batch import Batcher
 from storage.errors import conflict, not_found
 from storage.mongo import Database
 from storage.webinars import Webinars
+
+UserKey = tuple[str, str]  # (webinar_id, user_id)
 
 
 async def create_indexes(db: Database) -> None:
@@ -29,6 +32,19 @@ class Registrations:
     def __init__(self, db: Database, webinars: Webinars) -> None:
         self.db = db
         self.webinars = webinars
+        # (webinar_id, user_id) -> that user's registrations there: read twice on every join
+        # (admission, and the join link's cancellation); concurrent reads share one query
+        self._of_user: Batcher[UserKey, list[dict[str, Any]]] = Batcher(self._find_of_users, missing=[])
+
+    async def _find_of_users(self, keys: list[UserKey]) -> dict[UserKey, list[dict[str, Any]]]:
+        users: dict[str, list[str]] = {}
+        for webinar_id, user_id in keys:
+            users.setdefault(webinar_id, []).append(user_id)
+        found: dict[UserKey, list[dict[str, Any]]] = {}
+        for webinar_id, ids in users.items():
+            async for doc in self.db.registrations.find({"webinar_id": webinar_id, "user_id": {"$in": ids}}):
+                found.setdefault((webinar_id, doc["user_id"]), []).append(doc)
+        return found
 
     async def register(
         self, webinar: dict[str, Any], user_id: str, email: str, name: str, *, timezone: str | None = None
@@ -74,19 +90,19 @@ class Registrations:
         return doc
 
     async def of_user(self, webinar_id: str, user_id: str) -> dict[str, Any] | None:
-        return await self.db.registrations.find_one(
-            {"webinar_id": webinar_id, "user_id": user_id, "status": "approved"}
-        )
+        """The user's approved registration for the webinar, or None."""
+        docs = await self._of_user.get((webinar_id, user_id))
+        return next((dict(d) for d in docs if d["status"] == "approved"), None)
 
     async def link_ended(self, webinar_id: str, user_id: str, issued_at: float) -> bool:
         """Whether a join token of ``user_id`` for ``webinar_id`` issued at ``issued_at`` was ended by
         a cancel: the registration is cancelled, or was cancelled after the token was issued and
-        registered again since (the new link works, the old one stays ended). One indexed query."""
-        doc = await self.db.registrations.find_one(
-            {"webinar_id": webinar_id, "user_id": user_id}, {"status": 1, "cancelled_at": 1}
-        )
-        if doc is None:
+        registered again since (the new link works, the old one stays ended). One indexed query,
+        shared with the lookups asked for at the same time."""
+        docs = await self._of_user.get((webinar_id, user_id))
+        if not docs:
             return False
+        doc = docs[0]
         cancelled_at = doc.get("cancelled_at")
         return doc["status"] == "cancelled" or (
             cancelled_at is not None and issued_at < cancelled_at.timestamp()

@@ -13,6 +13,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 
 from storage.accounts import new_id, now
+from storage.batch import Batcher
 from storage.errors import Kind, Refused, conflict, not_found
 from storage.mongo import Database
 
@@ -25,6 +26,8 @@ async def create_indexes(db: Database) -> None:
 class Webinars:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # every join reads its webinar: the reads of a join storm share queries (never a cache)
+        self._by_id: Batcher[str, dict[str, Any] | None] = Batcher(self._find_many, missing=None)
 
     async def create(self, owner_id: str, fields: dict[str, Any]) -> dict[str, Any]:
         doc = {
@@ -49,7 +52,11 @@ class Webinars:
         return doc
 
     async def find(self, webinar_id: str) -> dict[str, Any] | None:
-        return await self.db.webinars.find_one({"_id": webinar_id})
+        doc = await self._by_id.get(webinar_id)
+        return dict(doc) if doc is not None else None  # each caller its own copy
+
+    async def _find_many(self, ids: list[str]) -> dict[str, dict[str, Any] | None]:
+        return {doc["_id"]: doc async for doc in self.db.webinars.find({"_id": {"$in": ids}})}
 
     async def get(self, webinar_id: str) -> dict[str, Any]:
         """The webinar; ``not_found`` when there is none."""

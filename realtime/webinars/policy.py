@@ -96,6 +96,10 @@ class WebinarPolicy:
                 del self._sessions[key]
             await self.room.attendance.leave(channel.id, claims.user_id)
 
+    async def close(self) -> None:
+        """Write the attendance still pending (after the connections have left: their leaves too)."""
+        await self.room.attendance.close()
+
     async def snapshot(self, p: Participant) -> dict[str, Any]:
         """What a late joiner needs: the webinar, open poll, pinned question, active announcement
         and the last few, counts, the recent durable history of ``room:<id>``, and ``me``: the
