@@ -181,6 +181,7 @@ class AppProcess:
         self.env = {k: v for k, v in given.items() if v is not None}
         self.proc: subprocess.Popen[bytes] | None = None
         self.start_command: list[str] = []  # arguments after server.py
+        self.command_prefix: list[str] = []  # what runs it (tests/netns.py: inside a host's namespace)
 
     @property
     def url(self) -> str:
@@ -193,7 +194,7 @@ class AppProcess:
     def start(self, timeout: float = 60) -> None:
         self.logfile = tempfile.NamedTemporaryFile(prefix="app-", suffix=".log", delete=False)  # noqa: SIM115
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "server.py"), *self.start_command],
+            [*self.command_prefix, sys.executable, str(ROOT / "server.py"), *self.start_command],
             env=self.env,
             cwd=ROOT,
             stdout=self.logfile,

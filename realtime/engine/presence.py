@@ -28,7 +28,9 @@ class PresenceBackend(Protocol):
     async def remove(self, channel: str, node: str, user: str) -> None: ...
 
     async def refresh(self, node: str, entries: dict[str, list[str]], ttl: float) -> None:
-        """Extend the expiry of this node's ``{channel: [user, ...]}`` entries."""
+        """Extend the expiry of this node's ``{channel: [user, ...]}`` entries, also of one that
+        expired meanwhile (this node lagged past the TTL): each of them is connected here. A user
+        removed while a refresh runs may come back until the TTL passes."""
 
     async def count(self, channel: str) -> int: ...
 

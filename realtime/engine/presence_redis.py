@@ -49,7 +49,9 @@ class RedisPresence:
         async with self._redis.pipeline(transaction=False) as pipe:
             for channel, users in entries.items():
                 if users:
-                    pipe.zadd(self._set(channel), {f"{node}|{u}": expiry for u in users}, xx=True)
+                    # Not only existing members: an entry that expired while this process lagged
+                    # past the TTL was pruned by a read, and its user is still connected here.
+                    pipe.zadd(self._set(channel), {f"{node}|{u}": expiry for u in users})
                     pipe.expire(self._set(channel), int(ttl * 4) + 60)
                     pipe.expire(self._info(channel), int(ttl * 4) + 60)
             await pipe.execute()
