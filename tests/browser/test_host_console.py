@@ -56,7 +56,7 @@ def test_approval_registration_and_question_moderation(contexts, http, page_erro
     expect(host.locator("#questions li.pending")).to_contain_text("Is this approved?")
     expect(quinn.locator("#questions li")).to_have_count(0)
     host.get_by_role("button", name="Approve: Is this approved?").click()
-    expect(quinn.locator("#questions li")).to_have_text(["▲ 0Is this approved?Quinn Questioner"])
+    expect(quinn.locator("#questions li")).to_have_text(["▲ 0Is this approved?Quinn Questioner (you)"])
     host.get_by_role("button", name="Dismiss: Is this approved?").click()
     expect(quinn.locator("#questions li")).to_have_count(0)
 
