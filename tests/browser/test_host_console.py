@@ -76,11 +76,13 @@ def test_mute_and_slow_mode_are_explained_to_the_attendee(contexts, http, page_e
     max_.get_by_role("button", name="Send").click()
     host.get_by_role("button", name="Mute Max Mouthy").click()
     expect(host.get_by_role("button", name="Unmute Max Mouthy")).to_be_visible()
-    max_.get_by_label("Message", exact=True).fill("second")
-    max_.get_by_role("button", name="Send").click()
-    expect(max_.locator("#chat-status")).to_contain_text("muted")
+    # told at once, before trying to send: the box closes and says why
+    expect(max_.get_by_label("Message", exact=True)).to_be_disabled()
+    expect(max_.locator("#muted-note")).to_contain_text("A host has muted you")
     host.get_by_role("button", name="Unmute Max Mouthy").click()
     expect(host.get_by_role("button", name="Mute Max Mouthy")).to_be_visible()
+    expect(max_.locator("#muted-note")).to_contain_text("you can chat again")
+    max_.get_by_label("Message", exact=True).fill("second")
 
     host.get_by_label("Slow mode").select_option("30")
     expect(max_.locator("#slow-note")).to_contain_text("one message every 30 s")

@@ -15,6 +15,12 @@ OVERFLOWING = """() => [...document.querySelectorAll('body *')]
   .filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5 && e.offsetParent !== null)
   .slice(0, 8).map((e) => `${e.tagName}#${e.id}.${e.className} right=${e.getBoundingClientRect().right}`)"""
 
+# True once the page's height has not changed for half a second (polled until then).
+SETTLED = """() => new Promise((done) => {
+  const before = document.documentElement.scrollHeight;
+  setTimeout(() => done(document.documentElement.scrollHeight === before), 500);
+})"""
+
 
 def no_sideways_scroll(page) -> None:
     wide = page.evaluate("document.documentElement.scrollWidth - innerWidth")
@@ -36,6 +42,9 @@ def test_the_console_fits_the_screen_and_send_is_in_reach(contexts, http, page_e
     host_opens(page, "A webinar with a rather long title that must wrap on a phone")
     page.get_by_label("Message", exact=True).fill("Hello from the host's phone")
     send = page.get_by_role("button", name="Send", exact=True)
+    # The console may still be filling in above Send (the participant list, the stream's state): it
+    # grew by a line after the scroll once, pushing Send off screen. Scroll once its height holds.
+    page.wait_for_function(SETTLED)
     send.scroll_into_view_if_needed()
 
     expect(send).to_be_in_viewport(ratio=1)
