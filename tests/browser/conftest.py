@@ -146,11 +146,16 @@ def browser(chromium_path: str) -> Iterator[Any]:
 @pytest.fixture
 def contexts(browser: Any, app: AppProcess) -> Iterator[Any]:
     """``contexts(viewport)``: a new isolated browser context (its own storage, cookies, network)."""
+    from playwright.sync_api import expect
+
     made: list[Any] = []
 
     def new(viewport: dict[str, int] = DESKTOP) -> Any:
         context = browser.new_context(base_url=app.url, viewport=viewport)
         context.set_default_timeout(10_000)
+        # Assertions wait as long as actions: a hang guard for a busy machine (a reload's resume of
+        # the session took over Playwright's 5 s default with a whole suite running beside it).
+        expect.set_options(timeout=15_000)
         made.append(context)
         return context
 
