@@ -30,6 +30,7 @@ async def test_hosts_are_not_attendees_and_csv_reads_in_a_spreadsheet(api, base_
     await guest.subscribe(f"room:{wid}")
     await close_all(services, guest, backstage)
     await api.call("POST", f"/api/webinars/{wid}/end", token=token)
+    await services.domain.policy.room.attendance.flush()  # written behind: make it land now
     # Ada's stay was 69.8 s: shift her session's join back from its leave
     session = await services.db.attendance.find_one({"webinar_id": wid, "user_id": ada["user_id"]})
     await services.db.attendance.update_one(
