@@ -13,6 +13,7 @@ import pytest
 
 from config import Settings, load_settings
 from tests.servers import TEST_JWT_KEYS, MongoWireServer, RedisServer
+from tests.smtpserver import SmtpServer
 
 
 @pytest.fixture(scope="session")
@@ -144,3 +145,12 @@ def app(services):
     from server import make_app
 
     return make_app(services)
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server (aiosmtpd) on a free port; point a server at it with ``services_env``."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()

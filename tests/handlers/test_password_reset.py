@@ -12,21 +12,12 @@ import pytest
 
 from storage.errors import Refused
 from tests.api import Api
-from tests.smtpserver import SmtpServer
 from tests.wsclient import WsClient
 
 RESET = "/api/auth/password-reset"
 CONFIRM = "/api/auth/password-reset/confirm"
 OLD = "correct horse battery"
 NEW = "a new long secret"
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

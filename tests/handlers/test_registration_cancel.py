@@ -11,15 +11,6 @@ import pytest
 from icalendar import Calendar
 
 from tests.api import Api
-from tests.smtpserver import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -13,15 +13,6 @@ from icalendar import Calendar
 
 from realtime.jobs.retention import RETENTION_JOB
 from tests.api import Api
-from tests.smtpserver import SmtpServer
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
