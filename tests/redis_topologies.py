@@ -9,7 +9,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.servers import free_port, redis_server_binary, wait_port
+from tests.servers import RedisServer, free_port, redis_server_binary
 
 DEADLINE = 60.0  # the longest a topology takes to form on a busy machine (a hang guard)
 
@@ -33,46 +33,9 @@ def _wait(what: str, check: object, timeout: float = DEADLINE) -> None:
         time.sleep(0.1)
 
 
-class _Process:
-    """One redis-server (or sentinel) on its own port and directory."""
-
-    def __init__(self, root: Path, *args: str, sentinel: bool = False, config: str = "") -> None:
-        self.port = free_port()
-        self.dir = root / str(self.port)
-        self.dir.mkdir()
-        self.args = args
-        self.sentinel = sentinel
-        self.config = config
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [redis_server_binary()]
-        if self.sentinel:  # a sentinel rewrites its config file, so it gets one of its own
-            path = self.dir / "sentinel.conf"
-            path.write_text(self.config)
-            command += [str(path), "--sentinel"]
-        command += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)]
-        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
-        self.proc = subprocess.Popen(
-            [*command, *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        wait_port(self.port, 10, self.proc)
-
-    def kill(self) -> None:
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-            self.proc = None
+def _server(root: Path, *args: str, sentinel_config: str | None = None) -> RedisServer:
+    """A redis-server (or sentinel) with its own directory under ``root``."""
+    return RedisServer(*args, directory=tempfile.mkdtemp(dir=root), sentinel_config=sentinel_config)
 
 
 def _cluster_ok(port: int) -> bool:
@@ -88,7 +51,7 @@ class RedisClusterTopology:
         self.root = Path(tempfile.mkdtemp(prefix="test-redis-cluster-"))
         # The bus port defaults to port + 10000, past 65535 for a high free port: pick it too.
         self.nodes = [
-            _Process(
+            _server(
                 self.root,
                 "--cluster-enabled",
                 "yes",
@@ -127,7 +90,7 @@ class RedisClusterTopology:
             raise RuntimeError("redis-cli --cluster create failed: " + output[-2000:])
         self.wait_ok()
 
-    def owner(self, shard_channel: str) -> _Process:
+    def owner(self, shard_channel: str) -> RedisServer:
         """The master serving ``shard_channel``'s subscribers."""
         return next(n for n in self.nodes if shard_channel in redis_cli(n.port, "pubsub", "shardchannels"))
 
@@ -151,15 +114,15 @@ class SentinelTopology:
 
     def __init__(self) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="test-redis-sentinel-"))
-        self.primary = _Process(self.root)
-        self.replica = _Process(self.root, "--replicaof", "127.0.0.1", str(self.primary.port))
+        self.primary = _server(self.root)
+        self.replica = _server(self.root, "--replicaof", "127.0.0.1", str(self.primary.port))
         watch = (
             f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
             f"sentinel down-after-milliseconds {self.SERVICE} 2000\n"
             f"sentinel failover-timeout {self.SERVICE} 5000\n"
             f"sentinel parallel-syncs {self.SERVICE} 1\n"
         )
-        self.sentinels = [_Process(self.root, sentinel=True, config=watch) for _ in range(3)]
+        self.sentinels = [_server(self.root, sentinel_config=watch) for _ in range(3)]
         self.survivor = self.replica
 
     @property

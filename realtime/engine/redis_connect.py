@@ -65,14 +65,7 @@ def connect(url: str) -> RedisConnection:
         )
         return RedisConnection(aioredis.Redis.from_pool(pool), target)
     if target.kind == "sentinel":
-        sentinel_options: dict[str, Any] = {
-            "socket_timeout": SOCKET_TIMEOUT,
-            "socket_connect_timeout": SOCKET_TIMEOUT,
-        }
-        if target.sentinel_username:
-            sentinel_options["username"] = target.sentinel_username
-        if target.sentinel_password:
-            sentinel_options["password"] = target.sentinel_password
+        sentinel_options = _options(target.sentinel_username, target.sentinel_password)
         sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
         master = sentinel.master_for(target.service, db=target.db, **_node_options(target))
         return RedisConnection(master, target, list(sentinel.sentinels))
@@ -82,14 +75,16 @@ def connect(url: str) -> RedisConnection:
 
 
 def _node_options(target: RedisTarget) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": SOCKET_TIMEOUT,
-    }
-    if target.username:
-        options["username"] = target.username
-    if target.password:
-        options["password"] = target.password
-    if target.tls:
+    """Options of a connection to a data node (a master, a replica, a cluster node)."""
+    return _options(target.username, target.password, tls=target.tls)
+
+
+def _options(username: str | None, password: str | None, tls: bool = False) -> dict[str, Any]:
+    options: dict[str, Any] = {"socket_timeout": SOCKET_TIMEOUT, "socket_connect_timeout": SOCKET_TIMEOUT}
+    if username:
+        options["username"] = username
+    if password:
+        options["password"] = password
+    if tls:
         options["ssl"] = True
     return options
