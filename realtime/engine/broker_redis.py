@@ -13,7 +13,6 @@ unsubscribe and the next subscribe of a channel reach Redis in the order they we
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 from collections.abc import Iterable
@@ -22,88 +21,33 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from realtime import metrics
-from realtime.engine.broker import BrokerUnavailable, MessageCallback, RecoverCallback
+from realtime.engine.broker import BrokerUnavailable
+from realtime.engine.broker_redis_base import MAX_BACKOFF, RedisBrokerBase
 from realtime.engine.control import CONTROL
 from realtime.engine.redis_connect import connect
 
 log = logging.getLogger("realtime.engine.broker_redis")
 
-MAX_BACKOFF = 5.0
-CONFIRM_TIMEOUT = 5.0  # the longest a subscribe waits for Redis's confirmation
 
-
-class Confirmations:
-    """Subscribers waiting for Redis to confirm their (S)SUBSCRIBE, per channel key in send order."""
-
-    def __init__(self) -> None:
-        self._waiting: dict[bytes, collections.deque[asyncio.Future[None]]] = {}
-
-    def expect(self, key: str) -> asyncio.Future[None]:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key.encode(), collections.deque()).append(waiter)
-        return waiter
-
-    def confirmed(self, key: bytes) -> None:
-        waiting = self._waiting.get(key)
-        if waiting:
-            waiter = waiting.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-            if not waiting:
-                del self._waiting[key]
-
-    def forget(self, key: str, waiter: asyncio.Future[None]) -> None:
-        waiting = self._waiting.get(key.encode())
-        if waiting is not None and waiter in waiting:
-            waiting.remove(waiter)
-            if not waiting:
-                del self._waiting[key.encode()]
-
-    def release_all(self) -> None:
-        """The connection is gone: nobody waits (the listener resubscribes, ``on_recover`` repairs)."""
-        for waiting in self._waiting.values():
-            for waiter in waiting:
-                if not waiter.done():
-                    waiter.set_result(None)
-        self._waiting.clear()
-
-
-class RedisBroker:
+class RedisBroker(RedisBrokerBase):
     """One Redis server, or the master of a Sentinel service (``REDIS_URL`` ``redis+sentinel://``):
     after a failover the listener's reconnect asks the sentinels for the new master."""
 
+    FAILURES = (RedisError, OSError)
+
     def __init__(self, url: str, prefix: str = "wb:") -> None:
-        self._prefix = prefix
-        self._connection = connect(url)
-        if self._connection.target.kind == "cluster":
+        connection = connect(url)
+        if connection.target.kind == "cluster":
             raise ValueError("a redis+cluster:// URL needs RedisClusterBroker (broker_redis_cluster.py)")
-        redis = self._connection.client
+        super().__init__(connection, prefix)
+        redis = connection.client
         assert isinstance(redis, aioredis.Redis)
         self._redis = redis
-        self._channels: set[str] = set()
         self._pubsub: aioredis.client.PubSub | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._on_message: MessageCallback | None = None
-        self._on_recover: RecoverCallback | None = None
-        self._confirming = Confirmations()
-        self._commands = asyncio.Lock()  # SUBSCRIBE/UNSUBSCRIBE sent one at a time, in call order
-        self.connected = asyncio.Event()
 
     @property
     def redis(self) -> aioredis.Redis:
         return self._redis
-
-    def _key(self, channel: str) -> str:
-        return self._prefix + "ch:" + channel
-
-    async def start(self, on_message: MessageCallback, on_recover: RecoverCallback) -> None:
-        self._on_message = on_message
-        self._on_recover = on_recover
-        self._task = asyncio.create_task(self._listen(), name="redis-broker-listener")
-        # Wait briefly for the first connection so early subscribers are not racing it; a Redis
-        # that is down at start-up is retried in the background like any later outage.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), 5)
 
     async def _listen(self) -> None:
         backoff = 0.05
@@ -165,27 +109,11 @@ class RedisBroker:
             metrics.BROKER_PUBLISH_ERRORS.inc()
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
 
-    async def subscribe(self, channel: str) -> None:
-        """Subscribe and wait until Redis confirms it (up to CONFIRM_TIMEOUT); while Redis is down,
-        return at once: the listener resubscribes everything in ``_channels`` when it reconnects."""
-        self._channels.add(channel)
-        key = self._key(channel)
-        waiter: asyncio.Future[None] | None = None
-        try:
-            async with self._commands:
-                pubsub = self._pubsub
-                if pubsub is None:
-                    return
-                waiter = self._confirming.expect(key)
-                await pubsub.subscribe(key)
-            await asyncio.wait_for(asyncio.shield(waiter), CONFIRM_TIMEOUT)
-        except (RedisError, OSError):
-            log.debug("subscribe to %s deferred until reconnect", channel)
-        except TimeoutError:
-            log.warning("redis did not confirm subscribing to %s in %.0f s", channel, CONFIRM_TIMEOUT)
-        finally:
-            if waiter is not None:
-                self._confirming.forget(key, waiter)
+    async def _send_subscribe(self, key: str) -> bool:
+        if self._pubsub is None:
+            return False
+        await self._pubsub.subscribe(key)
+        return True
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
@@ -194,17 +122,3 @@ class RedisBroker:
             if pubsub is not None:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.unsubscribe(self._key(channel))
-
-    async def ready(self) -> bool:
-        try:
-            return bool(await self._redis.ping()) and self.connected.is_set()
-        except (RedisError, OSError):
-            return False
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self._connection.aclose()

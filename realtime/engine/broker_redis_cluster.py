@@ -25,8 +25,8 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisClusterException, RedisError
 
 from realtime import metrics
-from realtime.engine.broker import BrokerUnavailable, MessageCallback, RecoverCallback
-from realtime.engine.broker_redis import CONFIRM_TIMEOUT, MAX_BACKOFF, Confirmations
+from realtime.engine.broker import BrokerUnavailable
+from realtime.engine.broker_redis_base import CONFIRM_TIMEOUT, MAX_BACKOFF, RedisBrokerBase
 from realtime.engine.control import CONTROL
 from realtime.engine.redis_connect import connect
 
@@ -58,38 +58,24 @@ class _Shard:
             await self.client.aclose()
 
 
-class RedisClusterBroker:
+class RedisClusterBroker(RedisBrokerBase):
+    FAILURES = (*FAILURES, _Lost)
+    TASK_NAME = "redis-cluster-broker-listener"
+
     def __init__(self, url: str, prefix: str = "wb:") -> None:
-        self._prefix = prefix
-        self._connection = connect(url)
-        cluster = self._connection.client
+        connection = connect(url)
+        cluster = connection.client
         if not isinstance(cluster, RedisCluster):
             raise ValueError("RedisClusterBroker needs a redis+cluster:// URL")
+        super().__init__(connection, prefix)
         self._cluster = cluster
-        self._channels: set[str] = set()
         self._shards: dict[str, _Shard] = {}  # node name -> its connection, while connected
         self._lost: asyncio.Future[None] | None = None  # fails when the current connections break
         self._unsubscribing: collections.Counter[bytes] = collections.Counter()
-        self._task: asyncio.Task[None] | None = None
-        self._on_message: MessageCallback | None = None
-        self._on_recover: RecoverCallback | None = None
-        self._confirming = Confirmations()
-        self._commands = asyncio.Lock()  # SSUBSCRIBE/SUNSUBSCRIBE sent one at a time, in call order
-        self.connected = asyncio.Event()
 
     @property
     def redis(self) -> RedisCluster:
         return self._cluster
-
-    def _key(self, channel: str) -> str:
-        return self._prefix + "ch:" + channel
-
-    async def start(self, on_message: MessageCallback, on_recover: RecoverCallback) -> None:
-        self._on_message = on_message
-        self._on_recover = on_recover
-        self._task = asyncio.create_task(self._listen(), name="redis-cluster-broker-listener")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.connected.wait(), 5)
 
     async def _listen(self) -> None:
         backoff = 0.05
@@ -202,29 +188,15 @@ class RedisClusterBroker:
             metrics.BROKER_PUBLISH_ERRORS.inc()
             raise BrokerUnavailable(str(exc) or type(exc).__name__) from exc
 
-    async def subscribe(self, channel: str) -> None:
-        """As RedisBroker.subscribe: in force on return, or deferred to the reconnect while down."""
-        self._channels.add(channel)
-        key = self._key(channel)
-        waiter: asyncio.Future[None] | None = None
+    async def _send_subscribe(self, key: str) -> bool:
+        if not self.connected.is_set():
+            return False
         try:
-            async with self._commands:
-                if not self.connected.is_set():
-                    return
-                waiter = self._confirming.expect(key)
-                try:
-                    await self._ssubscribe(key)
-                except (*FAILURES, _Lost) as exc:
-                    self._fail(exc)  # a node we could not reach: the listener rebuilds and retries
-                    raise
-            await asyncio.wait_for(asyncio.shield(waiter), CONFIRM_TIMEOUT)
-        except (*FAILURES, _Lost):
-            log.debug("subscribe to %s deferred until reconnect", channel)
-        except TimeoutError:
-            log.warning("redis did not confirm subscribing to %s in %.0f s", channel, CONFIRM_TIMEOUT)
-        finally:
-            if waiter is not None:
-                self._confirming.forget(key, waiter)
+            await self._ssubscribe(key)
+        except (*FAILURES, _Lost) as exc:
+            self._fail(exc)  # a node we could not reach: the listener rebuilds and retries
+            raise
+        return True
 
     async def unsubscribe(self, channel: str) -> None:
         self._channels.discard(channel)
@@ -238,17 +210,3 @@ class RedisClusterBroker:
                 if shard is not None:
                     self._unsubscribing[key.encode()] += 1
                     await shard.pubsub.sunsubscribe(key)
-
-    async def ready(self) -> bool:
-        try:
-            return bool(await self._cluster.ping()) and self.connected.is_set()
-        except FAILURES:
-            return False
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        await self._connection.aclose()
