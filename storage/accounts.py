@@ -2,7 +2,9 @@
 
 Refresh tokens are opaque random strings stored only as a sha256 digest. Each use rotates: the old one
 is marked used and a new one of the same family is issued. Presenting a used token again means it was
-stolen or replayed, so the whole family is revoked. Logout revokes the family too.
+stolen or replayed, so the whole family is revoked, unless it is a retry whose answer was lost: within
+``REUSE_GRACE`` seconds of the use, while its successor is unused (``rotate_refresh``). Logout revokes
+the family too.
 
 An administrator can disable a host (login is refused with 403 ``account_disabled``, every refresh
 family is revoked and every host token of theirs stops working at once) and reset a host's password
@@ -32,6 +34,8 @@ from storage.mongo import Database
 hasher = PasswordHasher()
 # Verifying against a dummy hash when the email is unknown keeps the timing of both failures alike.
 _DUMMY_HASH = hasher.hash(secrets.token_hex(16))
+# How long after a refresh token's use a retry with it still counts as a lost answer, not a replay.
+REUSE_GRACE = 20.0
 
 
 def new_id() -> str:
@@ -173,24 +177,42 @@ class Accounts:
         return token
 
     async def rotate_refresh(self, token: str, ttl: int) -> tuple[str, str]:
-        """(user_id, new refresh token); 401 ``refresh_invalid``/``refresh_reused`` otherwise."""
+        """(user_id, new refresh token); 401 ``refresh_invalid``/``refresh_reused`` otherwise.
+
+        A used token presented again within ``REUSE_GRACE`` seconds of its use, while the token it
+        was rotated to is still unused, is a retry whose answer was lost (a tab reloaded during the
+        refresh): that successor is revoked alone and a new one issued. Any other reuse is a replay."""
         digest = _digest(token)
         doc = await self.db.refresh_tokens.find_one_and_update(
             {"_id": digest, "used": False, "revoked": False},
-            {"$set": {"used": True}},
+            {"$set": {"used": True, "used_at": now()}},
         )
         if doc is None:
             old = await self.db.refresh_tokens.find_one({"_id": digest})
-            if old is not None and old["used"] and not old["revoked"]:
+            if old is None or old["revoked"] or not old["used"]:
+                raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "refresh token is invalid or revoked")
+            if not await self._supersede(old):
                 await self.revoke_family(old["family"])
                 raise Refused(
                     Kind.UNAUTHORIZED, "refresh_reused", "refresh token was already used; sign in again"
                 )
-            raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "refresh token is invalid or revoked")
+            doc = old
         if doc["expires_at"] <= now():
             raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "refresh token has expired")
         new = await self.issue_refresh(doc["user_id"], ttl, doc["family"])
+        await self.db.refresh_tokens.update_one({"_id": digest}, {"$set": {"successor": _digest(new)}})
         return doc["user_id"], new
+
+    async def _supersede(self, old: dict[str, Any]) -> bool:
+        """Revoke ``old``'s successor if ``old`` was used moments ago and the successor never was."""
+        used_at = old.get("used_at")
+        successor = old.get("successor")
+        if used_at is None or successor is None or now() - used_at > timedelta(seconds=REUSE_GRACE):
+            return False
+        superseded = await self.db.refresh_tokens.find_one_and_update(
+            {"_id": successor, "used": False, "revoked": False}, {"$set": {"revoked": True}}
+        )
+        return superseded is not None
 
     async def revoke_refresh(self, token: str) -> None:
         doc = await self.db.refresh_tokens.find_one({"_id": _digest(token)})

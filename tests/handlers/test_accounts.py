@@ -62,10 +62,33 @@ async def test_refresh_rotates_and_reuse_revokes_family(api):
     code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": first})
     assert code == 200 and body["refresh_token"] != first
     second = body["refresh_token"]
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": second})
+    assert code == 200
+    third = body["refresh_token"]
+    # the first again, after its successor was used: a replay, the whole family ends
     code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": first})
     assert (code, body["error"]["code"]) == (401, "refresh_reused")
-    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": second})
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": third})
     assert (code, body["error"]["code"]) == (401, "refresh_invalid")
+
+
+@pytest.mark.gen_test
+async def test_a_refresh_whose_answer_was_lost_can_be_retried_at_once(api):
+    """A reload during a refresh: the server rotated, the new token never reached the browser. The
+    retry with the token it still holds gets a new one instead of ending every tab's session."""
+    host = await api.host()
+    first = host["refresh_token"]
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": first})
+    assert code == 200
+    lost = body["refresh_token"]
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": first})
+    assert code == 200, body
+    kept = body["refresh_token"]
+    assert kept not in (first, lost)
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": lost})
+    assert (code, body["error"]["code"]) == (401, "refresh_invalid")  # superseded, not a replay
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": kept})
+    assert code == 200
 
 
 @pytest.mark.gen_test
