@@ -1,10 +1,10 @@
 """Accounts: hosts (email + argon2 password) and attendees (email only), refresh tokens, revocations.
 
 Refresh tokens are opaque random strings stored only as a sha256 digest. Each use rotates: the old one
-is marked used and a new one of the same family is issued. Presenting a used token again means it was
-stolen or replayed, so the whole family is revoked, unless it is a retry whose answer was lost: within
-``REUSE_GRACE`` seconds of the use, while its successor is unused (``rotate_refresh``). Logout revokes
-the family too.
+is marked used and a new one of the same family (its child) is issued. Presenting a used token again
+means it was stolen or replayed, so the whole family is revoked, unless it is a retry whose answer was
+lost or tabs refreshing at once: within ``REUSE_GRACE`` seconds of the use, while none of its children
+has been used (``rotate_refresh``). Logout revokes the family too.
 
 An administrator can disable a host (login is refused with 403 ``account_disabled``, every refresh
 family is revoked and every host token of theirs stops working at once) and reset a host's password
@@ -49,6 +49,7 @@ def now() -> datetime:
 async def create_indexes(db: Database) -> None:
     await db.users.create_index([("email", ASCENDING)], unique=True)
     await db.refresh_tokens.create_index([("family", ASCENDING)])
+    await db.refresh_tokens.create_index([("parent", ASCENDING)], sparse=True)
     await db.refresh_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
     await db.revoked_tokens.create_index([("expires_at", ASCENDING)], expireAfterSeconds=0)
 
@@ -162,57 +163,63 @@ class Accounts:
 
     # refresh tokens ----------------------------------------------------------------------------
 
-    async def issue_refresh(self, user_id: str, ttl: int, family: str | None = None) -> str:
+    async def issue_refresh(
+        self, user_id: str, ttl: int, family: str | None = None, parent: str | None = None
+    ) -> str:
         token = secrets.token_urlsafe(32)
-        await self.db.refresh_tokens.insert_one(
-            {
-                "_id": _digest(token),
-                "user_id": user_id,
-                "family": family or new_id(),
-                "used": False,
-                "revoked": False,
-                "expires_at": now() + timedelta(seconds=ttl),
-            }
-        )
+        doc: dict[str, Any] = {
+            "_id": _digest(token),
+            "user_id": user_id,
+            "family": family or new_id(),
+            "used": False,
+            "revoked": False,
+            "expires_at": now() + timedelta(seconds=ttl),
+        }
+        if parent is not None:
+            doc["parent"] = parent
+        await self.db.refresh_tokens.insert_one(doc)
         return token
 
     async def rotate_refresh(self, token: str, ttl: int) -> tuple[str, str]:
         """(user_id, new refresh token); 401 ``refresh_invalid``/``refresh_reused`` otherwise.
 
-        A used token presented again within ``REUSE_GRACE`` seconds of its use, while the token it
-        was rotated to is still unused, is a retry whose answer was lost (a tab reloaded during the
-        refresh): that successor is revoked alone and a new one issued. Any other reuse is a replay."""
+        A used token presented again within ``REUSE_GRACE`` seconds of its use, while none of the
+        tokens it was rotated to has been used, is a retry whose answer was lost (a tab reloaded
+        during the refresh) or tabs refreshing at once: it gets one more child. The first child used
+        revokes its unused siblings, so one line of the family lives on. Any other reuse is a replay
+        and ends the family. Nothing here depends on the order two concurrent requests interleave in.
+        """
         digest = _digest(token)
         doc = await self.db.refresh_tokens.find_one_and_update(
             {"_id": digest, "used": False, "revoked": False},
             {"$set": {"used": True, "used_at": now()}},
         )
+        if doc is not None and doc.get("parent") is not None:
+            await self.db.refresh_tokens.update_many(
+                {"parent": doc["parent"], "_id": {"$ne": digest}, "used": False, "revoked": False},
+                {"$set": {"revoked": True}},
+            )
         if doc is None:
-            old = await self.db.refresh_tokens.find_one({"_id": digest})
-            if old is None or old["revoked"] or not old["used"]:
+            doc = await self.db.refresh_tokens.find_one({"_id": digest})
+            if doc is None or doc["revoked"] or not doc["used"]:
                 raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "refresh token is invalid or revoked")
-            if not await self._supersede(old):
-                await self.revoke_family(old["family"])
+            if not await self._retry(doc):
+                await self.revoke_family(doc["family"])
                 raise Refused(
                     Kind.UNAUTHORIZED, "refresh_reused", "refresh token was already used; sign in again"
                 )
-            doc = old
         if doc["expires_at"] <= now():
             raise Refused(Kind.UNAUTHORIZED, "refresh_invalid", "refresh token has expired")
-        new = await self.issue_refresh(doc["user_id"], ttl, doc["family"])
-        await self.db.refresh_tokens.update_one({"_id": digest}, {"$set": {"successor": _digest(new)}})
-        return doc["user_id"], new
+        return doc["user_id"], await self.issue_refresh(doc["user_id"], ttl, doc["family"], digest)
 
-    async def _supersede(self, old: dict[str, Any]) -> bool:
-        """Revoke ``old``'s successor if ``old`` was used moments ago and the successor never was."""
-        used_at = old.get("used_at")
-        successor = old.get("successor")
-        if used_at is None or successor is None or now() - used_at > timedelta(seconds=REUSE_GRACE):
+    async def _retry(self, used: dict[str, Any]) -> bool:
+        """Whether presenting ``used`` again is a retry: it was used moments ago and none of its
+        children has been used since."""
+        used_at = used.get("used_at")
+        if used_at is None or now() - used_at > timedelta(seconds=REUSE_GRACE):
             return False
-        superseded = await self.db.refresh_tokens.find_one_and_update(
-            {"_id": successor, "used": False, "revoked": False}, {"$set": {"revoked": True}}
-        )
-        return superseded is not None
+        child = await self.db.refresh_tokens.find_one({"parent": used["_id"], "used": True}, {"_id": 1})
+        return child is None
 
     async def revoke_refresh(self, token: str) -> None:
         doc = await self.db.refresh_tokens.find_one({"_id": _digest(token)})

@@ -1,5 +1,6 @@
 """Host accounts over REST: sign-up, login, refresh rotation and reuse, logout, rate limit."""
 
+import asyncio
 import time
 
 import jwt
@@ -85,9 +86,31 @@ async def test_a_refresh_whose_answer_was_lost_can_be_retried_at_once(api):
     assert code == 200, body
     kept = body["refresh_token"]
     assert kept not in (first, lost)
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": kept})
+    assert code == 200
     code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": lost})
     assert (code, body["error"]["code"]) == (401, "refresh_invalid")  # superseded, not a replay
-    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": kept})
+
+
+@pytest.mark.gen_test
+async def test_tabs_refreshing_with_one_token_at_once_all_keep_the_session(api):
+    """Three tabs reloading at once each abort a refresh in flight and send the same cookie again:
+    the server sees one token presented concurrently. Every answer is a working token until one of
+    them is used; then the others are revoked, and the family lives on."""
+    host = await api.host()
+    first = host["refresh_token"]
+    answers = await asyncio.gather(
+        *(api.call("POST", "/api/auth/refresh", {"refresh_token": first}) for _ in range(3))
+    )
+    assert [code for code, _ in answers] == [200, 200, 200], answers
+    tokens = [body["refresh_token"] for _, body in answers]
+    assert len(set(tokens)) == 3
+    code, body = await api.call("POST", "/api/auth/refresh", {"refresh_token": tokens[1]})
+    assert code == 200, body
+    for other in (tokens[0], tokens[2]):
+        code, refused = await api.call("POST", "/api/auth/refresh", {"refresh_token": other})
+        assert (code, refused["error"]["code"]) == (401, "refresh_invalid")  # superseded, not a replay
+    code, _ = await api.call("POST", "/api/auth/refresh", {"refresh_token": body["refresh_token"]})
     assert code == 200
 
 
