@@ -88,7 +88,7 @@ class RedisBroker(RedisBrokerBase):
                 self._pubsub = None
                 self._confirming.release_all()
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                    await pubsub.aclose()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF)
 

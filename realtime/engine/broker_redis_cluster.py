@@ -53,7 +53,7 @@ class _Shard:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self.reader
         with contextlib.suppress(Exception):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            await self.pubsub.aclose()
         with contextlib.suppress(Exception):
             await self.client.aclose()
 

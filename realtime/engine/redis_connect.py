@@ -66,7 +66,7 @@ def connect(url: str) -> RedisConnection:
         return RedisConnection(aioredis.Redis.from_pool(pool), target)
     if target.kind == "sentinel":
         sentinel_options = _options(target.sentinel_username, target.sentinel_password)
-        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_options)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(list(target.hosts), sentinel_kwargs=sentinel_options)
         master = sentinel.master_for(target.service, db=target.db, **_node_options(target))
         return RedisConnection(master, target, list(sentinel.sentinels))
     nodes = [ClusterNode(host, port) for host, port in target.hosts]
