@@ -2,6 +2,7 @@
 moderation, Q&A, polls, reactions, hands, announcements, the late joiner's snapshot, and refusals."""
 
 import asyncio
+import collections
 
 import pytest
 
@@ -305,8 +306,14 @@ async def test_reactions_hands_and_announcements(api, base_url, services, webina
     code, _ = await api.call("POST", f"/api/webinars/{wid}/reactions", {"emoji": "🎉"}, guest)
     assert code == 202
     assert (await guest_ws.rpc("reaction.send", webinar_id=wid, emoji="💩"))["error"]["code"] == "invalid"
-    counts = await guest_ws.expect("reactions")
-    assert counts["data"]["counts"] == {"👏": 3, "🎉": 1} and "seq" not in counts
+    # counts are per interval: on a busy machine a flush may fall between two taps, so sum the
+    # frames until all four are in; each is counted once, and none is durable
+    total: collections.Counter[str] = collections.Counter()
+    while total.total() < 4:
+        counts = await guest_ws.expect("reactions")
+        assert "seq" not in counts
+        total.update(counts["data"]["counts"])
+    assert total == {"👏": 3, "🎉": 1}
     # hands
     assert "result" in await guest_ws.rpc("hand.raise", webinar_id=wid)
     raised = await host_ws.expect("hand.raised")
