@@ -38,6 +38,11 @@ def _server(root: Path, *args: str, sentinel_config: str | None = None) -> Redis
     return RedisServer(*args, directory=tempfile.mkdtemp(dir=root), sentinel_config=sentinel_config)
 
 
+def _in_sync(port: int) -> bool:
+    """A replica whose link to its primary is up: its first sync is done."""
+    return "master_link_status:up" in redis_cli(port, "info", "replication")
+
+
 def _cluster_ok(port: int) -> bool:
     return "cluster_state:ok" in redis_cli(port, "cluster", "info")
 
@@ -47,7 +52,7 @@ class RedisClusterTopology:
     per master (a killed master's replica takes over after ``cluster-node-timeout``, 2 s)."""
 
     def __init__(self, masters: int = 3, replicas: int = 0) -> None:
-        self.replicas = replicas
+        self.masters, self.replicas = masters, replicas
         self.root = Path(tempfile.mkdtemp(prefix="test-redis-cluster-"))
         # The bus port defaults to port + 10000, past 65535 for a high free port: pick it too.
         self.nodes = [
@@ -89,6 +94,10 @@ class RedisClusterTopology:
             output = created.stdout + created.stderr
             raise RuntimeError("redis-cli --cluster create failed: " + output[-2000:])
         self.wait_ok()
+        # A replica that has not finished its first sync refuses to take over (its data is too old),
+        # and the first sync waits for repl-diskless-sync-delay: a master killed before then stays dead.
+        expected = len(self.nodes) - self.masters
+        _wait("replicas in sync", lambda: sum(_in_sync(n.port) for n in self.nodes) == expected)
 
     def owner(self, shard_channel: str) -> RedisServer:
         """The master serving ``shard_channel``'s subscribers."""
@@ -143,10 +152,7 @@ class SentinelTopology:
     def start(self) -> None:
         self.primary.start()
         self.replica.start()
-        _wait(
-            "replica in sync",
-            lambda: "master_link_status:up" in redis_cli(self.replica.port, "info", "replication"),
-        )
+        _wait("replica in sync", lambda: _in_sync(self.replica.port))
         for sentinel in self.sentinels:
             sentinel.start()
         # Every sentinel knows the replica and the other sentinels before a failover can be agreed.
