@@ -22,6 +22,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from storage.accounts import new_id, now
+from storage.cancellation import raise_if_cancelling
 from storage.mongo import Database
 
 STAFF_ROLES = ("host", "cohost")
@@ -151,6 +152,7 @@ class Attendance:
             try:
                 await self.flush()
             except Exception:  # noqa: BLE001 - the next interval tries again
+                raise_if_cancelling()
                 log.warning("attendance flush failed", exc_info=True)
 
     def _bound(self) -> None:

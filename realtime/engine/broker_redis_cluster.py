@@ -29,6 +29,7 @@ from realtime.engine.broker import BrokerUnavailable
 from realtime.engine.broker_redis_base import CONFIRM_TIMEOUT, MAX_BACKOFF, RedisBrokerBase
 from realtime.engine.control import CONTROL
 from realtime.engine.redis_connect import connect
+from storage.cancellation import raise_if_cancelling
 
 log = logging.getLogger("realtime.engine.broker_redis_cluster")
 
@@ -169,6 +170,7 @@ class RedisClusterBroker(RedisBrokerBase):
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any end of the reader means rebuild
+            raise_if_cancelling()
             self._fail(exc)
 
     async def publish(self, channel: str, payload: bytes) -> None:

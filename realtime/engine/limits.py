@@ -21,6 +21,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any, Literal, Protocol
 
+from storage.cancellation import raise_if_cancelling
 from storage.errors import Kind, Refused
 
 log = logging.getLogger("realtime.engine.limits")
@@ -152,4 +153,5 @@ class ConnectionLimits:
             try:
                 await self._shared.refresh({u: list(m) for u, m in self._members.items()}, self.ttl)
             except Exception:  # noqa: BLE001 - keep refreshing through Redis hiccups
+                raise_if_cancelling()
                 log.warning("shared connection count: refresh failed", exc_info=True)

@@ -16,6 +16,8 @@ import secrets
 from collections import defaultdict
 from typing import Any, Protocol
 
+from storage.cancellation import raise_if_cancelling
+
 log = logging.getLogger("realtime.engine.presence")
 
 MAX_NAMES_PER_UPDATE = 20
@@ -108,6 +110,7 @@ class PresenceTracker:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - keep presence running through backend hiccups
+                raise_if_cancelling()
                 log.warning("presence round failed", exc_info=True)
 
     async def _announce(self) -> None:

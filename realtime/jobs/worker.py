@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from realtime import metrics
+from storage.cancellation import raise_if_cancelling
 from storage.jobs import Job, JobQueue
 
 log = logging.getLogger("realtime.jobs.worker")
@@ -85,6 +86,7 @@ class Worker:
                 raise
             except Exception:
                 self._slots.release()
+                raise_if_cancelling()
                 log.exception("claiming a job failed")
                 await asyncio.sleep(self.poll_interval)
                 continue
@@ -135,6 +137,7 @@ class Worker:
             metrics.job_ran(job.kind, "retry")
             await self.queue.fail(job, str(exc), retry_in=exc.delay)
         except Exception as exc:
+            raise_if_cancelling()
             metrics.job_ran(job.kind, "failed")
             log.exception("job %s (%s) failed, attempt %d", job.id, job.kind, job.attempts)
             await self.queue.fail(job, f"{type(exc).__name__}: {exc}")

@@ -20,6 +20,7 @@ import socket
 from typing import Any
 
 from config.redis_url import parse_redis_url
+from storage.cancellation import raise_if_cancelling
 from storage.processes import Processes
 
 log = logging.getLogger("realtime.process.registry")
@@ -86,6 +87,7 @@ class ProcessRegistry:
             try:
                 await self.beat()
             except Exception:  # the database being away must not end the heartbeats
+                raise_if_cancelling()
                 log.warning("process heartbeat failed; retrying", exc_info=True)
 
     async def close(self) -> None:

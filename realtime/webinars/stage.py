@@ -22,6 +22,7 @@ from realtime.webinars.records import Announcement, Webinar
 from realtime.webinars.schemas import Hand, NewAnnouncement, reaction
 from realtime.webinars.service import WebinarService, require_live
 from realtime.webinars.views import public_announcement, public_hand
+from storage.cancellation import raise_if_cancelling
 from storage.errors import Kind, Refused
 from storage.room import Room
 
@@ -123,6 +124,7 @@ class StageService:
             try:
                 await self.flush_reactions()
             except Exception:
+                raise_if_cancelling()
                 log.exception("publishing reactions failed")
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ import asyncio
 import datetime as dt
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from realtime.jobs.worker import RetryLater, Worker
 from storage import jobs as jobs_mod
@@ -129,6 +130,36 @@ async def test_close_while_woken_stops_the_worker(db):
     if not done:
         closing.cancel()
     assert closing in done, "close() hung: the worker loop swallowed its cancellation"
+
+
+class CancelBecomesAutoReconnect(JobQueue):
+    """The real queue, but a cancellation that lands in ``claim`` comes out as ``AutoReconnect``:
+    what PyMongo 4.20's async client did to 1 in 200 cancels of an operation on a killed server
+    (the services' close then hung for 120 s in the database-outage test)."""
+
+    async def claim(self, owner, lease_seconds):
+        try:
+            return await super().claim(owner, lease_seconds)
+        except asyncio.CancelledError:
+            raise AutoReconnect("connection closed") from None
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_cancellation_a_library_turned_into_an_error_still_stops_the_worker(db):
+    worker = Worker(CancelBecomesAutoReconnect(db), poll_interval=0.01, lease_seconds=5)
+    worker.start()
+    # a claim in flight at the close: the database answers slowly while it scans
+    await db.jobs.insert_many([{"status": "done", "n": n} for n in range(2000)])
+    for _ in range(200):
+        closing = asyncio.ensure_future(worker.close())
+        done, _ = await asyncio.wait({closing}, timeout=20)
+        if not done:
+            closing.cancel()
+        assert closing in done, (
+            "close() hung: the worker went on after its cancellation was turned into an error"
+        )
+        worker.start()
+    await worker.close()
 
 
 @pytest.mark.gen_test(timeout=60)
