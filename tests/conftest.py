@@ -4,6 +4,7 @@ its own database name and Redis key prefix, and its own app on a fresh IOLoop (p
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import sys
 from collections.abc import Coroutine, Iterator
@@ -14,6 +15,15 @@ import pytest
 from config import Settings, load_settings
 from tests.servers import TEST_JWT_KEYS, MongoWireServer, RedisServer
 from tests.smtpserver import SmtpServer
+
+
+@pytest.fixture(autouse=True)
+def collect_garbage() -> Iterator[None]:
+    """Collect after each test (its other fixtures are torn down first), so what a test left open (a
+    client socket, a pending task) warns in that test, not in whichever runs when the collector
+    next passes."""
+    yield
+    gc.collect()
 
 
 @pytest.fixture(scope="session")
