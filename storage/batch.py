@@ -19,6 +19,15 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 Fetch = Callable[[list[K]], Awaitable[dict[K, V]]]
+UserKey = tuple[str, str]  # (webinar_id, user_id): whose own state in which webinar
+
+
+def by_webinar(keys: Iterable[UserKey]) -> dict[str, list[str]]:
+    """The user ids asked for, per webinar: one ``user_id: {$in: ...}`` query each."""
+    users: dict[str, list[str]] = {}
+    for webinar_id, user_id in keys:
+        users.setdefault(webinar_id, []).append(user_id)
+    return users
 
 
 class Batcher(Generic[K, V]):

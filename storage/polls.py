@@ -3,14 +3,19 @@ the poll document by ``$inc`` so every process sees the same totals."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
+from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import Kind, Refused, conflict, not_found
 from storage.mongo import Database
+
+MAX_POLLS = 1000  # listed per webinar
+PollDocs = list[dict[str, Any]]  # (``Polls.list`` hides the builtin inside the class)
 
 
 async def create_indexes(db: Database) -> None:
@@ -22,6 +27,9 @@ async def create_indexes(db: Database) -> None:
 class Polls:
     def __init__(self, db: Database) -> None:
         self.db = db
+        # read by every joiner's snapshot: concurrent joins share one query (never a cache)
+        self._lists: Batcher[str, PollDocs] = Batcher(self._find_lists, missing=[])
+        self._votes: Batcher[UserKey, dict[str, list[str]]] = Batcher(self._find_votes, missing={})
 
     async def add(self, webinar_id: str, question: str, options: list[str], multiple: bool) -> dict[str, Any]:
         doc = {
@@ -95,13 +103,27 @@ class Polls:
 
     async def votes_of(self, webinar_id: str, user_id: str) -> dict[str, list[str]]:
         """``{poll_id: choices}`` of every vote ``user_id`` cast in the webinar's polls."""
-        cursor = self.db.poll_votes.find({"webinar_id": webinar_id, "user_id": user_id})
-        return {v["poll_id"]: list(v["choices"]) for v in await cursor.to_list(1000)}
+        return dict(await self._votes.get((webinar_id, user_id)))
+
+    async def _find_votes(self, keys: list[UserKey]) -> dict[UserKey, dict[str, list[str]]]:
+        found: dict[UserKey, dict[str, list[str]]] = {}
+        for webinar_id, ids in by_webinar(keys).items():
+            async for v in self.db.poll_votes.find({"webinar_id": webinar_id, "user_id": {"$in": ids}}):
+                found.setdefault((webinar_id, v["user_id"]), {})[v["poll_id"]] = list(v["choices"])
+        return found
 
     async def list(self, webinar_id: str) -> list[dict[str, Any]]:
-        return (
-            await self.db.polls.find({"webinar_id": webinar_id}).sort("created_at", ASCENDING).to_list(1000)
-        )
+        """The webinar's polls, oldest first (at most ``MAX_POLLS``); each a fresh copy."""
+        return [dict(poll) for poll in await self._lists.get(webinar_id)]
+
+    async def _find_lists(self, webinar_ids: Sequence[str]) -> dict[str, PollDocs]:
+        found: dict[str, PollDocs] = {}
+        cursor = self.db.polls.find({"webinar_id": {"$in": webinar_ids}}).sort("created_at", ASCENDING)
+        async for doc in cursor:
+            polls = found.setdefault(doc["webinar_id"], [])
+            if len(polls) < MAX_POLLS:
+                polls.append(doc)
+        return found
 
     async def vote_count(self, webinar_id: str) -> int:
         """Votes cast in all of the webinar's polls."""

@@ -15,12 +15,10 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
-from storage.batch import Batcher
+from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import conflict, not_found
 from storage.mongo import Database
 from storage.webinars import Webinars
-
-UserKey = tuple[str, str]  # (webinar_id, user_id)
 
 
 async def create_indexes(db: Database) -> None:
@@ -37,11 +35,8 @@ class Registrations:
         self._of_user: Batcher[UserKey, list[dict[str, Any]]] = Batcher(self._find_of_users, missing=[])
 
     async def _find_of_users(self, keys: list[UserKey]) -> dict[UserKey, list[dict[str, Any]]]:
-        users: dict[str, list[str]] = {}
-        for webinar_id, user_id in keys:
-            users.setdefault(webinar_id, []).append(user_id)
         found: dict[UserKey, list[dict[str, Any]]] = {}
-        for webinar_id, ids in users.items():
+        for webinar_id, ids in by_webinar(keys).items():
             async for doc in self.db.registrations.find({"webinar_id": webinar_id, "user_id": {"$in": ids}}):
                 found.setdefault((webinar_id, doc["user_id"]), []).append(doc)
         return found

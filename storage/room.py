@@ -18,11 +18,14 @@ from pymongo.errors import DuplicateKeyError
 
 from storage.accounts import new_id, now
 from storage.attendance import Attendance
+from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import conflict, forbidden, not_found
 from storage.feedback import Feedback
 from storage.moderation import Moderation
 from storage.mongo import Database
 from storage.polls import Polls
+
+OWN_QUESTIONS = 200  # a participant's own questions in their snapshot
 
 
 async def create_indexes(db: Database) -> None:
@@ -39,6 +42,11 @@ class Room:
         self.attendance = Attendance(db)
         self.feedback = Feedback(db)
         self.moderation = Moderation(db)
+        # a participant's own state, read by every joiner's snapshot (``me``): concurrent joins share
+        # one query per webinar (storage/batch.py; never a cache)
+        self._hands: Batcher[UserKey, bool] = Batcher(self._find_hands, missing=False)
+        self._own_questions: Batcher[UserKey, list[dict[str, Any]]] = Batcher(self._find_own, missing=[])
+        self._upvoted: Batcher[UserKey, list[str]] = Batcher(self._find_upvoted, missing=[])
 
     # chat pace: atomic primitives; the rule (slow mode, N messages per window) is the chat domain's
 
@@ -176,15 +184,34 @@ class Room:
             raise conflict("question_closed", f"the question is {q['status']}")
         return doc
 
-    async def questions_of(self, webinar_id: str, user_id: str, limit: int = 200) -> list[dict[str, Any]]:
-        """``user_id``'s own questions in every state (pending approval included), oldest first."""
-        cursor = self.db.questions.find({"webinar_id": webinar_id, "user_id": user_id})
-        return await cursor.sort("created_at", ASCENDING).to_list(limit)
+    async def questions_of(self, webinar_id: str, user_id: str) -> list[dict[str, Any]]:
+        """``user_id``'s own questions in every state (pending approval included), oldest first
+        (at most ``OWN_QUESTIONS``)."""
+        return [dict(q) for q in await self._own_questions.get((webinar_id, user_id))]
 
-    async def upvoted_by(self, webinar_id: str, user_id: str, limit: int = 5000) -> list[str]:
+    async def _find_own(self, keys: list[UserKey]) -> dict[UserKey, list[dict[str, Any]]]:
+        found: dict[UserKey, list[dict[str, Any]]] = {}
+        for webinar_id, ids in by_webinar(keys).items():
+            cursor = self.db.questions.find({"webinar_id": webinar_id, "user_id": {"$in": ids}})
+            async for q in cursor.sort("created_at", ASCENDING):
+                own = found.setdefault((webinar_id, q["user_id"]), [])
+                if len(own) < OWN_QUESTIONS:
+                    own.append(q)
+        return found
+
+    async def upvoted_by(self, webinar_id: str, user_id: str) -> list[str]:
         """Ids of the questions ``user_id`` upvoted."""
-        cursor = self.db.questions.find({"webinar_id": webinar_id, "voters": user_id}, {"_id": 1})
-        return [q["_id"] for q in await cursor.to_list(limit)]
+        return list(await self._upvoted.get((webinar_id, user_id)))
+
+    async def _find_upvoted(self, keys: list[UserKey]) -> dict[UserKey, list[str]]:
+        found: dict[UserKey, list[str]] = {}
+        for webinar_id, ids in by_webinar(keys).items():
+            wanted = set(ids)
+            cursor = self.db.questions.find({"webinar_id": webinar_id, "voters": {"$in": ids}}, {"voters": 1})
+            async for q in cursor:
+                for voter in wanted.intersection(q["voters"]):
+                    found.setdefault((webinar_id, voter), []).append(q["_id"])
+        return found
 
     async def update_question(
         self, webinar_id: str, question_id: str, fields: dict[str, Any], *, unpin_others: bool = False
@@ -250,7 +277,12 @@ class Room:
         return True
 
     async def hand_raised(self, webinar_id: str, user_id: str) -> bool:
-        return await self.db.hands.find_one({"_id": f"{webinar_id}:{user_id}"}) is not None
+        return await self._hands.get((webinar_id, user_id))
+
+    async def _find_hands(self, keys: list[UserKey]) -> dict[UserKey, bool]:
+        ids = [f"{webinar_id}:{user_id}" for webinar_id, user_id in keys]
+        raised = {doc["_id"] async for doc in self.db.hands.find({"_id": {"$in": ids}}, {"_id": 1})}
+        return {key: True for key, id_ in zip(keys, ids, strict=True) if id_ in raised}
 
     async def lower_hand(self, webinar_id: str, user_id: str) -> bool:
         result = await self.db.hands.delete_one({"_id": f"{webinar_id}:{user_id}"})
