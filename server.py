@@ -149,10 +149,12 @@ class Services:
     rpc: RpcRegistry
     policy: ChannelPolicy
     registry: ProcessRegistry
+    pauses: metrics.PauseWatch
     embedded: EmbeddedMongo | None = None
     draining: bool = False
 
     async def close(self) -> None:
+        await self.pauses.close()
         await self.registry.close()
         await self.notifications.close()
         await self.domain.stage.close()
@@ -313,6 +315,7 @@ async def open_services(
                 worker=worker_index,
                 interval=settings.process_heartbeat,
             ),
+            pauses=metrics.PauseWatch(),
             embedded=embedded,
         )
         await hub.start()
@@ -320,6 +323,7 @@ async def open_services(
         services.connection_limits.start()
         services.heartbeat.start()
         domain.stage.start()
+        services.pauses.start()
         notifications.worker.start()  # last: nothing to stop if start-up fails before
     except BaseException:
         await client.close()

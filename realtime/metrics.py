@@ -13,7 +13,10 @@ and the handlers all call it).
 
 from __future__ import annotations
 
+import asyncio
 import bisect
+import contextlib
+import gc
 import math
 import time
 import weakref
@@ -92,6 +95,81 @@ class LoopHistogram(Collector):
             rows.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
         family.add_metric([], rows, sum_value=self.sum * self.scale)
         yield family
+
+
+# -- the event loop's pauses ----------------------------------------------------------------------
+
+PAUSES = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+LOOP_LAG = LoopHistogram(
+    "webinar_event_loop_lag_seconds",
+    "How late the event loop ran a timer that asked to run every 0.1 s: the longest stretch of work "
+    "(a callback, a garbage collection) that held every connection of this process back.",
+    PAUSES,
+)
+GC_PAUSE = Histogram(
+    "webinar_gc_pause_seconds",
+    "Garbage collections of this process by generation (2 is a full collection), and how long each "
+    "stopped the event loop.",
+    ["generation"],
+    buckets=PAUSES,
+    registry=REGISTRY,
+)
+LONGEST = Gauge(
+    "webinar_pause_longest_seconds",
+    "The longest event-loop lag and garbage collection since the process started (for benchmarks; "
+    "alert on the histograms).",
+    ["kind"],
+    registry=REGISTRY,
+)
+
+
+class PauseWatch:
+    """Measures the event loop's pauses while started: a timer every ``interval`` records how late
+    it woke (``LOOP_LAG``), and ``gc.callbacks`` time every collection (``GC_PAUSE``)."""
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.longest_lag = 0.0
+        self.longest_gc = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._gc_started = 0.0
+        self._gc_children = [GC_PAUSE.labels(str(g)) for g in range(3)]
+        self._lag_gauge, self._gc_gauge = LONGEST.labels("event_loop"), LONGEST.labels("gc")
+
+    def start(self) -> None:
+        if self._task is None:
+            gc.callbacks.append(self._on_gc)
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="pause-watch")
+
+    async def close(self) -> None:
+        if self._task is None:
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+        gc.callbacks.remove(self._on_gc)
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time()
+            await asyncio.sleep(self.interval)
+            lag = max(0.0, loop.time() - asked - self.interval)
+            LOOP_LAG.observe(lag)
+            if lag > self.longest_lag:
+                self.longest_lag = lag
+                self._lag_gauge.set(lag)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        seconds = time.perf_counter() - self._gc_started
+        self._gc_children[info["generation"]].observe(seconds)
+        if seconds > self.longest_gc:
+            self.longest_gc = seconds
+            self._gc_gauge.set(seconds)
 
 
 # -- live delivery (realtime/engine) --------------------------------------------------------------

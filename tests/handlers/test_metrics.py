@@ -3,10 +3,13 @@ activity each test causes; not reachable by default; one port per process."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import gc
 import json
 import socket
+import time
 
 import pytest
 import tornado.httpserver
@@ -232,3 +235,32 @@ async def test_a_metrics_port_in_use_is_one_clear_error(services):
     with pytest.raises(RuntimeError, match=f"^METRICS_PORT: cannot listen on 127.0.0.1:{port}: "):
         listen_metrics(svc)
     sock.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_pause_of_the_event_loop_and_a_full_collection_are_measured(
+    http_client, services, metrics_port
+):
+    """A callback that holds the loop for 0.3 s shows as a lag of at least that, and a full
+    garbage collection is timed under generation 2."""
+    url = f"http://127.0.0.1:{metrics_port}"
+    before = await scrape(http_client, url)
+    for _ in range(3):  # a tick of the watch before and after the pause
+        await asyncio.sleep(services.pauses.interval)
+    started = time.monotonic()
+    while time.monotonic() - started < 0.3:  # the loop held: no await
+        pass
+    gc.collect()
+    for _ in range(3):
+        await asyncio.sleep(services.pauses.interval)
+    after = await scrape(http_client, url)
+    name = "webinar_event_loop_lag_seconds_count"
+    lagged = value(after, name) - value(before, name)
+    assert lagged >= 3
+    slow = value(after, "webinar_event_loop_lag_seconds_bucket", le="0.25")
+    total = value(after, "webinar_event_loop_lag_seconds_bucket", le="+Inf")
+    assert total - slow >= 1, "the 0.3 s pause is not above the 0.25 s bucket"
+    assert value(after, "webinar_pause_longest_seconds", kind="event_loop") >= 0.3
+    full = value(after, "webinar_gc_pause_seconds_count", generation="2")
+    assert full > value(before, "webinar_gc_pause_seconds_count", generation="2")
+    assert value(after, "webinar_pause_longest_seconds", kind="gc") > 0
