@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import pauses
 from bench.loadgen import Generator, PhaseResult, cpu_self
 from bench.servers import (
     Child,
@@ -90,6 +91,7 @@ def server_cpu(apps: list[Child]) -> float:
 def measure(
     gen: Generator, apps: list[Child], extra: list[Child], label: str, n: int, **phase: Any
 ) -> dict[str, Any]:
+    paused = pauses.scrape_all(apps)
     before = server_cpu(apps)
     extra_before = {c.name: cpu_seconds(c.pid) for c in extra}
     core0 = core_times(SERVER_CORE)
@@ -124,6 +126,7 @@ def measure(
         "wall_s": round(r.wall_seconds, 2),
         "closed_connections": r.closed_during,
         **r.percentiles(),
+        "pauses": pauses.summary(paused, pauses.scrape_all(apps)),
     }
     o = out
     print(
@@ -132,7 +135,9 @@ def measure(
         f"({o['server_core_busy_s_per_100k'] or 0:.2f} core 0) "
         f"p50 {o['p50_ms']:>6.1f} p99 {o['p99_ms']:>6.1f} "
         f"max {o['max_ms']:>6.1f} ms lost {o['expected_deliveries'] - o['deliveries']} "
-        f"gen CPU {o['generator_cpu_utilisation']:.0%} foreign CPU {o['foreign_cpu_utilisation']:.0%}",
+        f"gen CPU {o['generator_cpu_utilisation']:.0%} foreign CPU {o['foreign_cpu_utilisation']:.0%}; "
+        f"loop lags > 20 ms {o['pauses']['loop_lags_over_20ms']}, longest {o['pauses']['longest_loop_lag']}, "
+        f"collections {o['pauses']['collections']}, longest full {o['pauses']['longest_full_collection']}",
         flush=True,
     )
     return out
@@ -146,17 +151,20 @@ def run_scenario(name: str, args: argparse.Namespace, server_core: int | None) -
     try:
         mongo = cluster.start_mongo()
         redis = cluster.start_redis() if name == "redis" else None
-        apps = [cluster.start_app("app-a", mongo, redis, OUTBOX_BYTES)]
+        apps = [cluster.start_app("app-a", mongo, redis, OUTBOX_BYTES, pauses.env())]
         if redis is not None:
-            apps.append(cluster.start_app("app-b", mongo, redis, OUTBOX_BYTES))
+            apps.append(cluster.start_app("app-b", mongo, redis, OUTBOX_BYTES, pauses.env()))
         extra = [mongo] + ([redis] if redis else [])
         tokens = mint_tokens(cluster, mongo, n)
         time.sleep(0.5)  # let start-up work settle before the baseline
         rss0 = [rss_bytes(a.pid) for a in apps]
         gen_cpu0 = cpu_self()
+        paused = pauses.scrape_all(apps)
         took = gen.connect([a.port for a in apps], tokens, timeout=max(60.0, n / 50))
         connect_cpu = cpu_self() - gen_cpu0
         time.sleep(0.5 if q else 2.0)  # presence announcements and subscribe tasks finish
+        connect_pauses = pauses.summary(paused, pauses.scrape_all(apps))
+        print(f"[{name}] pauses while connecting: {connect_pauses}", flush=True)
         rss1 = [rss_bytes(a.pid) for a in apps]
         per_conn = sum(rss1[i] - rss0[i] for i in range(len(apps))) / n
         print(
@@ -194,6 +202,7 @@ def run_scenario(name: str, args: argparse.Namespace, server_core: int | None) -
             "subscribers": n,
             "connect_seconds": round(took, 2),
             "connect_generator_cpu_s": round(connect_cpu, 2),
+            "connect_pauses": connect_pauses,
             "server_rss_before_mib": round(sum(rss0) / 2**20, 1),
             "server_rss_after_mib": round(sum(rss1) / 2**20, 1),
             "server_bytes_per_idle_conn": round(per_conn),

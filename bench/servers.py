@@ -95,6 +95,7 @@ class Child:
     port: int
     core: int | None
     log: Path
+    metrics_port: int | None = None  # an app's METRICS_PORT (bench/pauses.py reads it)
 
     @property
     def pid(self) -> int:
@@ -183,7 +184,10 @@ class Cluster:
         """``port`` None: a free one (a restart passes the port it had)."""
         port = port or free_port()
         env = {**self.app_env(mongo, redis, port, outbox_bytes), **(env or {}), "PORT": str(port)}
-        return self._spawn(name, [sys.executable, str(ROOT / script)], port, env)
+        child = self._spawn(name, [sys.executable, str(ROOT / script)], port, env)
+        if env.get("METRICS_PORT"):
+            child.metrics_port = int(env["METRICS_PORT"])
+        return child
 
     def close(self, keep_logs: Path | None = None) -> None:
         """Stop every child; copy their non-empty logs to ``keep_logs`` first if given."""

@@ -57,3 +57,8 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
             assert phase["server_cpu_s_per_100k"] > 0
             assert phase["generator_cpu_s"] > 0
             assert 0 <= phase["p50_ms"] <= phase["p99_ms"] <= phase["max_ms"] < 60_000, phase
+            # the app's own pause histograms, read over its metrics listener around the phase
+            assert phase["pauses"]["loop_lags_over_20ms"] >= 0
+            assert phase["pauses"]["longest_loop_lag"].endswith("] ms"), phase["pauses"]
+            assert set(phase["pauses"]["collections"]) == {"0", "1", "2"}
+        assert sum(scenario["connect_pauses"]["collections"].values()) > 0  # 50 connections allocate
