@@ -180,6 +180,7 @@ function openForm(webinar) {
   $("#f-stream").value = webinar?.stream_url || "";
   $("#f-qa-moderation").checked = Boolean(webinar?.qa_moderation);
   $("#f-cohosts").value = (webinar?.cohosts || []).join(", ");
+  $("#f-panelists").value = (webinar?.panelists || []).join(", ");
   say($("#form-status"), "");
   show($("#webinar"), false);
   show($("#webinar-form"));
@@ -207,8 +208,11 @@ function wireForm() {
       stream_url: $("#f-stream").value.trim(),
       qa_moderation: $("#f-qa-moderation").checked,
     };
-    const cohosts = $("#f-cohosts").value.split(/[\s,;]+/).filter(Boolean);
+    const emails = (id) => $(id).value.split(/[\s,;]+/).filter(Boolean);
+    const cohosts = emails("#f-cohosts");
     if (cohosts.join() !== (editing?.cohosts || []).join()) body.cohosts = cohosts;
+    const panelists = emails("#f-panelists");
+    if (panelists.join() !== (editing?.panelists || []).join()) body.panelists = panelists;
     if (!body.title) return say($("#form-status"), "Give the webinar a title.", "error");
     act($("#f-save"), $("#form-status"), async () => {
       const saved = editing
