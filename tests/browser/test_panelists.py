@@ -1,6 +1,6 @@
 """Panelists and badges in Chromium: the host names a panelist in the console, the panelist answers a
 question in the room, and every chat line from a host or panelist carries a text badge, in the
-room and in the console."""
+room and in the console. The console sets the thank-you call to action and shows the ratings."""
 
 from __future__ import annotations
 
@@ -98,3 +98,55 @@ def test_a_panelist_named_in_the_console_answers_and_chats_with_a_badge(contexts
     assert reply == [403, "forbidden"]
     expect(host.get_by_test_id("webinar-status")).to_have_text("● Live")
 
+
+def test_the_console_sets_the_call_to_action_and_shows_the_ratings(contexts, http, page_errors):
+    account = http.host()
+    token = account["access_token"]
+    w = http.webinar(token, title="Rated day")
+    ada = http.register(w["id"], "Ada Rater")
+    bo = http.register(w["id"], "Bo Rater")
+    host = watch(contexts().new_page(), page_errors)
+    host_signs_in(host, account)
+    host_opens(host, "Rated day")
+
+    host.get_by_role("button", name="Edit", exact=True).click()
+    host.get_by_label("After the end: call to action link (optional)").fill("https://example.com/offer")
+    host.get_by_label("Its button text").fill("Get the offer")
+    host.get_by_role("button", name="Save").click()
+    expect(host.locator("#webinar-form")).to_be_hidden()
+    code, doc = http.call("GET", f"/api/webinars/{w['id']}")
+    assert (doc["cta_url"], doc["cta_label"]) == ("https://example.com/offer", "Get the offer")
+    host.get_by_role("button", name="Edit", exact=True).click()
+    expect(host.get_by_label("Its button text")).to_have_value("Get the offer")
+    host.get_by_label("Its button text").fill("")
+    host.get_by_role("button", name="Save").click()
+    expect(host.locator("#webinar-form")).to_be_hidden()
+    code, doc = http.call("GET", f"/api/webinars/{w['id']}")
+    assert (doc["cta_url"], doc["cta_label"]) == ("https://example.com/offer", "")
+    host.get_by_role("button", name="Edit", exact=True).click()
+    host.get_by_label("After the end: call to action link (optional)").fill("")
+    host.get_by_role("button", name="Save").click()
+    expect(host.locator("#webinar-form")).to_be_hidden()
+    code, doc = http.call("GET", f"/api/webinars/{w['id']}")
+    assert doc["cta_url"] == ""  # cleared: the thank-you view shows none
+
+    http.go_live(token, w["id"])
+    assert http.call("POST", f"/api/webinars/{w['id']}/end", {}, token)[0] == 200
+    for reg, rating, comment in ((ada, 5, "Loved it <script>alert(1)</script>"), (bo, 2, "")):
+        code, body = http.call(
+            "POST", f"/api/webinars/{w['id']}/feedback", {"rating": rating, "comment": comment}, token_of(reg)
+        )
+        assert code == 201, body
+    host.reload()
+    expect(host.locator("#w-title")).to_have_text("Rated day")
+    host.get_by_role("tab", name="Reports").click()
+    expect(host.get_by_test_id("ratings-summary")).to_have_text("Average 3.5 of 5 from 2 ratings")
+    items = host.locator("#ratings li")
+    expect(items).to_have_count(2)
+    expect(items.filter(has_text="Ada Rater").locator(".comment")).to_have_text(
+        "Loved it <script>alert(1)</script>"
+    )
+    expect(items.filter(has_text="Ada Rater").locator(".stars")).to_have_attribute("aria-label", "5 of 5")
+    expect(items.filter(has_text="Bo Rater").locator(".comment")).to_have_count(0)
+    assert host.locator("#ratings script").count() == 0
+    screenshot(host, "console-ratings-desktop")
