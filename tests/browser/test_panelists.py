@@ -25,6 +25,15 @@ def say_in_chat(page: Any, text: str) -> None:
     page.get_by_role("button", name="Send").click()
 
 
+def edit_webinar(host: Any, **fields: str) -> None:
+    """Edit the selected webinar in the console: each field by its label, then Save."""
+    host.get_by_role("button", name="Edit", exact=True).click()
+    for label, value in fields.items():
+        host.get_by_label(label).fill(value)
+    host.get_by_role("button", name="Save").click()
+    expect(host.locator("#webinar-form")).to_be_hidden()
+
+
 def line(page: Any, text: str) -> Any:
     return page.locator("#chat li").filter(has=page.locator(".text", has_text=text))
 
@@ -38,10 +47,7 @@ def test_a_panelist_named_in_the_console_answers_and_chats_with_a_badge(contexts
     host = watch(contexts().new_page(), page_errors)
     host_signs_in(host, account)
     host_opens(host, "Panel day")
-    host.get_by_role("button", name="Edit", exact=True).click()
-    host.get_by_label("Panelists").fill(pia["email"])
-    host.get_by_role("button", name="Save").click()
-    expect(host.locator("#webinar-form")).to_be_hidden()
+    edit_webinar(host, Panelists=pia["email"])
     host.get_by_role("button", name="Edit", exact=True).click()
     expect(host.get_by_label("Panelists")).to_have_value(pia["email"])
     host.get_by_role("button", name="Cancel", exact=True).click()
@@ -109,24 +115,17 @@ def test_the_console_sets_the_call_to_action_and_shows_the_ratings(contexts, htt
     host_signs_in(host, account)
     host_opens(host, "Rated day")
 
-    host.get_by_role("button", name="Edit", exact=True).click()
-    host.get_by_label("After the end: call to action link (optional)").fill("https://example.com/offer")
-    host.get_by_label("Its button text").fill("Get the offer")
-    host.get_by_role("button", name="Save").click()
-    expect(host.locator("#webinar-form")).to_be_hidden()
+    link, label = "After the end: call to action link (optional)", "Its button text"
+    edit_webinar(host, **{link: "https://example.com/offer", label: "Get the offer"})
     code, doc = http.call("GET", f"/api/webinars/{w['id']}")
     assert (doc["cta_url"], doc["cta_label"]) == ("https://example.com/offer", "Get the offer")
     host.get_by_role("button", name="Edit", exact=True).click()
-    expect(host.get_by_label("Its button text")).to_have_value("Get the offer")
-    host.get_by_label("Its button text").fill("")
-    host.get_by_role("button", name="Save").click()
-    expect(host.locator("#webinar-form")).to_be_hidden()
+    expect(host.get_by_label(label)).to_have_value("Get the offer")
+    host.get_by_role("button", name="Cancel", exact=True).click()
+    edit_webinar(host, **{label: ""})
     code, doc = http.call("GET", f"/api/webinars/{w['id']}")
     assert (doc["cta_url"], doc["cta_label"]) == ("https://example.com/offer", "")
-    host.get_by_role("button", name="Edit", exact=True).click()
-    host.get_by_label("After the end: call to action link (optional)").fill("")
-    host.get_by_role("button", name="Save").click()
-    expect(host.locator("#webinar-form")).to_be_hidden()
+    edit_webinar(host, **{link: ""})
     code, doc = http.call("GET", f"/api/webinars/{w['id']}")
     assert doc["cta_url"] == ""  # cleared: the thank-you view shows none
 

@@ -6,14 +6,13 @@ passes on main, and fails if a resumed subscribe stops carrying ``me`` or the pa
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import watch
+from tests.browser.conftest import app_process, watch
 from tests.browser.test_room_state import join, live_room
 from tests.servers import AppProcess, MongoWireServer, RedisServer
 
@@ -26,24 +25,7 @@ HISTORY = 10  # the smallest HISTORY_SIZE: a personal channel keeps its newest 1
 def app(
     mongo_server: MongoWireServer, redis_server: RedisServer, tmp_path_factory: Any
 ) -> Iterator[AppProcess]:
-    name = "b" + secrets.token_hex(6)
-    server = AppProcess(
-        {
-            "MONGODB_URL": mongo_server.url,
-            "MONGODB_DATABASE": name,
-            "REDIS_URL": redis_server.url,
-            "REDIS_PREFIX": f"{name}:",
-            "DATA_DIR": str(tmp_path_factory.mktemp("browser-data")),
-            "LOG_LEVEL": "warning",
-            "HISTORY_SIZE": str(HISTORY),
-        }
-    )
-    server.start()
-    yield server
-    try:
-        assert server.stop(timeout=30) == 0
-    finally:
-        server.logfile.close()
+    yield from app_process(mongo_server, redis_server, tmp_path_factory, HISTORY_SIZE=str(HISTORY))
 
 
 def test_a_reset_user_channel_brings_the_missed_mute_back(contexts, http, page_errors):
