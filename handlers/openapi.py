@@ -45,7 +45,8 @@ CODES: dict[str, Kind] = {
         + ("already_registered", "not_pending", "not_active", "already_voted", "poll_not_open")
         + ("own_question", "question_closed", "question_withdrawn")
         + ("poll_draft", "poll_open", "poll_closed", "cannot_moderate_host")
-        + ("capacity_below_registrations", "concurrent_registration", "cohost_not_found")
+        + ("capacity_below_registrations", "concurrent_registration")
+        + ("cohost_not_found", "panelist_not_found")
         + ("already_rated", "starts_in_the_past"),
         Kind.CONFLICT,
     ),

@@ -32,7 +32,7 @@ WHO: dict[str, str] = {
     "`Origin` is refused.",
     "bearer": "Needs a token.",
     "host": "Needs a host or co-host token (for a webinar: one of its hosts).",
-    "attendee": "Any admitted participant's token; host-only actions answer 403.",
+    "attendee": "Any admitted participant's token (attendee or panelist); host-only actions answer 403.",
     "integrator": "An integrator API key, or a host token (for a webinar: one of its hosts or co-hosts).",
     "publisher": "An integrator API key, or the token of a host of the channel's webinar.",
     "reader": "An integrator API key, or a token the channel policy admits.",
@@ -97,11 +97,11 @@ def operations(settings: Settings) -> list[Op]:
         Op("get", "/api/webinars", "Webinars I host or co-host", "host", ok={200: w.Webinars},
            errors=("forbidden",)),
         Op("post", "/api/webinars", "Schedule a webinar", "host", w.NewWebinar, {201: w.Webinar},
-           ("forbidden", "cohost_not_found", "starts_in_the_past")),
+           ("forbidden", "cohost_not_found", "panelist_not_found", "starts_in_the_past")),
         Op("get", W, "A webinar's public page", "none", ok={200: w.Webinar}, errors=("not_found",)),
         Op("patch", W, "Edit or reschedule (the owner)", "host", w.WebinarChanges, {200: w.Webinar},
            (*ROOM, "webinar_ended", "webinar_cancelled", "capacity_below_registrations",
-            "concurrent_registration", "cohost_not_found", "starts_in_the_past")),
+            "concurrent_registration", "cohost_not_found", "panelist_not_found", "starts_in_the_past")),
         Op("post", W + "/live", "Go live (moves the lobby in)", "host", ok={200: w.Webinar},
            errors=(*ROOM, "already_live", "webinar_ended", "webinar_cancelled")),
         Op("post", W + "/end", "End the webinar", "host", ok={200: w.Webinar}, errors=LIVE),
@@ -144,8 +144,8 @@ def operations(settings: Settings) -> list[Op]:
         Op("post", W + "/questions", "Ask (optionally anonymous)", "attendee", w.NewQuestion,
            {201: w.Question}, (*LIVE, "in_progress", "unavailable")),
         Op("post", W + "/questions/{question_id}/{question_action}", "Upvote (anyone but the author, "
-           "once), withdraw (the author, while open) or approve/answer/dismiss/pin/unpin (hosts); answer "
-           "takes an optional body", "attendee",
+           "once), withdraw (the author, while open), answer (hosts, and panelists for an approved "
+           "question; an optional body) or approve/dismiss/pin/unpin (hosts)", "attendee",
            w.AnswerText, {200: w.Question},
            (*LIVE, "already_voted", "own_question", "question_closed", "question_withdrawn"),
            body_required=False),

@@ -145,7 +145,14 @@ class Accounts:
         return await self.db.users.find_one({"_id": user_id})
 
     async def find_hosts(self, emails: list[str]) -> list[dict[str, Any]]:
-        return await self.db.users.find({"email": {"$in": emails}, "role": "host"}).to_list(None)
+        return await self.find_users(emails, role="host")
+
+    async def find_users(self, emails: list[str], role: str | None = None) -> list[dict[str, Any]]:
+        """The accounts with these emails (hosts and attendees, who got one by registering)."""
+        query: dict[str, Any] = {"email": {"$in": emails}}
+        if role is not None:
+            query["role"] = role
+        return await self.db.users.find(query, {"password_hash": 0}).to_list(None)
 
     async def attendee(self, email: str, name: str) -> dict[str, Any]:
         """The user with ``email``, created as an attendee on first registration."""

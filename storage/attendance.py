@@ -25,7 +25,7 @@ from storage.accounts import new_id, now
 from storage.cancellation import raise_if_cancelling
 from storage.mongo import Database
 
-STAFF_ROLES = ("host", "cohost")
+STAFF_ROLES = ("host", "cohost", "panelist")  # reports count the audience, not the speakers
 
 log = logging.getLogger("storage.attendance")
 
@@ -52,7 +52,8 @@ class Attendance:
         self._closed = False
 
     async def join(self, webinar_id: str, user_id: str, name: str, live: bool, role: str = "attendee") -> str:
-        """Open a session; ``role`` (``host``, ``cohost``, ``attendee``) lets reports leave staff out."""
+        """Open a session; ``role`` (``host``, ``cohost``, ``panelist``, ``attendee``) lets reports leave
+        the speakers out."""
         session = new_id()
         t = now()
         self._inserts[session] = {

@@ -96,7 +96,8 @@ class Room:
     async def add_chat(
         self, webinar_id: str, user_id: str, name: str, text: str, role: str = "attendee"
     ) -> dict[str, Any]:
-        """Store a message; ``role`` is the sender's in the webinar (``host``, ``cohost``, ``attendee``)."""
+        """Store a message; ``role`` is the sender's in the webinar (``host``, ``cohost``, ``panelist``,
+        ``attendee``)."""
         doc = {
             "_id": new_id(),
             "webinar_id": webinar_id,

@@ -44,6 +44,8 @@ class Webinars:
             "qa_moderation": False,
             "cohost_ids": [],
             "cohost_emails": [],
+            "panelist_ids": [],
+            "panelist_emails": [],
             "created_at": now(),
             **fields,
         }

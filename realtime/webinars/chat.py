@@ -5,7 +5,8 @@ A ban is durable (MongoDB), so it holds across reconnects, tabs and processes: t
 and ``hub.kick`` closes the banned user's connections in the room everywhere (4003).
 
 Pace: with slow mode on, an attendee sends at most one message every ``slow_mode_seconds``; always,
-at most ``CHAT_RATE`` messages per ``RATE_WINDOW`` seconds. Hosts are never slowed. The counts live
+at most ``CHAT_RATE`` messages per ``RATE_WINDOW`` seconds. Hosts, co-hosts and panelists are never
+slowed. The counts live
 in MongoDB behind atomic operations (``Room.take_turn``, ``Room.recent_sends``), so the limits hold
 across processes; the rule is decided here.
 """
@@ -54,7 +55,7 @@ class ChatService:
         require_live(p, "chat")
         if p.muted:
             raise Refused(Kind.FORBIDDEN, "muted", "a host has muted you in this chat")
-        if not p.staff:
+        if not p.speaker:
             await self._pace(p)
         msg = await self.room.add_chat(p.webinar_id, p.user_id, p.name, text, p.role)
         out = public_chat(msg)

@@ -1,6 +1,9 @@
 """Q&A: ask (optionally anonymous), upvote once (never one's own question), answer, dismiss, pin,
 withdraw one's own open question, and optional pre-approval.
 
+Hosts and co-hosts run every action on a question; a panelist answers the questions the room sees
+(approved ones) and runs nothing else (403 ``forbidden``).
+
 With pre-approval on, a new question goes only to ``backstage:<id>`` until a host approves it; then
 it is published to ``room:<id>``. Anonymous questions never show their author in room events; hosts
 see the author in the backstage copy and the staff listing. The author hears of every change of
@@ -20,6 +23,7 @@ from realtime.webinars.records import Question, Webinar
 from realtime.webinars.schemas import NewQuestion, QuestionModeration, QuestionsQuery, Upvote
 from realtime.webinars.service import Participant, WebinarService, require_live
 from realtime.webinars.views import public_question
+from storage.errors import forbidden
 from storage.room import Room
 
 ASK_STATES = ("scheduled", "live")
@@ -73,7 +77,7 @@ class QaService:
         live), ``dismiss``, ``pin``, ``unpin``."""
         body = read(QuestionModeration, params)
         action, answer, qid = body.action, body.answer, body.question_id
-        p = await self.webinars.staff(claims, webinar_id)
+        p = await self._moderator(claims, webinar_id, action, qid)
         changes: dict[str, dict[str, Any]] = {
             "approve": {"approved": True},
             "answer": {"status": "answered", "answer": answer, "answered_live": answer is None},
@@ -87,6 +91,20 @@ class QaService:
         if action == "answer":
             await self.webinars.events.question_answered(Webinar.from_doc(p.webinar), Question.from_doc(q))
         return public_question(q, staff=True)
+
+    async def _moderator(self, claims: Claims, webinar_id: Any, action: str, qid: str) -> Participant:
+        """Who may run ``action``: staff always; a panelist only ``answer``, on a question the room
+        sees (a pending one is the hosts' to approve first)."""
+        if action != "answer":
+            return await self.webinars.staff(claims, webinar_id)
+        p = await self.webinars.active_participant(claims, webinar_id)
+        if p.staff:
+            return p
+        if p.role != "panelist":
+            raise forbidden("only hosts and panelists answer questions")
+        if not (await self.room.question(p.webinar_id, qid))["approved"]:
+            raise forbidden("a host approves this question before a panelist can answer it")
+        return p
 
     async def list(self, claims: Claims, webinar_id: Any, sort: str | None) -> list[dict[str, Any]]:
         order = read(QuestionsQuery, {"sort": sort}).sort or "votes"

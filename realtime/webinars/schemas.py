@@ -91,6 +91,17 @@ class WebinarChanges(Body):
     registration_mode: RegistrationMode | None = None
     stream_url: StreamUrl | None = None
     cohosts: Annotated[list[Email], Field(max_length=20, description="host accounts' emails")] | None = None
+    panelists: (
+        Annotated[
+            list[Email],
+            Field(
+                max_length=50,
+                description="emails of accounts (a host account or a registrant): they speak in the "
+                "room's chat and Q&A with a badge but run no host action; replaces the list",
+            ),
+        ]
+        | None
+    ) = None
     slow_mode_seconds: Annotated[int, Field(ge=0, le=3600)] | None = None
     qa_moderation: bool | None = Field(None, description="questions need a host's approval")
     cta_url: CtaUrl | None = None
@@ -243,8 +254,12 @@ class TimelineQuery(Query):
 # Views: the response shapes, for the document ---------------------------------------------------
 
 
+Role = Literal["host", "cohost", "panelist", "attendee"]
+
+
 class Webinar(View):
-    """A webinar; anyone's view (``GET /api/webinars/{id}``, room events) omits owner and co-hosts."""
+    """A webinar; anyone's view (``GET /api/webinars/{id}``, room events) omits owner, co-hosts and
+    panelists."""
 
     id: str
     title: str
@@ -259,6 +274,7 @@ class Webinar(View):
     status: Literal["scheduled", "live", "ended", "cancelled"]
     owner_id: str | None = None
     cohosts: list[str] | None = None
+    panelists: list[str] | None = None
     slow_mode_seconds: int
     qa_moderation: bool
     live_at: datetime | None
@@ -300,8 +316,9 @@ class ChatMessage(View):
     id: str
     user_id: str
     name: str
-    role: Literal["host", "cohost", "attendee"] = Field(
-        description="the sender's role in the webinar, for a badge beside hosts and co-hosts"
+    role: Role = Field(
+        description="the sender's role in the webinar when they sent it, as the server knows it (never "
+        "what the client says): a badge beside hosts, co-hosts and panelists"
     )
     text: str
     created_at: datetime | None
@@ -421,7 +438,7 @@ class Snapshot(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     webinar: Webinar
-    role: Literal["host", "cohost", "attendee"]
+    role: Role
     announcements: list[Announcement] = Field(description="the room's newest announcements, newest first")
     me: MyRoomState
 

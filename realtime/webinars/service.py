@@ -43,6 +43,7 @@ from storage.webinars import Webinars
 log = logging.getLogger("realtime.webinars.service")
 
 STAFF = ("host", "cohost")
+SPEAKERS = (*STAFF, "panelist")  # who speaks in the room: chat unpaced, answer questions, a badge
 LINK_RATE = 5  # link mails per address and webinar per hour
 LINK_CLIENT_RATE = 20  # link requests per client per hour
 
@@ -59,7 +60,8 @@ def as_message(e: Entry) -> dict[str, Any]:
 
 
 def role_in(w: dict[str, Any], user_id: str, is_host_account: bool) -> str | None:
-    """``host`` (owner), ``cohost`` (co-host/panelist) or None; attendees are decided by registration."""
+    """``host`` (owner), ``cohost`` or None: the webinar's staff, who run it from the console (host
+    accounts only). Panelists and attendees are decided by :meth:`WebinarService.participant`."""
     if not is_host_account:
         return None
     if w["owner_id"] == user_id:
@@ -83,8 +85,9 @@ def _not_in_the_past(starts_at: datetime) -> None:
 
 @dataclass(frozen=True)
 class Participant:
-    """A caller admitted to one webinar, with their role there: ``host``, ``cohost`` or ``attendee``,
-    and a host's moderation of them (``banned``, ``muted``; never set for staff)."""
+    """A caller admitted to one webinar, with their role there: ``host``, ``cohost``, ``panelist``
+    or ``attendee``, and a host's moderation of them (``banned``, ``muted``; never set for staff).
+    A panelist speaks (chat without pace, answers questions, a badge) but runs no host action."""
 
     user_id: str
     name: str
@@ -96,6 +99,10 @@ class Participant:
     @property
     def staff(self) -> bool:
         return self.role in STAFF
+
+    @property
+    def speaker(self) -> bool:
+        return self.role in SPEAKERS
 
     @property
     def webinar_id(self) -> str:
@@ -138,7 +145,10 @@ class WebinarService:
         if role is not None:
             return Participant(claims.user_id, claims.name, role, webinar)
         name: str | None = None
-        if claims.role == "attendee" and claims.webinar in (None, webinar["_id"]):
+        panelist = claims.user_id in webinar.get("panelist_ids", [])
+        if panelist and claims.is_host:
+            name = claims.name  # a host account on the panel needs no registration
+        elif claims.role == "attendee" and claims.webinar in (None, webinar["_id"]):
             if claims.user_id.startswith("ext:") and claims.webinar == webinar["_id"]:
                 name = claims.name  # integrator-admitted
             else:
@@ -147,7 +157,8 @@ class WebinarService:
         if name is None:
             raise forbidden("you are not admitted to this webinar")
         flags = await self.moderation.flags(webinar["_id"], claims.user_id)
-        return Participant(claims.user_id, name, "attendee", webinar, flags["banned"], flags["muted"])
+        role = "panelist" if panelist else "attendee"
+        return Participant(claims.user_id, name, role, webinar, flags["banned"], flags["muted"])
 
     async def active_participant(self, claims: Claims, webinar_id: Any) -> Participant:
         """A participant who may take part (subscribe to the room, chat, ask, upvote, vote, react,
@@ -189,7 +200,7 @@ class WebinarService:
 
     async def _fields(self, body: dict[str, Any], *, creating: bool) -> dict[str, Any]:
         changes = read(NewWebinar if creating else WebinarChanges, body)
-        fields = changes.model_dump(exclude_none=True, exclude={"cohosts"})
+        fields = changes.model_dump(exclude_none=True, exclude={"cohosts", "panelists"})
         if creating:
             _not_in_the_past(fields["starts_at"])
         if changes.cohosts is not None:
@@ -201,6 +212,17 @@ class WebinarService:
                 raise conflict("cohost_not_found", f"cohosts: {missing[0]} has no host account")
             fields["cohost_ids"] = [h["_id"] for h in hosts]
             fields["cohost_emails"] = emails
+        if changes.panelists is not None:
+            emails = changes.panelists
+            users = await self.accounts.find_users(emails)
+            missing = sorted(set(emails) - {u["email"] for u in users})
+            if missing:
+                raise conflict(
+                    "panelist_not_found",
+                    f"panelists: {missing[0]} has no account; they register for the webinar first",
+                )
+            fields["panelist_ids"] = [u["_id"] for u in users]
+            fields["panelist_emails"] = emails
         return fields
 
     async def list_mine(self, claims: Claims) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ def iso(value: datetime | None) -> str | None:
 
 def public_webinar(w: dict[str, Any], *, private: bool = True) -> dict[str, Any]:
     """The webinar as the API shows it; ``private=False`` (anyone's view) omits the owner and the
-    co-hosts' emails."""
+    co-hosts' and panelists' emails."""
     out = {
         "id": w["_id"],
         "title": w["title"],
@@ -34,6 +34,7 @@ def public_webinar(w: dict[str, Any], *, private: bool = True) -> dict[str, Any]
         "status": w["status"],
         "owner_id": w["owner_id"],
         "cohosts": w["cohost_emails"],
+        "panelists": w.get("panelist_emails", []),  # webinars created before panelists: none
         "slow_mode_seconds": w["slow_mode_seconds"],
         "qa_moderation": w["qa_moderation"],
         "live_at": iso(w.get("live_at")),
@@ -43,7 +44,7 @@ def public_webinar(w: dict[str, Any], *, private: bool = True) -> dict[str, Any]
         "cta_label": w.get("cta_label") or "",
     }
     if not private:
-        del out["owner_id"], out["cohosts"]
+        del out["owner_id"], out["cohosts"], out["panelists"]
     return out
 
 

@@ -3,7 +3,13 @@ import { clock, el, say, show } from "./dom.js";
 
 const NEAR_BOTTOM_PX = 40; // within this of the end counts as "reading the newest"
 const KEEP = 500;
-const BADGES = { host: "Host", cohost: "Co-host" };
+const BADGES = { host: "Host", cohost: "Co-host", panelist: "Panelist" };
+
+/** The text badge for a chat sender's ``role`` (the server's, on the message), or null for attendees. */
+export function roleBadge(role) {
+  const text = BADGES[role];
+  return text ? el("span", { class: `role-badge role-${role}`, "data-testid": "role-badge" }, text) : null;
+}
 
 /** Words for a refused send, with the wait counted down from ``retryAfter`` seconds. */
 function refusal(err, left) {
@@ -38,13 +44,12 @@ export function mountChat({ list, form, input, counter, status, newer, maxChars,
     if (list.querySelector(`li[data-id="${CSS.escape(m.id)}"]`)) return;
     const follow = atBottom();
     const mine = m.user_id === userId;
-    const badge = BADGES[m.role];
     list.append(
       el(
         "li",
         { dataset: { id: m.id, role: m.role || "attendee" }, class: mine ? "mine" : "" },
         el("span", { class: "who" }, m.name),
-        badge ? el("span", { class: `role-badge role-${m.role}`, "data-testid": "role-badge" }, badge) : null,
+        roleBadge(m.role),
         el("span", { class: "text" }, m.text),
         el("time", { datetime: m.created_at }, clock(m.created_at)),
       ),

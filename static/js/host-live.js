@@ -1,6 +1,7 @@
 // The live half of the host console: room:<id> and backstage:<id> of the selected webinar.
 // Chat with moderation, Q&A moderation, polls, raised hands, announcements and the live count.
 import { $, act, clock, el, fill, say } from "./dom.js";
+import { roleBadge } from "./chat.js";
 
 let active = null; // the LiveConsole of the selected webinar; the page's controls act on it
 
@@ -233,8 +234,9 @@ export class LiveConsole {
     this.names.set(m.user_id, m.name);
     const li = el(
       "li",
-      { dataset: { id: m.id, user: m.user_id } },
+      { dataset: { id: m.id, user: m.user_id, role: m.role || "attendee" } },
       el("span", { class: "who" }, m.name),
+      roleBadge(m.role),
       el("span", { class: "text" }, m.text),
       el("time", { datetime: m.created_at }, clock(m.created_at)),
       el("span", { class: "mod" }),
@@ -250,7 +252,7 @@ export class LiveConsole {
     const id = li.dataset.id;
     const name = li.querySelector(".who").textContent;
     const buttons = [el("button", { type: "button", class: "link", "aria-label": `Delete message from ${name}`, onclick: (e) => this.moderate(e.target, "chat.delete", { message_id: id }) }, "Delete")];
-    const staff = userId === this.webinar.owner_id || userId === this.client.user;
+    const staff = ["host", "cohost"].includes(li.dataset.role) || userId === this.webinar.owner_id || userId === this.client.user;
     if (!staff) {
       const muted = this.muted.has(userId);
       buttons.push(

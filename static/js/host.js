@@ -180,6 +180,9 @@ function openForm(webinar) {
   $("#f-stream").value = webinar?.stream_url || "";
   $("#f-qa-moderation").checked = Boolean(webinar?.qa_moderation);
   $("#f-cohosts").value = (webinar?.cohosts || []).join(", ");
+  $("#f-panelists").value = (webinar?.panelists || []).join(", ");
+  $("#f-cta-url").value = webinar?.cta_url || "";
+  $("#f-cta-label").value = webinar?.cta_label || "";
   say($("#form-status"), "");
   show($("#webinar"), false);
   show($("#webinar-form"));
@@ -207,8 +210,14 @@ function wireForm() {
       stream_url: $("#f-stream").value.trim(),
       qa_moderation: $("#f-qa-moderation").checked,
     };
-    const cohosts = $("#f-cohosts").value.split(/[\s,;]+/).filter(Boolean);
+    const emails = (id) => $(id).value.split(/[\s,;]+/).filter(Boolean);
+    const cohosts = emails("#f-cohosts");
     if (cohosts.join() !== (editing?.cohosts || []).join()) body.cohosts = cohosts;
+    const panelists = emails("#f-panelists");
+    if (panelists.join() !== (editing?.panelists || []).join()) body.panelists = panelists;
+    // empty clears the call to action (the thank-you view then shows none)
+    body.cta_url = $("#f-cta-url").value.trim();
+    body.cta_label = $("#f-cta-label").value.trim();
     if (!body.title) return say($("#form-status"), "Give the webinar a title.", "error");
     act($("#f-save"), $("#form-status"), async () => {
       const saved = editing
@@ -398,10 +407,12 @@ const STAT_LABELS = {
 async function loadReports() {
   if (!current) return;
   try {
-    const [engagement, attendance] = await Promise.all([
+    const [engagement, attendance, feedback] = await Promise.all([
       call(`/api/webinars/${current.id}/reports/engagement`),
       call(`/api/webinars/${current.id}/reports/attendance`),
+      call(`/api/webinars/${current.id}/reports/feedback`),
     ]);
+    renderRatings(feedback);
     fill(
       $("#engagement"),
       Object.entries(STAT_LABELS)
@@ -417,6 +428,29 @@ async function loadReports() {
   } catch (err) {
     say($("#reports-status"), err.message, "error");
   }
+}
+
+const stars = (n) => "★".repeat(n) + "☆".repeat(5 - n);
+
+/** The attendees' ratings (GET .../reports/feedback): the average, the count, each comment as text. */
+function renderRatings(feedback) {
+  const { count, average, ratings } = feedback;
+  $("#ratings-summary").textContent = count
+    ? `Average ${average.toFixed(1)} of 5 from ${count} ${count === 1 ? "rating" : "ratings"}`
+    : "No ratings yet.";
+  fill(
+    $("#ratings"),
+    ratings.map((r) =>
+      el(
+        "li",
+        {},
+        el("span", { class: "stars", "aria-label": `${r.rating} of 5` }, stars(r.rating)),
+        " ",
+        el("span", { class: "who" }, r.name),
+        r.comment ? el("p", { class: "comment" }, r.comment) : null,
+      ),
+    ),
+  );
 }
 
 function wireReports() {

@@ -2,6 +2,8 @@
 // one's own), and "My questions" with their state (pending approval included) and Withdraw.
 // The snapshot's `me.questions`/`me.upvoted` restore it after a reload; `qa.mine` on the user's
 // own channel follows every change of state of one's own questions (docs/webinar-events.md).
+// Speakers (the snapshot's `role`: panelists, and hosts who open the room) answer the open questions
+// here; the server decides who may (`qa.answer`), the page only offers it.
 import { $, act, el, fill, say, show } from "./dom.js";
 
 const SORT_KEY = "room:qa-sort";
@@ -18,6 +20,13 @@ export function createQa({ rpc, api, webinarId, token }) {
   const mine = new Map(); // my own, every state
   const upvoted = new Set();
   let sort = sessionStorage.getItem(SORT_KEY) === "time" ? "time" : "votes";
+  let speaker = false; // may answer: the snapshot's role
+
+  /** The snapshot's `role`: panelists and hosts get an answer box under each open question. */
+  function setRole(role) {
+    speaker = ["host", "cohost", "panelist"].includes(role);
+    render();
+  }
 
   function upsert(q) {
     questions.set(q.id, { ...(questions.get(q.id) || {}), ...q });
@@ -111,8 +120,22 @@ export function createQa({ rpc, api, webinarId, token }) {
         el("p", { class: "meta" }, q.name, isMine ? " (you)" : "", q.pinned ? " · 📌 Pinned" : "", answered ? " · ✔ Answered" : ""),
         answered && q.answer ? el("p", { class: "answer" }, q.answer) : null,
         answered && !q.answer ? el("p", { class: "answer muted" }, "Answered live") : null,
+        speaker && !answered ? answerForm(q) : null,
       ),
     );
+  }
+
+  /** A speaker's answer to ``q``: typed, or empty for "answered live". */
+  function answerForm(q) {
+    const input = el("input", { "aria-label": `Answer to: ${q.text}`, placeholder: "Type an answer, or leave empty if you answered live", maxlength: "5000" });
+    const button = el("button", { type: "submit", class: "secondary", "aria-label": `Answer: ${q.text}` }, "Answer");
+    const form = el("form", { class: "inline-form answer-form" }, input, button);
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const answer = input.value.trim();
+      act(button, $("#qa-status"), async () => upsert(await rpc("qa.answer", { question_id: q.id, ...(answer ? { answer } : {}) })));
+    });
+    return form;
   }
 
   function myItem(q) {
@@ -163,5 +186,5 @@ export function createQa({ rpc, api, webinarId, token }) {
     });
   }
 
-  return { upsert, upsertMine, setMe, load, wire };
+  return { upsert, upsertMine, setMe, setRole, load, wire };
 }

@@ -30,6 +30,7 @@ const state = {
   token: null,
   claims: null,
   webinar: null,
+  role: null, // the snapshot's: host, cohost, panelist or attendee
   client: null,
   polls: null, // room-polls.js
   qa: null, // room-qa.js
@@ -149,13 +150,28 @@ function applyState(snapshot, { fresh }) {
   if (snapshot.pinned_question) state.qa.upsert(snapshot.pinned_question);
 }
 
-/** The snapshot's own state (`me`: votes, hand, mute, my questions, upvotes) and announcements. */
+/** The snapshot's own state (`me`: votes, hand, mute, my questions, upvotes), role and announcements. */
 function applyMine(snapshot) {
   state.stage.setSnapshot(snapshot);
+  if (snapshot.role) setRole(snapshot.role);
   if (snapshot.me) {
     state.polls.setVotes(snapshot.me.votes);
     state.qa.setMe(snapshot.me);
   }
+}
+
+const ROLE_NOTES = {
+  panelist: "You are a panelist: your chat messages carry a Panelist badge, and you can answer questions in Q&A.",
+  cohost: "You are a co-host: run the webinar from the host console.",
+  host: "You are the host: run the webinar from the host console.",
+};
+
+/** My role in the webinar as the server sees it (the snapshot's `role`): a note and Q&A answering. */
+function setRole(role) {
+  state.role = role;
+  $("#role-note").textContent = ROLE_NOTES[role] || "";
+  show($("#role-note"), Boolean(ROLE_NOTES[role]));
+  state.qa.setRole(role);
 }
 
 /** Messages on my own channel about this room (the bell reads the same channel for notifications). */

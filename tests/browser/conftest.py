@@ -98,10 +98,11 @@ def chromium_path() -> str:
     return CHROMIUM if Path(CHROMIUM).exists() else str(shutil.which("chromium"))
 
 
-@pytest.fixture(scope="module")
-def app(
-    mongo_server: MongoWireServer, redis_server: RedisServer, tmp_path_factory: Any
+def app_process(
+    mongo_server: MongoWireServer, redis_server: RedisServer, tmp_path_factory: Any, **env: str
 ) -> Iterator[AppProcess]:
+    """The app as a child process on its own database and key prefix; ``env`` adds or overrides
+    settings (a module that needs other settings defines its own ``app`` fixture with it)."""
     name = "b" + secrets.token_hex(6)
     server = AppProcess(
         {
@@ -115,6 +116,7 @@ def app(
             "CHAT_RATE": "100",
             "SLOW_MODE": "0",
             "WORKER_POLL_INTERVAL": "0.1",
+            **env,
         }
     )
     server.start()
@@ -124,6 +126,13 @@ def app(
     finally:
         server.logfile.close()
     assert code == 0, f"the app exited with {code} on SIGTERM"
+
+
+@pytest.fixture(scope="module")
+def app(
+    mongo_server: MongoWireServer, redis_server: RedisServer, tmp_path_factory: Any
+) -> Iterator[AppProcess]:
+    yield from app_process(mongo_server, redis_server, tmp_path_factory)
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ WEBINAR = {
     "owner_id": "u1",
     "cohost_ids": ["u2"],
     "cohost_emails": ["co@example.com"],
+    "panelist_ids": ["u4"],
+    "panelist_emails": ["pia@example.com"],
     "slow_mode_seconds": 0,
     "qa_moderation": False,
     "live_at": AT,
@@ -61,6 +63,7 @@ def test_webinar_private_and_public_views():
         "status": "live",
         "owner_id": "u1",
         "cohosts": ["co@example.com"],
+        "panelists": ["pia@example.com"],
         "slow_mode_seconds": 0,
         "qa_moderation": False,
         "live_at": STAMP,
@@ -70,8 +73,9 @@ def test_webinar_private_and_public_views():
         "cta_label": "",
     }
     anyone = public_webinar(WEBINAR, private=False)
-    assert "owner_id" not in anyone and "cohosts" not in anyone
-    assert list(anyone) == [k for k in public_webinar(WEBINAR) if k not in ("owner_id", "cohosts")]
+    assert "owner_id" not in anyone and "cohosts" not in anyone and "panelists" not in anyone
+    private = ("owner_id", "cohosts", "panelists")
+    assert list(anyone) == [k for k in public_webinar(WEBINAR) if k not in private]
     assert iso(None) is None
 
 
