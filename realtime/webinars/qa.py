@@ -80,7 +80,12 @@ class QaService:
         p = await self._moderator(claims, webinar_id, action, qid)
         changes: dict[str, dict[str, Any]] = {
             "approve": {"approved": True},
-            "answer": {"status": "answered", "answer": answer, "answered_live": answer is None},
+            "answer": {
+                "status": "answered",
+                "answer": answer,
+                "answered_live": answer is None,
+                "answered_by": {"name": p.name, "role": p.role},
+            },
             "dismiss": {"status": "dismissed", "pinned": False},
             "pin": {"pinned": True},
             "unpin": {"pinned": False},

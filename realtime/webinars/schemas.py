@@ -350,6 +350,13 @@ class SlowModeSet(View):
     slow_mode_seconds: int
 
 
+class Answerer(View):
+    """Who answered: their name and role in the webinar when they did."""
+
+    name: str
+    role: Literal["host", "cohost", "panelist"]
+
+
 class Question(View):
     id: str
     text: str
@@ -359,6 +366,7 @@ class Question(View):
     votes: int
     status: Literal["open", "answered", "dismissed", "withdrawn"]
     answer: str | None
+    answered_by: Answerer | None
     pinned: bool
     approved: bool
     created_at: datetime | None

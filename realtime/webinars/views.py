@@ -84,6 +84,7 @@ def public_question(q: dict[str, Any], *, staff: bool = False) -> dict[str, Any]
         "votes": q["votes"],
         "status": q["status"],
         "answer": q["answer"],
+        "answered_by": q.get("answered_by"),  # stored since answers record who gave them
         "pinned": q["pinned"],
         "approved": q["approved"],
         "created_at": iso(q["created_at"]),

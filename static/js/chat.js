@@ -3,7 +3,7 @@ import { clock, el, say, show } from "./dom.js";
 
 const NEAR_BOTTOM_PX = 40; // within this of the end counts as "reading the newest"
 const KEEP = 500;
-const BADGES = { host: "Host", cohost: "Co-host", panelist: "Panelist" };
+export const BADGES = { host: "Host", cohost: "Co-host", panelist: "Panelist" };
 
 /** The text badge for a chat sender's ``role`` (the server's, on the message), or null for attendees. */
 export function roleBadge(role) {

@@ -5,6 +5,7 @@
 // Speakers (the snapshot's `role`: panelists, and hosts who open the room) answer the open questions
 // here; the server decides who may (`qa.answer`), the page only offers it.
 import { $, act, el, fill, say, show } from "./dom.js";
+import { BADGES } from "./chat.js";
 
 const SORT_KEY = "room:qa-sort";
 const STATES = {
@@ -117,12 +118,18 @@ export function createQa({ rpc, api, webinarId, token }) {
         "div",
         { class: "q-body" },
         el("p", { class: "text" }, q.text),
-        el("p", { class: "meta" }, q.name, isMine ? " (you)" : "", q.pinned ? " · 📌 Pinned" : "", answered ? " · ✔ Answered" : ""),
+        el("p", { class: "meta" }, q.name, isMine ? " (you)" : "", q.pinned ? " · 📌 Pinned" : "", answered ? " · ✔ Answered" : "", answeredBy(q)),
         answered && q.answer ? el("p", { class: "answer" }, q.answer) : null,
         answered && !q.answer ? el("p", { class: "answer muted" }, "Answered live") : null,
         speaker && !answered ? answerForm(q) : null,
       ),
     );
+  }
+
+  /** " by Name (Panelist)": who answered, as the server recorded it (older answers have no one). */
+  function answeredBy(q) {
+    const by = q.status === "answered" && q.answered_by;
+    return by ? ` by ${by.name} (${BADGES[by.role] || by.role})` : "";
   }
 
   /** A speaker's answer to ``q``: typed, or empty for "answered live". */
@@ -154,7 +161,7 @@ export function createQa({ rpc, api, webinarId, token }) {
         "div",
         { class: "q-body" },
         el("p", { class: "text" }, q.text),
-        el("p", { class: "meta", "data-testid": "my-question-state" }, STATES[state] || state, q.anonymous ? " · asked anonymously" : ""),
+        el("p", { class: "meta", "data-testid": "my-question-state" }, STATES[state] || state, answeredBy(q), q.anonymous ? " · asked anonymously" : ""),
         q.status === "answered" && q.answer ? el("p", { class: "answer" }, q.answer) : null,
       ),
       withdraw,

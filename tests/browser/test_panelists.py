@@ -87,6 +87,7 @@ def test_a_panelist_named_in_the_console_answers_and_chats_with_a_badge(contexts
     panel.get_by_label("Answer to: Will there be a replay?").fill("Yes, tomorrow")
     panel.get_by_role("button", name="Answer: Will there be a replay?").click()
     expect(guest.locator("#questions li .answer")).to_have_text(["Yes, tomorrow"])
+    expect(guest.locator("#questions li .meta")).to_contain_text(["Answered by Pia Panel (Panelist)"])
     expect(host.locator("#questions li .answer")).to_have_text(["Yes, tomorrow"])
     expect(panel.get_by_role("button", name="Answer: Will there be a replay?")).to_have_count(0)
     screenshot(panel, "room-panelist-desktop")

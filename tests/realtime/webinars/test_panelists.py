@@ -197,6 +197,7 @@ async def test_a_panelist_chats_with_their_role_unpaced_and_answers_questions(ap
     assert (reply["result"]["status"], reply["result"]["answer"]) == ("answered", "Because")
     seen = await watcher.expect(lambda m: m["type"] == "qa.updated" and m["data"]["status"] == "answered")
     assert seen["data"]["answer"] == "Because"
+    assert seen["data"]["answered_by"] == {"name": "Pia", "role": "panelist"}
     code, q = await api.call("POST", f"{Q}/answer", {"answer": "Over REST"}, r["panelist"])
     assert (code, q["answer"]) == (200, "Over REST")
 

@@ -121,10 +121,18 @@ def test_room_record_views():
         "votes": 3,
         "status": "open",
         "answer": None,
+        "answered_by": None,  # a question stored before answers recorded who gave them
         "pinned": False,
         "approved": True,
         "created_at": STAMP,
     }
+    answered = {
+        **q,
+        "status": "answered",
+        "answer": "because",
+        "answered_by": {"name": "Pia", "role": "panelist"},
+    }
+    assert public_question(answered)["answered_by"] == {"name": "Pia", "role": "panelist"}
     assert (public_question(q, staff=True)["name"], public_question(q, staff=True)["user_id"]) == (
         "Ada",
         "u3",
