@@ -187,6 +187,7 @@ class Cluster:
         child = self._spawn(name, [sys.executable, str(ROOT / script)], port, env)
         if env.get("METRICS_PORT"):
             child.metrics_port = int(env["METRICS_PORT"])
+            wait_port(child.metrics_port, 60, child.proc)  # it may open after the main port
         return child
 
     def close(self, keep_logs: Path | None = None) -> None:
