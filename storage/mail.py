@@ -25,7 +25,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
-from storage.mongo import Database
+from storage.mongo import Database, find_in
 
 QUEUED, SENT, UNDELIVERABLE, FAILED = "queued", "sent", "undeliverable", "failed"
 KEEP_SECONDS = 30 * 86400
@@ -98,8 +98,8 @@ class MailStore:
 
     async def addresses(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         """``{user_id: {"email", "name"}}`` of the accounts of ``user_ids`` that have an email."""
-        cursor = self.users.find({"_id": {"$in": user_ids}}, {"email": 1, "name": 1})
-        return {str(d["_id"]): d async for d in cursor if d.get("email")}
+        found = await find_in(self.users, "_id", user_ids, None, {"email": 1, "name": 1})
+        return {str(d["_id"]): d for d in found if d.get("email")}
 
     # undeliverable addresses -------------------------------------------------------------------
 
@@ -115,5 +115,4 @@ class MailStore:
         wanted = sorted({a.lower() for a in addresses if a})
         if not wanted:
             return set()
-        cursor = self.undeliverable.find({"_id": {"$in": wanted}}, {"_id": 1})
-        return {str(doc["_id"]) async for doc in cursor}
+        return {str(doc["_id"]) for doc in await find_in(self.undeliverable, "_id", wanted, None, {"_id": 1})}
