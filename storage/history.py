@@ -28,7 +28,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError
 
 from storage.batch import Batcher
-from storage.mongo import Database, each_group, find_in
+from storage.mongo import Database, find_in, update_in
 
 log = logging.getLogger("storage.history")
 
@@ -175,11 +175,7 @@ class History:
             seqs.update(dict.fromkeys(await self._create_counters(new, seq=1), 1))
         old = [c for c in channels if c in before]
         if old:
-
-            async def increment(group: list[str]) -> None:
-                await self._counters.update_many({"_id": {"$in": group}}, {"$inc": {"seq": 1}})
-
-            await each_group(old, increment)
+            await update_in(self._counters, "_id", old, None, {"$inc": {"seq": 1}})
             after = await self._find_last_seqs(old)
             seqs.update({c: after[c] for c in old if after.get(c) == before[c] + 1})
         now = int(time.time() * 1000)

@@ -25,7 +25,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
-from storage.mongo import Database, find_in
+from storage.mongo import Database, find_in, update_in
 
 QUEUED, SENT, UNDELIVERABLE, FAILED = "queued", "sent", "undeliverable", "failed"
 KEEP_SECONDS = 30 * 86400
@@ -78,15 +78,13 @@ class MailStore:
             change["transport"] = transport
         if error is not None:
             change["last_error"] = error[:500]
-        await self.mail.update_many({"_id": {"$in": ids}, "status": QUEUED}, {"$set": change})
+        await update_in(self.mail, "_id", ids, {"status": QUEUED}, {"$set": change})
 
     async def note_attempt(self, ids: list[str], error: str) -> None:
         """A try that will be repeated: the messages stay queued, with the reason."""
         if ids:
-            await self.mail.update_many(
-                {"_id": {"$in": ids}, "status": QUEUED},
-                {"$set": {"last_error": error[:500], "updated_at": now()}, "$inc": {"attempts": 1}},
-            )
+            change = {"$set": {"last_error": error[:500], "updated_at": now()}, "$inc": {"attempts": 1}}
+            await update_in(self.mail, "_id", ids, {"status": QUEUED}, change)
 
     async def get(self, message_id: str) -> dict[str, Any] | None:
         return await self.mail.find_one({"_id": message_id})

@@ -59,6 +59,23 @@ async def find_in(
     return [doc for docs in await each_group(values, group) for doc in docs]
 
 
+async def update_in(
+    collection: AsyncCollection[Doc],
+    field: str,
+    values: Sequence[Any],
+    query: dict[str, Any] | None,
+    update: dict[str, Any],
+) -> int:
+    """``update_many`` of the documents whose ``field`` is one of ``values`` (and that match
+    ``query``), one per ``IN_GROUP`` values; returns how many were modified."""
+
+    async def group(part: list[Any]) -> int:
+        result = await collection.update_many({**(query or {}), field: {"$in": part}}, update)
+        return int(result.modified_count)
+
+    return sum(await each_group(values, group))
+
+
 def open_client(url: str, timeout: float = DEFAULT_TIMEOUT, **options: Any) -> AsyncMongoClient[Doc]:
     """A client for ``url``; call inside the running loop it will be used on, close it on shutdown.
 

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from realtime import metrics
-from storage.jobs import Job, JobQueue
+from storage.jobs import Job, JobQueue, LeaseLost
 
 log = logging.getLogger("realtime.jobs.worker")
 
@@ -131,6 +131,9 @@ class Worker:
             await self.queue.complete(job, result)
         except asyncio.CancelledError:
             raise
+        except LeaseLost as exc:
+            metrics.job_ran(job.kind, "lost")
+            log.warning("job %s (%s) stopped: %s", job.id, job.kind, exc)
         except RetryLater as exc:
             metrics.job_ran(job.kind, "retry")
             await self.queue.fail(job, str(exc), retry_in=exc.delay)
