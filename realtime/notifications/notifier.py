@@ -12,7 +12,7 @@ Delivery contract:
   tab that was offline gets them once on reconnect from the real-time layer's history.
   Read/unread/archive changes publish ``notification.unread`` ({"unread": n, "changed": item})
   so every tab's badge follows.
-- Recipients are handled in chunks of ``chunk`` users, ``CHUNKS_AT_ONCE`` at a time: one
+- Recipients are handled in chunks of ``chunk`` users, ``CHUNKS_AT_ONCE`` at a time (1): one
   ``insert_many`` into the inbox, one ``publish_many`` and one push job per chunk (lookups by user
   go in ``$in`` groups, storage/mongo.py). Chunks are independent (distinct users, their own
   batch key), so their order does not matter; each personal channel's seqs stay in order.
@@ -49,9 +49,10 @@ from storage.webinars import Webinars
 FANOUT_JOB = "notify.fanout"
 SYNC_LIMIT = 100  # larger integrator requests are queued as a background fan-out
 COUNT_LIMIT = 100  # live messages of larger batches carry no unread count (one query per user set)
-# Chunks of one fan-out in flight together: one chunk's app work (documents, wire frames) overlaps
-# another's database writes. Bounded: each chunk holds its documents and a few connections.
-CHUNKS_AT_ONCE = 2
+# Chunks of one fan-out in flight together. Two overlap one chunk's app work with another's
+# database writes, but the database is the bottleneck: measured no faster (bench/README.md), and
+# each chunk in flight is app work competing with the live rooms for the event loop.
+CHUNKS_AT_ONCE = 1
 
 
 def _live(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
