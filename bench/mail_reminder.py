@@ -36,9 +36,15 @@ import tornado.httpserver
 
 from config import load_settings
 from realtime.engine.channels import room
+from realtime.notifications.mail import JOB_KIND as MAIL_JOB
+from realtime.notifications.notifier import FANOUT_JOB
+from realtime.notifications.triggers import REMINDER_JOB
 from server import make_app, open_services
 from tests.servers import MongoWireServer, free_port, wait_port
 from tests.wsclient import Closed, WsClient
+
+# The jobs of the reminder's path; others (the hourly retention job) are not waited for.
+MAIL_PATH_JOBS = (REMINDER_JOB, FANOUT_JOB, MAIL_JOB)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -155,7 +161,9 @@ async def run(
         deadline = t_mail + 900
         await asyncio.sleep(1)
         while time.perf_counter() < deadline:
-            pending = await db.jobs.count_documents({"status": {"$in": ["queued", "running"]}})
+            pending = await db.jobs.count_documents(
+                {"status": {"$in": ["queued", "running"]}, "kind": {"$in": list(MAIL_PATH_JOBS)}}
+            )
             if pending == 0:
                 break
             await asyncio.sleep(1)

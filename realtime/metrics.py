@@ -337,7 +337,8 @@ JOB_OLDEST_AGE = Gauge(
 )
 JOB_RUNS = Counter(
     "webinar_job_runs",
-    "Job attempts run by this process by kind and outcome (done, retry: asked to run later, failed).",
+    "Job attempts run by this process by kind and outcome (done, retry: asked to run later, failed, "
+    "lost: stopped because another process took over its lease).",
     ["kind", "outcome"],
     registry=REGISTRY,
 )

@@ -80,6 +80,23 @@ class Batcher(Generic[K, V]):
             self._schedule()
 
 
+async def gather_bounded(calls: Iterable[Callable[[], Awaitable[V]]], limit: int) -> list[V]:
+    """Await every call, at most ``limit`` at once; the results in call order. The first failure
+    cancels the calls still running and is raised as itself (not as an ``ExceptionGroup``)."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(call: Callable[[], Awaitable[V]]) -> V:
+        async with slots:
+            return await call()
+
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            started = [tasks.create_task(one(call)) for call in calls]
+    except BaseExceptionGroup as failed:
+        raise failed.exceptions[0] from None
+    return [task.result() for task in started]
+
+
 def _settle(groups: Iterable[list[asyncio.Future[V]]], settle: Callable[[asyncio.Future[V]], None]) -> None:
     for futures in groups:
         for f in futures:

@@ -24,11 +24,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import BulkWriteError
 
 from storage.batch import Batcher
-from storage.mongo import Database
+from storage.mongo import Database, find_in, update_in
 
 log = logging.getLogger("storage.history")
 
@@ -141,62 +141,61 @@ class History:
             await self._create_counters([channel])
         raise RuntimeError(f"could not allocate a sequence number on {channel}")
 
-    async def _create_counters(self, channels: list[str]) -> None:
+    async def _create_counters(self, channels: list[str], seq: int = 0) -> set[str]:
+        """Create the counters of ``channels`` at ``seq``; the channels whose counter this call
+        created (another writer may have created the others first)."""
         try:
-            await self._counters.insert_many([{"_id": c, "seq": 0} for c in channels], ordered=False)
+            await self._counters.insert_many([{"_id": c, "seq": seq} for c in channels], ordered=False)
         except BulkWriteError as exc:
-            if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
                 raise
+            taken = {int(e["index"]) for e in errors}
+            return {c for i, c in enumerate(channels) if i not in taken}
+        return set(channels)
 
     async def append_many(self, items: list[tuple[str, str, Any]]) -> list[Entry]:
-        """Append one message to each of many channels with two round trips plus one insert.
+        """Append one message to each of many channels (a fan-out to personal channels) in bulk.
 
-        Sequence numbers come from one bulk ``$inc`` and a read-back; a channel that another writer
-        touched in between is detected (its counter moved more than once) and done one by one.
-        """
+        Sequence numbers: the counters are read (``$in`` in groups, storage/mongo.py); a channel
+        without one gets seq 1 by creating its counter at 1 (one ``insert_many``: no increment,
+        no read-back); the others are incremented by one ``update_many`` per group and read back.
+        A channel that another writer touched in between (its counter was created by someone
+        else, or moved by more than one) is done one by one by ``append``; the seq our increment
+        took there is a hole, never a duplicate. Messages are stored with one ``insert_many``."""
         if not items:
             return []
         channels = [c for c, _, _ in items]
         if len(set(channels)) != len(channels):
             return [await self.append(c, t, d) for c, t, d in items]
-        before = {
-            doc["_id"]: int(doc["seq"])
-            async for doc in self._counters.find({"_id": {"$in": channels}}, {"seq": 1})
-        }
-        missing = [c for c in channels if c not in before]
-        if missing:
-            await self._create_counters(missing)
-        await self._counters.bulk_write(
-            [UpdateOne({"_id": c}, {"$inc": {"seq": 1}}) for c in channels], ordered=False
-        )
-        after = {
-            doc["_id"]: int(doc["seq"])
-            async for doc in self._counters.find({"_id": {"$in": channels}}, {"seq": 1})
-        }
+        before = await self._find_last_seqs(channels)
+        seqs: dict[str, int] = {}
+        new = [c for c in channels if c not in before]
+        if new:
+            seqs.update(dict.fromkeys(await self._create_counters(new, seq=1), 1))
+        old = [c for c in channels if c in before]
+        if old:
+            await update_in(self._counters, "_id", old, None, {"$inc": {"seq": 1}})
+            after = await self._find_last_seqs(old)
+            seqs.update({c: after[c] for c in old if after.get(c) == before[c] + 1})
         now = int(time.time() * 1000)
-        entries: list[Entry | None] = []
-        racy: list[int] = []
-        for i, (channel, type, data) in enumerate(items):
-            seq = after[channel]
-            if seq != before.get(channel, 0) + 1:
-                racy.append(i)
-                entries.append(None)
-            else:
-                entries.append(Entry(channel, seq, type, data, now))
+        entries: list[Entry | None] = [
+            Entry(c, seqs[c], t, d, now) if c in seqs else None for c, t, d in items
+        ]
         docs = [{"c": e.channel, "s": e.seq, "t": e.type, "d": e.data, "ts": e.ts} for e in entries if e]
         if docs:
             await self._messages.insert_many(docs, ordered=False)
-        for i in racy:
-            channel, type, data = items[i]
-            entries[i] = await self.append(channel, type, data)
+        for i, (channel, type, data) in enumerate(items):
+            if entries[i] is None:
+                entries[i] = await self.append(channel, type, data)
         return [e for e in entries if e is not None]
 
     async def last_seq(self, channel: str) -> int:
         return await self._last_seqs.get(channel)
 
     async def _find_last_seqs(self, channels: list[str]) -> dict[str, int]:
-        cursor = self._counters.find({"_id": {"$in": channels}}, {"seq": 1})
-        return {doc["_id"]: int(doc["seq"]) async for doc in cursor}
+        found = await find_in(self._counters, "_id", channels, None, {"seq": 1})
+        return {doc["_id"]: int(doc["seq"]) for doc in found}
 
     async def stored_position(self, channel: str, settle: float) -> tuple[int, int]:
         """``(position, allocated)``: the end of the channel's contiguous stored run, and its counter.

@@ -49,6 +49,10 @@ async def create_indexes(db: Database) -> None:
     await db.jobs.create_index("finished_at")
 
 
+class LeaseLost(Exception):
+    """Raised by a handler that found its job's lease taken: another worker runs the job now."""
+
+
 @dataclass(frozen=True)
 class Job:
     id: str

@@ -25,7 +25,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError
 
-from storage.mongo import Database
+from storage.mongo import Database, find_in, update_in
 
 QUEUED, SENT, UNDELIVERABLE, FAILED = "queued", "sent", "undeliverable", "failed"
 KEEP_SECONDS = 30 * 86400
@@ -63,7 +63,8 @@ class MailStore:
             return int(exc.details.get("nInserted", 0))
 
     async def queued(self, batch: str, limit: int = 10_000) -> list[dict[str, Any]]:
-        cursor = self.mail.find({"batch": batch, "status": QUEUED}, {"text": 0, "html": 0})
+        # Read 200 at a time: a batch is ~5 MB of messages, decoded in one go it held the event loop.
+        cursor = self.mail.find({"batch": batch, "status": QUEUED}, {"text": 0, "html": 0}, batch_size=200)
         return await cursor.to_list(limit)
 
     async def mark(
@@ -78,15 +79,13 @@ class MailStore:
             change["transport"] = transport
         if error is not None:
             change["last_error"] = error[:500]
-        await self.mail.update_many({"_id": {"$in": ids}, "status": QUEUED}, {"$set": change})
+        await update_in(self.mail, "_id", ids, {"status": QUEUED}, {"$set": change})
 
     async def note_attempt(self, ids: list[str], error: str) -> None:
         """A try that will be repeated: the messages stay queued, with the reason."""
         if ids:
-            await self.mail.update_many(
-                {"_id": {"$in": ids}, "status": QUEUED},
-                {"$set": {"last_error": error[:500], "updated_at": now()}, "$inc": {"attempts": 1}},
-            )
+            change = {"$set": {"last_error": error[:500], "updated_at": now()}, "$inc": {"attempts": 1}}
+            await update_in(self.mail, "_id", ids, {"status": QUEUED}, change)
 
     async def get(self, message_id: str) -> dict[str, Any] | None:
         return await self.mail.find_one({"_id": message_id})
@@ -98,8 +97,8 @@ class MailStore:
 
     async def addresses(self, user_ids: list[str]) -> dict[str, dict[str, Any]]:
         """``{user_id: {"email", "name"}}`` of the accounts of ``user_ids`` that have an email."""
-        cursor = self.users.find({"_id": {"$in": user_ids}}, {"email": 1, "name": 1})
-        return {str(d["_id"]): d async for d in cursor if d.get("email")}
+        found = await find_in(self.users, "_id", user_ids, None, {"email": 1, "name": 1})
+        return {str(d["_id"]): d for d in found if d.get("email")}
 
     # undeliverable addresses -------------------------------------------------------------------
 
@@ -115,5 +114,4 @@ class MailStore:
         wanted = sorted({a.lower() for a in addresses if a})
         if not wanted:
             return set()
-        cursor = self.undeliverable.find({"_id": {"$in": wanted}}, {"_id": 1})
-        return {str(doc["_id"]) async for doc in cursor}
+        return {str(doc["_id"]) for doc in await find_in(self.undeliverable, "_id", wanted, None, {"_id": 1})}

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+
+from storage.batch import gather_bounded
 
 log = logging.getLogger("storage.mongo")
 
@@ -17,6 +21,59 @@ IndexCreator = Callable[[Database], Awaitable[None]]
 
 
 DEFAULT_TIMEOUT = 3.0  # seconds; the MONGODB_TIMEOUT setting
+
+# Values per ``$in`` on a bulk path. The embedded MongoDB-wire server (SecantusDB) finds the
+# documents by index, then matches each against the whole list again: a ``$in`` of n costs n * n
+# comparisons. Measured there for 1,000 ids by ``_id`` (bench/README.md, "Bulk notifications"):
+# one ``$in`` of 1,000 took 950 ms of its CPU, twenty of 50 took 60-100 ms; a real MongoDB is
+# linear either way and pays one round trip per group.
+IN_GROUP = 50
+GROUPS_AT_ONCE = 4  # groups of one call in flight together (the rest wait: bounded)
+
+
+def in_groups(values: Sequence[Any], size: int = IN_GROUP) -> list[list[Any]]:
+    """``values`` cut into lists of at most ``size``, in order."""
+    return [list(values[start : start + size]) for start in range(0, len(values), size)]
+
+
+async def each_group(values: Sequence[Any], run: Callable[[list[Any]], Awaitable[Any]]) -> list[Any]:
+    """``run(group)`` for every ``IN_GROUP`` of ``values``, ``GROUPS_AT_ONCE`` at a time; the results
+    in group order. A failure cancels the groups not yet done and is raised."""
+    calls = [functools.partial(run, group) for group in in_groups(values)]
+    return await gather_bounded(calls, GROUPS_AT_ONCE)
+
+
+async def find_in(
+    collection: AsyncCollection[Doc],
+    field: str,
+    values: Sequence[Any],
+    query: dict[str, Any] | None = None,
+    projection: dict[str, Any] | None = None,
+) -> list[Doc]:
+    """The documents whose ``field`` is one of ``values`` (and that match ``query``), one ``$in``
+    per ``IN_GROUP`` values; no order is promised."""
+
+    async def group(part: list[Any]) -> list[Doc]:
+        return await collection.find({**(query or {}), field: {"$in": part}}, projection).to_list(None)
+
+    return [doc for docs in await each_group(values, group) for doc in docs]
+
+
+async def update_in(
+    collection: AsyncCollection[Doc],
+    field: str,
+    values: Sequence[Any],
+    query: dict[str, Any] | None,
+    update: dict[str, Any],
+) -> int:
+    """``update_many`` of the documents whose ``field`` is one of ``values`` (and that match
+    ``query``), one per ``IN_GROUP`` values; returns how many were modified."""
+
+    async def group(part: list[Any]) -> int:
+        result = await collection.update_many({**(query or {}), field: {"$in": part}}, update)
+        return int(result.modified_count)
+
+    return sum(await each_group(values, group))
 
 
 def open_client(url: str, timeout: float = DEFAULT_TIMEOUT, **options: Any) -> AsyncMongoClient[Doc]:

@@ -18,7 +18,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from storage.mongo import Database
+from storage.mongo import Database, each_group, find_in
 
 DUPLICATE_KEY = 11000
 FILTERS = ("all", "unread", "archived")
@@ -65,7 +65,7 @@ class Inbox:
 
     async def existing(self, key: str, user_ids: list[str]) -> list[dict[str, Any]]:
         """The items with ``key`` of ``user_ids`` (what an earlier attempt stored)."""
-        return await self.items.find({"key": key, "user_id": {"$in": user_ids}}).to_list()
+        return await find_in(self.items, "user_id", user_ids, {"key": key})
 
     async def batch_published(self, batch_key: str) -> bool:
         return await self.batches.find_one({"_id": batch_key}) is not None
@@ -105,14 +105,18 @@ class Inbox:
         return await self.items.count_documents({"user_id": user_id, "read_at": None, "archived_at": None})
 
     async def unread_counts(self, user_ids: list[str]) -> dict[str, int]:
-        """Unread counts of many users in one query; users with none are 0."""
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"user_id": {"$in": user_ids}, "read_at": None, "archived_at": None}},
-            {"$group": {"_id": "$user_id", "n": {"$sum": 1}}},
-        ]
+        """Unread counts of many users, one aggregation per ``IN_GROUP``; users with none are 0."""
+
+        async def group(part: list[str]) -> list[dict[str, Any]]:
+            pipeline: list[dict[str, Any]] = [
+                {"$match": {"user_id": {"$in": part}, "read_at": None, "archived_at": None}},
+                {"$group": {"_id": "$user_id", "n": {"$sum": 1}}},
+            ]
+            return await (await self.items.aggregate(pipeline)).to_list(None)
+
         counts: dict[str, int] = dict.fromkeys(user_ids, 0)
-        async for row in await self.items.aggregate(pipeline):
-            counts[row["_id"]] = int(row["n"])
+        for rows in await each_group(user_ids, group):
+            counts.update({row["_id"]: int(row["n"]) for row in rows})
         return counts
 
     async def get(self, user_id: str, item_id: str) -> dict[str, Any] | None:

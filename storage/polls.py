@@ -12,10 +12,14 @@ from pymongo.errors import DuplicateKeyError
 from storage.accounts import new_id, now
 from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import Kind, Refused, conflict, not_found
-from storage.mongo import Database
+from storage.mongo import Database, find_in
 
 MAX_POLLS = 1000  # listed per webinar
 PollDocs = list[dict[str, Any]]  # (``Polls.list`` hides the builtin inside the class)
+
+
+def _created(doc: dict[str, Any]) -> Any:
+    return doc["created_at"]
 
 
 async def create_indexes(db: Database) -> None:
@@ -108,7 +112,7 @@ class Polls:
     async def _find_votes(self, keys: list[UserKey]) -> dict[UserKey, dict[str, list[str]]]:
         found: dict[UserKey, dict[str, list[str]]] = {}
         for webinar_id, ids in by_webinar(keys).items():
-            async for v in self.db.poll_votes.find({"webinar_id": webinar_id, "user_id": {"$in": ids}}):
+            for v in await find_in(self.db.poll_votes, "user_id", ids, {"webinar_id": webinar_id}):
                 found.setdefault((webinar_id, v["user_id"]), {})[v["poll_id"]] = list(v["choices"])
         return found
 
@@ -118,8 +122,7 @@ class Polls:
 
     async def _find_lists(self, webinar_ids: Sequence[str]) -> dict[str, PollDocs]:
         found: dict[str, PollDocs] = {}
-        cursor = self.db.polls.find({"webinar_id": {"$in": webinar_ids}}).sort("created_at", ASCENDING)
-        async for doc in cursor:
+        for doc in sorted(await find_in(self.db.polls, "webinar_id", webinar_ids), key=_created):
             polls = found.setdefault(doc["webinar_id"], [])
             if len(polls) < MAX_POLLS:
                 polls.append(doc)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.mongo import Database
+from storage.mongo import Database, find_in
 
 CATEGORIES = ("registration", "reminder", "live", "announcement", "qa", "recording", "general")
 METHODS = ("in_app", "push", "email")
@@ -46,7 +46,7 @@ class PreferenceStore:
     async def get_many(self, user_ids: list[str]) -> dict[str, Preferences]:
         """Preferences of many users in one query (defaults for users who never set any)."""
         found = {uid: Preferences(uid) for uid in user_ids}
-        async for doc in self.prefs.find({"_id": {"$in": user_ids}}):
+        for doc in await find_in(self.prefs, "_id", user_ids):
             found[doc["_id"]] = Preferences(
                 doc["_id"], doc.get("categories") or {}, list(doc.get("muted_webinars") or [])
             )

@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from storage.mongo import Database
+from storage.mongo import Database, find_in
 
 
 async def create_indexes(db: Database) -> None:
@@ -49,7 +49,7 @@ class PushSubscriptions:
         return (await self.subs.delete_one(query)).deleted_count == 1
 
     async def for_users(self, user_ids: list[str]) -> list[dict[str, Any]]:
-        return await self.subs.find({"user_id": {"$in": user_ids}}).to_list()
+        return await find_in(self.subs, "user_id", user_ids)
 
     async def by_ids(self, ids: list[str]) -> list[dict[str, Any]]:
         return await self.subs.find({"_id": {"$in": ids}}).to_list()

@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from storage.accounts import new_id, now
 from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import conflict, not_found
-from storage.mongo import Database
+from storage.mongo import Database, find_in
 from storage.webinars import Webinars
 
 
@@ -37,7 +37,7 @@ class Registrations:
     async def _find_of_users(self, keys: list[UserKey]) -> dict[UserKey, list[dict[str, Any]]]:
         found: dict[UserKey, list[dict[str, Any]]] = {}
         for webinar_id, ids in by_webinar(keys).items():
-            async for doc in self.db.registrations.find({"webinar_id": webinar_id, "user_id": {"$in": ids}}):
+            for doc in await find_in(self.db.registrations, "user_id", ids, {"webinar_id": webinar_id}):
                 found.setdefault((webinar_id, doc["user_id"]), []).append(doc)
         return found
 
@@ -154,9 +154,7 @@ class Registrations:
 
     async def of_users(self, webinar_id: str, user_ids: list[str]) -> list[dict[str, Any]]:
         """The registrations of ``user_ids`` for the webinar, whatever their status."""
-        return await self.db.registrations.find(
-            {"webinar_id": webinar_id, "user_id": {"$in": user_ids}}
-        ).to_list(None)
+        return await find_in(self.db.registrations, "user_id", user_ids, {"webinar_id": webinar_id})
 
     async def approved_of_users(self, webinar_id: str, user_ids: list[str]) -> list[dict[str, Any]]:
         return [r for r in await self.of_users(webinar_id, user_ids) if r.get("status") == "approved"]

@@ -22,7 +22,7 @@ from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import conflict, forbidden, not_found
 from storage.feedback import Feedback
 from storage.moderation import Moderation
-from storage.mongo import Database
+from storage.mongo import Database, find_in
 from storage.polls import Polls
 
 OWN_QUESTIONS = 200  # a participant's own questions in their snapshot
@@ -193,8 +193,8 @@ class Room:
     async def _find_own(self, keys: list[UserKey]) -> dict[UserKey, list[dict[str, Any]]]:
         found: dict[UserKey, list[dict[str, Any]]] = {}
         for webinar_id, ids in by_webinar(keys).items():
-            cursor = self.db.questions.find({"webinar_id": webinar_id, "user_id": {"$in": ids}})
-            async for q in cursor.sort("created_at", ASCENDING):
+            questions = await find_in(self.db.questions, "user_id", ids, {"webinar_id": webinar_id})
+            for q in sorted(questions, key=lambda q: q["created_at"]):
                 own = found.setdefault((webinar_id, q["user_id"]), [])
                 if len(own) < OWN_QUESTIONS:
                     own.append(q)
@@ -208,8 +208,11 @@ class Room:
         found: dict[UserKey, list[str]] = {}
         for webinar_id, ids in by_webinar(keys).items():
             wanted = set(ids)
-            cursor = self.db.questions.find({"webinar_id": webinar_id, "voters": {"$in": ids}}, {"voters": 1})
-            async for q in cursor:
+            # a question two groups both match comes back twice: count it once
+            matched = await find_in(
+                self.db.questions, "voters", ids, {"webinar_id": webinar_id}, {"voters": 1}
+            )
+            for q in {q["_id"]: q for q in matched}.values():
                 for voter in wanted.intersection(q["voters"]):
                     found.setdefault((webinar_id, voter), []).append(q["_id"])
         return found
@@ -282,7 +285,7 @@ class Room:
 
     async def _find_hands(self, keys: list[UserKey]) -> dict[UserKey, bool]:
         ids = [f"{webinar_id}:{user_id}" for webinar_id, user_id in keys]
-        raised = {doc["_id"] async for doc in self.db.hands.find({"_id": {"$in": ids}}, {"_id": 1})}
+        raised = {doc["_id"] for doc in await find_in(self.db.hands, "_id", ids, projection={"_id": 1})}
         return {key: True for key, id_ in zip(keys, ids, strict=True) if id_ in raised}
 
     async def lower_hand(self, webinar_id: str, user_id: str) -> bool:

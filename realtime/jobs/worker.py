@@ -18,7 +18,7 @@ from typing import Any
 
 from realtime import metrics
 from storage.cancellation import raise_if_cancelling
-from storage.jobs import Job, JobQueue
+from storage.jobs import Job, JobQueue, LeaseLost
 
 log = logging.getLogger("realtime.jobs.worker")
 
@@ -133,6 +133,9 @@ class Worker:
             await self.queue.complete(job, result)
         except asyncio.CancelledError:
             raise
+        except LeaseLost as exc:
+            metrics.job_ran(job.kind, "lost")
+            log.warning("job %s (%s) stopped: %s", job.id, job.kind, exc)
         except RetryLater as exc:
             metrics.job_ran(job.kind, "retry")
             await self.queue.fail(job, str(exc), retry_in=exc.delay)

@@ -12,8 +12,10 @@ Delivery contract:
   tab that was offline gets them once on reconnect from the real-time layer's history.
   Read/unread/archive changes publish ``notification.unread`` ({"unread": n, "changed": item})
   so every tab's badge follows.
-- Recipients are handled in chunks of ``chunk`` users: one preferences query, one ``insert_many``,
-  one ``publish_many`` and one push job per chunk.
+- Recipients are handled in chunks of ``chunk`` users, ``CHUNKS_AT_ONCE`` at a time (1): one
+  ``insert_many`` into the inbox, one ``publish_many`` and one push job per chunk (lookups by user
+  go in ``$in`` groups, storage/mongo.py). Chunks are independent (distinct users, their own
+  batch key), so their order does not matter; each personal channel's seqs stay in order.
 - Preferences: a category switched off for ``in_app`` is not stored or published; switched off for
   ``push`` is not pushed, for ``email`` not mailed; a muted webinar gets none of them.
 - Email (``mail_compose.py``, ``mail.py``): one batch per chunk, keyed by the chunk's key, so a
@@ -28,7 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 from realtime.engine.channels import personal
@@ -36,6 +38,7 @@ from realtime.notifications.mail_compose import MailComposer, Notice
 from realtime.notifications.views import public
 from realtime.notifications.webpush import PushDelivery
 from realtime.webinars.links import JoinLinks
+from storage.batch import gather_bounded
 from storage.jobs import Job, JobQueue
 from storage.mongo import Database
 from storage.notifications import Inbox
@@ -46,6 +49,10 @@ from storage.webinars import Webinars
 FANOUT_JOB = "notify.fanout"
 SYNC_LIMIT = 100  # larger integrator requests are queued as a background fan-out
 COUNT_LIMIT = 100  # live messages of larger batches carry no unread count (one query per user set)
+# Chunks of one fan-out in flight together. Two overlap one chunk's app work with another's
+# database writes, but the database is the bottleneck: measured no faster (bench/README.md), and
+# each chunk in flight is app work competing with the live rooms for the event loop.
+CHUNKS_AT_ONCE = 1
 
 
 def _live(doc: dict[str, Any], unread: int | None) -> dict[str, Any]:
@@ -107,13 +114,15 @@ class Notifier:
             raise ValueError(f"unknown category {category!r}")
         users = list(dict.fromkeys(u for u in user_ids if u))
         key = idempotency_key or secrets.token_hex(12)
-        created = 0
-        for start in range(0, len(users), self.chunk):
-            batch = users[start : start + self.chunk]
-            created += await self._notify_batch(
-                batch, category, title, body, url, webinar_id, key, f"{key}:{start // self.chunk}", mail
-            )
-        return created
+
+        def chunk(start: int) -> Callable[[], Awaitable[int]]:
+            batch, batch_key = users[start : start + self.chunk], f"{key}:{start // self.chunk}"
+            args = (batch, category, title, body, url, webinar_id, key, batch_key, mail)
+            return lambda: self._notify_batch(*args)
+
+        # A failed chunk cancels the others; the job's retry redoes what they did not finish.
+        starts = range(0, len(users), self.chunk)
+        return sum(await gather_bounded([chunk(start) for start in starts], CHUNKS_AT_ONCE))
 
     async def _notify_batch(
         self,

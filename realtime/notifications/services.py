@@ -101,7 +101,9 @@ async def open_notifications(
     store = MailStore(db)
     unsubscribe = UnsubscribeLinks(settings)
     transport = make_mail_transport(settings)
-    delivery = MailDelivery(store, transport, queue) if transport is not None else None
+    delivery = None
+    if transport is not None:
+        delivery = MailDelivery(store, transport, queue, lease_seconds=settings.job_lease_seconds)
     composer = None
     if delivery is not None:
         webinars = Webinars(db)

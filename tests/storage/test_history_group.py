@@ -1,6 +1,9 @@
 """Group commit of durable history (storage/history.py) against the real MongoDB-wire server:
 concurrent appends to one channel share one counter increment and one insert, and still get seqs
-1..n in call order, each stored once; a failed group fails only the callers it did not store."""
+1..n in call order, each stored once; a failed group fails only the callers it did not store.
+Bulk appends to many personal channels (``append_many``): a new channel's counter is created at its
+first seq, existing counters move by one, and a channel another writer touches meanwhile still gets
+distinct seqs; lookups by many ids go in ``$in`` groups (storage/mongo.py)."""
 
 from __future__ import annotations
 
@@ -86,3 +89,72 @@ async def test_a_failed_group_fails_only_the_callers_it_did_not_store(db):
     assert [(e.seq, e.data["n"]) for e in stored] == [(1, 0), (2, 1), (3, "other")]
     # The next append carries on after the seqs given up (holes, never duplicates).
     assert (await log.append("room:w2", "chat", {"n": 5})).seq == 6
+
+
+N = 3 * mongo.IN_GROUP + 7  # more than one group, the last one short
+
+
+def channels(n: int = N) -> list[str]:
+    return [f"user:u{i}" for i in range(n)]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_first_messages_of_new_channels_are_seq_1_without_increments(db, commands):
+    h = history.History(db, size=100)
+    entries = await h.append_many([(c, "notification", {"i": i}) for i, c in enumerate(channels())])
+    assert [(e.channel, e.seq) for e in entries] == [(c, 1) for c in channels()]
+    assert commands.count("update", "channel_seq") == 0  # created at 1, not created then incremented
+    assert commands.count("find", "channel_seq") == 4  # the existing counters, in $in groups
+    recovered, reset = await h.since("user:u5", 0)
+    assert not reset and [(e.seq, e.data) for e in recovered] == [(1, {"i": 5})]
+    assert await h.last_seq("user:u5") == 1
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_existing_channels_get_their_next_seq_and_new_ones_seq_1(db):
+    h = history.History(db, size=100)
+    await h.append_many([(c, "n", {"round": 1}) for c in channels(N // 2)])
+    await h.append("user:u0", "n", {"round": "single"})
+    entries = await h.append_many([(c, "n", {"round": 2}) for c in channels()])
+    seqs = {e.channel: e.seq for e in entries}
+    assert seqs["user:u0"] == 3
+    assert {seqs[c] for c in channels(N // 2)[1:]} == {2}
+    assert {seqs[c] for c in channels()[N // 2 :]} == {1}
+    recovered, reset = await h.since("user:u0", 0)
+    assert not reset and [e.data["round"] for e in recovered] == [1, "single", 2]
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_channel_written_during_a_bulk_append_keeps_distinct_ordered_seqs(db):
+    """Single appends racing with bulk appends on the same channels: every message stored once,
+    each channel's seqs strictly increasing in history and never reused."""
+    h = history.History(db, size=1000)
+    first = await h.append_many([(c, "n", {}) for c in channels(20)])  # existing counters for half
+    targets = channels(40)
+
+    async def singles() -> list[history.Entry]:
+        return [await h.append(c, "single", {}) for c in targets[::3]]
+
+    results = await asyncio.gather(
+        h.append_many([(c, "bulk", {"k": 1}) for c in targets]),
+        singles(),
+        h.append_many([(c, "bulk", {"k": 2}) for c in targets]),
+    )
+    written = first + [e for entries in results for e in entries]
+    assert len(written) == 20 + 2 * len(targets) + len(targets[::3])
+    for c in targets:
+        stored = await h.read(c)
+        seqs = [e.seq for e in stored]
+        assert seqs == sorted(set(seqs))  # no seq twice
+        assert sorted(e.seq for e in written if e.channel == c) == seqs  # each caller got its own
+        assert len(stored) == 2 + (c in channels(20)) + (c in targets[::3])
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_find_in_returns_every_match_across_groups(db, commands):
+    await db.things.insert_many([{"_id": i, "kind": "a" if i % 2 else "b"} for i in range(N)])
+    wanted = list(range(0, N, 1)) + [10_000]  # one that does not exist
+    found = await mongo.find_in(db.things, "_id", wanted, {"kind": "a"}, {"_id": 1})
+    assert sorted(d["_id"] for d in found) == list(range(1, N, 2))
+    assert commands.count("find", "things") == 4
+    assert await mongo.find_in(db.things, "_id", []) == []

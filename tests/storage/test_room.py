@@ -62,7 +62,7 @@ async def test_joiners_at_once_each_get_their_own_state_from_shared_queries(serv
     """A join storm's snapshots: every joiner's votes, hand, own questions and upvotes, read at once,
     are each that joiner's own, in two webinars, and a change written before a read is seen by it."""
     room = Room(services.db)
-    users = [f"u{i}" for i in range(12)]
+    users = [f"u{i}" for i in range(120)]  # 60 per webinar: past one $in group (storage/mongo.py)
     polls = {w: await room.polls.add(w, "Which?", ["a", "b", "c"], multiple=True) for w in ("w1", "w2")}
     for w, poll in polls.items():
         await room.polls.set_status(w, poll["_id"], "draft", "open")

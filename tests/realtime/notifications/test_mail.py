@@ -272,3 +272,58 @@ async def test_one_click_unsubscribe_turns_that_categorys_email_off(
     forged = url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB")
     bad = await http_client.fetch(forged, method="POST", body="List-Unsubscribe=One-Click", raise_error=False)
     assert bad.code == 404 and b"not valid" in bad.body
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_send_job_that_lost_its_lease_stops_and_the_new_owner_sends_the_rest_once(
+    services, smtp, monkeypatch
+):
+    """A worker stalled past its lease while a long batch was being sent: another worker claims the
+    job. The first stops after the slice it had under way (its outcomes written) instead of sending
+    the whole batch again beside the new owner; the new owner sends only what is still queued."""
+    from realtime.notifications import mail
+    from storage.jobs import LeaseLost
+
+    monkeypatch.setattr(mail, "SLICE", 2)
+    n = services.notifications
+    await n.worker.close()
+    delivery = n.worker.handlers[mail.JOB_KIND].__self__
+    docs = [
+        {
+            "_id": f"m{i}",
+            "key": f"lease:{i}",
+            "batch": "lease",
+            "to": f"p{i}@example.org",
+            "sender": "team@webinars.example.org",
+            "raw": f"Subject: {i}\r\n\r\nhello\r\n".encode(),
+            "status": "queued",
+            "attempts": 0,
+            "created_at": dt.datetime.now(dt.UTC),
+        }
+        for i in range(5)
+    ]
+    await delivery.submit("lease", docs)
+    first = await n.jobs.claim("stalled", 60)
+    send = delivery.transport.send
+    taken: list[object] = []
+
+    async def send_then_lose_the_lease(messages):
+        outcomes = await send(messages)
+        if not taken:  # the stalled worker's lease lapses during its first slice; another claims it
+            await services.db.jobs.update_one(
+                {"_id": first.id}, {"$set": {"lease_until": dt.datetime.now(dt.UTC)}}
+            )
+            taken.append(await n.jobs.claim("other", 60))
+        return outcomes
+
+    delivery.transport.send = send_then_lose_the_lease
+    with pytest.raises(LeaseLost):
+        await delivery.run(first)
+    await smtp.wait_for(2)
+    assert len(smtp.messages) == 2  # the stalled worker stopped after its slice
+    assert await services.db.mail.count_documents({"batch": "lease", "status": "sent"}) == 2
+    second = taken[0]
+    assert second is not None and second.owner == "other"
+    assert await delivery.run(second) == {"sent": 3}
+    await smtp.wait_for(5)
+    assert sorted(to for to, *_ in smtp.messages) == sorted([f"p{i}@example.org"] for i in range(5))
