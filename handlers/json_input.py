@@ -17,6 +17,7 @@ not JSON at all from one beyond a limit.
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import re
@@ -83,6 +84,10 @@ _decoder = json.JSONDecoder(parse_int=_int, parse_float=_float, parse_constant=_
 def decode(text: str | bytes) -> Any:
     """``text`` as a JSON value within the limits above, or :class:`BadJson`."""
     too_deep = BadJson(f"nested more than {MAX_DEPTH} levels deep", malformed=False)
+    # No garbage collection while the parser recurses: hostile input takes it to the recursion
+    # limit, where a collection's callbacks (the pause metrics) could not run and would fail.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         text = text.decode("utf-8") if isinstance(text, bytes) else text
         value = _decoder.decode(text)
@@ -92,6 +97,9 @@ def decode(text: str | bytes) -> Any:
         raise too_deep from None
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise BadJson("not valid JSON", malformed=True) from None
+    finally:
+        if collecting:
+            gc.enable()
     if _too_deep(value):
         raise too_deep
     if _SURROGATE_ESCAPE.search(text) and _holds_surrogate(value):

@@ -162,14 +162,19 @@ class PauseWatch:
                 self._lag_gauge.set(lag)
 
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            self._gc_started = time.perf_counter()
-            return
-        seconds = time.perf_counter() - self._gc_started
-        self._gc_children[info["generation"]].observe(seconds)
-        if seconds > self.longest_gc:
-            self.longest_gc = seconds
-            self._gc_gauge.set(seconds)
+        """Called by the collector wherever the program is: never raises (an error here would be
+        reported as unraisable and lose nothing but this one measurement)."""
+        try:
+            if phase == "start":
+                self._gc_started = time.perf_counter()
+                return
+            seconds = time.perf_counter() - self._gc_started
+            self._gc_children[info["generation"]].observe(seconds)
+            if seconds > self.longest_gc:
+                self.longest_gc = seconds
+                self._gc_gauge.set(seconds)
+        except Exception:  # noqa: BLE001, S110 - a measurement, e.g. at the recursion limit
+            pass
 
 
 # -- live delivery (realtime/engine) --------------------------------------------------------------

@@ -26,6 +26,19 @@ def collect_garbage() -> Iterator[None]:
     gc.collect()
 
 
+@pytest.fixture(autouse=True)
+def current_event_loop() -> Iterator[None]:
+    """A loop of this test's own as the thread's current one, closed after it. Without it, once an
+    ``asyncio.run`` has left none current, Tornado's ``IOLoop()`` (pytest-tornado's ``io_loop``)
+    makes one with ``asyncio.get_event_loop()``, restores it when the test ends, and nobody ever
+    closes it: its self-pipe warned as an unclosed socket in a later test."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield
+    asyncio.set_event_loop(None)
+    loop.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
     server = RedisServer()

@@ -120,3 +120,27 @@ async def test_websocket_frames_beyond_the_json_limits_get_bad_json_and_the_sock
         await client.send({"type": "ping"})
         await client.expect("pong")
     client.close()
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_collection_during_a_hostile_parse_loses_no_pause_measurement():
+    """JSON nested thousands deep takes the parser to the recursion limit. A garbage collection
+    starting there ran the pause metrics' callback with no stack left: a RecursionError reported
+    as unraisable (seen once in four runs of the WebSocket fuzz test)."""
+    import gc
+
+    from handlers.json_input import BadJson, decode
+    from realtime.metrics import PauseWatch
+
+    watch = PauseWatch()
+    watch.start()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(1)  # a collection at every allocation: one lands inside the parse
+    try:
+        for depth in (900, 2000, 20000):
+            with pytest.raises(BadJson, match="levels deep"):
+                decode("[" * depth + "]" * depth)
+    finally:
+        gc.set_threshold(*thresholds)
+        await watch.close()
+    assert decode('{"a": [1, {"b": 2}]}') == {"a": [1, {"b": 2}]}
