@@ -187,7 +187,12 @@ class Cluster:
         child = self._spawn(name, [sys.executable, str(ROOT / script)], port, env)
         if env.get("METRICS_PORT"):
             child.metrics_port = int(env["METRICS_PORT"])
-            wait_port(child.metrics_port, 60, child.proc)  # it may open after the main port
+            # server.py binds its own port before it starts (the kernel accepts there at once) and
+            # opens the metrics listener later: wait for that one too, or the first scrape is refused
+            try:
+                wait_port(child.metrics_port, 60, child.proc)
+            except RuntimeError as exc:
+                raise RuntimeError(f"{name}'s metrics did not start: {exc}\n{child.tail()}") from None
         return child
 
     def close(self, keep_logs: Path | None = None) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import json
 import socket
+import sys
 
 import pytest
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClosedError
 
+from handlers.ws_memory import READERS
 from tests.slowreader import overrun
 from tests.wsclient import Closed, WsClient
 
@@ -274,3 +277,28 @@ async def test_slow_reader_is_bounded_then_disconnected(ws_url, token, services)
     peak = await overrun(services.hub, conn, "user:slow", "x" * 60_000)
     assert peak <= services.settings.ws_outbox_bytes
     client.close()
+
+
+@pytest.mark.gen_test
+async def test_an_open_socket_keeps_nothing_of_its_handshake(ws_url, token, services):
+    """Issue 14's memory per idle connection: once open, a socket holds no HTTP/1.1 connection
+    objects nor headers, no empty deques, and a handler whose attributes share their keys."""
+    client = await WsClient.connect(ws_url, token())
+    await client.subscribe("user:u1")
+    [session] = [s for s in services.hub.connections if s.user_id == "u1"]
+    handler = session.transport
+    assert handler.request.connection is None and handler.request.server_connection is None
+    assert len(handler.request.headers) == 0
+    stream = handler.ws_connection.stream
+    assert not isinstance(stream._write_futures, collections.deque)
+    assert not isinstance(stream._write_buffer._buffers, collections.deque)
+    assert sys.getsizeof(handler.__dict__) < 400  # a 30th attribute makes it 1,584 bytes
+    # the handshake's task has ended; the socket's frames are read in a task of its own
+    [reader] = [t for t in READERS if t.get_coro().cr_frame.f_locals["self"] is handler.ws_connection]
+    await services.hub.publish("user:u1", "notification", {"title": "still delivered"})
+    assert (await client.messages("user:u1", 1))[0]["data"] == {"title": "still delivered"}
+    await client.send({"type": "ping"})
+    await client.expect("pong")
+    reader.cancel()  # as a cancelled handshake task was: the socket is aborted, the session ends
+    await client.closed()  # the loop's ``finally`` ended the session before the socket closed
+    assert session not in services.hub.connections
