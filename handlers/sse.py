@@ -80,11 +80,7 @@ class EventStreamHandler(JsonHandler):
             raise Refused(Kind.INVALID, "bad_channel", f"give 1 to {MAX_SSE_CHANNELS} 'channel' parameters")
         if any(parse_channel(n) is None for n in names):
             raise Refused(Kind.INVALID, "bad_channel", "unknown or malformed channel name")
-        raw = await self.tickets.redeem(ticket)
-        if raw is None:
-            raise Refused(
-                Kind.UNAUTHORIZED, "ticket_invalid", "unknown, used or expired ticket; get a new one"
-            )
+        raw = await self.tickets.redeem(ticket)  # 401 ticket_invalid: unknown, used or expired
         claims = await self.live.tokens.unrevoked(Claims(**raw))
         if claims.exp < time.time():
             raise Refused(Kind.UNAUTHORIZED, "token_expired", "the token behind this ticket has expired")

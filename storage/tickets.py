@@ -7,6 +7,7 @@ import hashlib
 import secrets
 from typing import Any
 
+from storage.errors import Kind, Refused
 from storage.mongo import Database
 
 TICKET_TTL = 60
@@ -30,11 +31,19 @@ class Tickets:
         await self._coll.insert_one({"_id": _digest(ticket), "claims": claims, "expires": expires})
         return ticket
 
-    async def redeem(self, ticket: str) -> dict[str, Any] | None:
-        """The claims the ticket was issued for, once; None if unknown, used or expired."""
-        if not isinstance(ticket, str) or not 8 <= len(ticket) <= 100:
-            return None
-        doc = await self._coll.find_one_and_delete({"_id": _digest(ticket)})
-        if doc is None or doc["expires"] < dt.datetime.now(dt.UTC):
-            return None
+    async def redeem(self, ticket: str) -> dict[str, Any]:
+        """The claims the ticket was issued for, once; else 401 ``ticket_invalid``, saying whether
+        it is unknown or used, or how long ago it expired."""
+        doc = None
+        if isinstance(ticket, str) and 8 <= len(ticket) <= 100:
+            doc = await self._coll.find_one_and_delete({"_id": _digest(ticket)})
+        if doc is None:
+            raise Refused(Kind.UNAUTHORIZED, "ticket_invalid", "unknown or used ticket; get a new one")
+        late = (dt.datetime.now(dt.UTC) - doc["expires"]).total_seconds()
+        if late > 0:
+            raise Refused(
+                Kind.UNAUTHORIZED,
+                "ticket_invalid",
+                f"the ticket expired {late:.0f} s ago (a ticket lasts {TICKET_TTL} s); get a new one",
+            )
         return dict(doc["claims"])

@@ -153,8 +153,8 @@ async def sse_cycles(app: AppProcess, token: str, room: str, budget: Budget) -> 
             ticket = await ticket_for(http, app.url, token)
             last_id = f"{room}@{since}" if since is not None else None
             stream = await EventStream().open(app.url, ticket, [room], last_event_id=last_id)
-            assert stream.status == 200, stream.error
             try:
+                assert stream.status == 200, stream.error
                 subscribed = await stream.event("subscribed", READ_TIMEOUT)
                 position = subscribed["seq"]
 

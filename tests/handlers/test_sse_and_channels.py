@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -52,6 +54,15 @@ async def test_sse_tickets_are_single_use_and_checked(http_client, base_url, ser
     await reader.close()
     resp = await http_client.fetch(f"{base_url}/sse?ticket={ticket}&channel=user:u1", raise_error=False)
     assert resp.code == 401 and json.loads(resp.body)["error"]["code"] == "ticket_invalid"
+    assert "unknown or used" in json.loads(resp.body)["error"]["message"]
+    # an expired ticket says so, and how late it came
+    late = await ticket_for(http_client, base_url, token)
+    expired = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=30)
+    await services.db.sse_tickets.update_one({"_id": hashlib.sha256(late.encode()).hexdigest()},
+                                             {"$set": {"expires": expired}})  # fmt: skip
+    resp = await http_client.fetch(f"{base_url}/sse?ticket={late}&channel=user:u1", raise_error=False)
+    error = json.loads(resp.body)["error"]
+    assert (resp.code, error["code"]) == (401, "ticket_invalid") and "expired 30 s ago" in error["message"]
     other = await ticket_for(http_client, base_url, token)
     resp = await http_client.fetch(f"{base_url}/sse?ticket={other}&channel=user:u2", raise_error=False)
     assert resp.code == 403
