@@ -1,8 +1,11 @@
-"""The joins benchmark's baseline: a bare Tornado server that accepts a WebSocket on ``/ws`` and
-answers each ``auth`` and ``subscribe`` frame with a pre-built frame, and ``GET /healthz``.
+"""The benchmarks' baseline peer: a bare Tornado server that accepts a WebSocket on ``/ws``,
+answers each ``auth`` and ``subscribe`` frame with a pre-built frame, serves ``GET /healthz``, and on
+``POST /api/channels/<channel>/messages`` builds the publication's WebSocket frame once and writes it
+straight to every subscriber's socket (202, as the product answers).
 
-No token check, no database, no hub: what a join costs in Tornado's own handshake and framing, the
-floor the product's join is measured against (bench/joins.py). ``PORT`` from the environment.
+No token check, no database, no hub, no queue: what a join costs in Tornado's own handshake and
+framing (bench/joins.py), and what a delivery costs as one ``send`` per subscriber (bench/fanout.py).
+``PORT`` from the environment.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import json
 import os
 import signal
+import struct
 
 import tornado.web
 import tornado.websocket
@@ -24,9 +28,53 @@ WELCOME = compact({"type": "welcome", "conn": "bare", "user": "bare", "role": "a
 PONG = compact({"type": "pong", "ts": 0})
 
 
+SUBSCRIBERS: dict[str, set[Socket]] = {}
+
+
+def server_frame(payload: bytes) -> bytes:
+    """An unmasked final text frame."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack("!BB", 0x81, n)
+    elif n < 1 << 16:
+        head = struct.pack("!BBH", 0x81, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x81, 127, n)
+    return head + payload
+
+
 class Socket(tornado.websocket.WebSocketHandler):
+    channels: set[str]
+
     def check_origin(self, origin: str) -> bool:
         return True
+
+    def open(self) -> None:
+        self.channels = set()
+
+    def on_close(self) -> None:
+        for channel in self.channels:
+            SUBSCRIBERS.get(channel, set()).discard(self)
+
+    def send_frame(self, frame: bytes) -> None:
+        """``frame`` to the socket now; what the kernel does not take waits in Tornado's stream."""
+        conn = self.ws_connection
+        if conn is None:
+            return
+        stream = conn.stream
+        if stream.closed():
+            return
+        sent = 0
+        if not stream.writing():
+            try:
+                sent = stream.socket.send(frame)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                return
+        if sent < len(frame):
+            fut = stream.write(frame[sent:])
+            fut.add_done_callback(lambda f: f.exception())  # a closed peer is not an error here
 
     def on_message(self, message: str | bytes) -> None:
         msg = json.loads(message)
@@ -37,9 +85,22 @@ class Socket(tornado.websocket.WebSocketHandler):
             channel = str(msg.get("channel", ""))[:140]
             since = msg.get("since")
             seq = since if isinstance(since, int) else 0
+            self.channels.add(channel)
+            SUBSCRIBERS.setdefault(channel, set()).add(self)
             self.write_message(compact({"type": "subscribed", "channel": channel, "seq": seq}))
         elif kind == "ping":
             self.write_message(PONG)
+
+
+class Publish(tornado.web.RequestHandler):
+    def post(self, channel: str) -> None:
+        msg = json.loads(self.request.body)
+        pub = {"type": "pub", "channel": channel, "data": msg.get("data")}
+        frame = server_frame(compact(pub).encode())
+        for sub in list(SUBSCRIBERS.get(channel, ())):
+            sub.send_frame(frame)
+        self.set_status(202)
+        self.write({"accepted": True})
 
 
 class Health(tornado.web.RequestHandler):
@@ -48,7 +109,8 @@ class Health(tornado.web.RequestHandler):
 
 
 async def main() -> None:
-    app = tornado.web.Application([("/ws", Socket), ("/healthz", Health)], websocket_ping_interval=0)
+    routes = [("/ws", Socket), ("/healthz", Health), (r"/api/channels/([^/]+)/messages", Publish)]
+    app = tornado.web.Application(routes, websocket_ping_interval=0)
     # the default listen backlog (128), as the server has
     server = app.listen(int(os.environ.get("PORT", "8899")), "127.0.0.1")
     stop = asyncio.Event()

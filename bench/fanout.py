@@ -47,7 +47,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="10000,100000",
         help="offered loads for the latency phases, in deliveries/s (messages/s x subscribers)",
     )
-    p.add_argument("--scenario", choices=("single", "redis", "all"), default="all")
+    p.add_argument(
+        "--scenario",
+        default="all",
+        help="comma-separated, in order, of bare (the baseline peer, bench/bare_tornado.py), single, "
+        "redis; all = bare,single,redis",
+    )
     p.add_argument("--quick", action="store_true", help="smoke run: 500 subscribers, 2 s phases")
     p.add_argument("--in-flight", type=int, default=4, help="publishes outstanding in the max-rate phases")
     p.add_argument("--no-max", action="store_true", help="skip the max-rate phases (latency phases only)")
@@ -56,6 +61,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.subscribers = args.subscribers or (500 if args.quick else 5000)
     args.duration = args.duration or (2.0 if args.quick else 10.0)
     args.rates = [int(r) for r in str(args.rates).split(",") if r.strip()]
+    names = ["bare", "single", "redis"] if args.scenario == "all" else args.scenario.split(",")
+    unknown = [n for n in names if n not in ("bare", "single", "redis")]
+    if unknown or not names:
+        p.error(f"--scenario: unknown {unknown}; choose from bare, single, redis, all")
+    args.scenarios = names
     return args
 
 
@@ -148,14 +158,19 @@ def run_scenario(name: str, args: argparse.Namespace, server_core: int | None) -
     q = args.quick
     cluster = Cluster(core=server_core)
     gen = Generator(CHANNEL)
+    bare = name == "bare"
     try:
-        mongo = cluster.start_mongo()
-        redis = cluster.start_redis() if name == "redis" else None
-        apps = [cluster.start_app("app-a", mongo, redis, OUTBOX_BYTES, pauses.env())]
-        if redis is not None:
-            apps.append(cluster.start_app("app-b", mongo, redis, OUTBOX_BYTES, pauses.env()))
-        extra = [mongo] + ([redis] if redis else [])
-        tokens = mint_tokens(cluster, mongo, n)
+        if bare:
+            apps, extra = [cluster.start_bare()], []
+            tokens = [f"bare-{i}" for i in range(n)]  # it checks no token
+        else:
+            mongo = cluster.start_mongo()
+            redis = cluster.start_redis() if name == "redis" else None
+            apps = [cluster.start_app("app-a", mongo, redis, OUTBOX_BYTES, pauses.env())]
+            if redis is not None:
+                apps.append(cluster.start_app("app-b", mongo, redis, OUTBOX_BYTES, pauses.env()))
+            extra = [mongo] + ([redis] if redis else [])
+            tokens = mint_tokens(cluster, mongo, n)
         time.sleep(0.5)  # let start-up work settle before the baseline
         rss0 = [rss_bytes(a.pid) for a in apps]
         gen_cpu0 = cpu_self()
@@ -180,9 +195,10 @@ def run_scenario(name: str, args: argparse.Namespace, server_core: int | None) -
         # Warm the server's code paths so the first measured phase is not paying for them.
         warm_up = {**common, "duration": 0.3 if q else 1.0}
         gen.run_phase(msg_rate=None, durable=False, in_flight=args.in_flight, **warm_up)
-        # One durable publisher first: it creates the channel's seq counter (concurrent first upserts
-        # of it have failed with a 500 and left a hole; see bench/README.md).
-        gen.run_phase(msg_rate=None, durable=True, in_flight=1, **{**common, "duration": 0.3})
+        if not bare:
+            # One durable publisher first: it creates the channel's seq counter (concurrent first
+            # upserts of it have failed with a 500 and left a hole; see bench/README.md).
+            gen.run_phase(msg_rate=None, durable=True, in_flight=1, **{**common, "duration": 0.3})
         if not args.no_max:
             phases.append(measure(gen, apps, extra, "max, ephemeral", n, msg_rate=None, durable=False,
                                   in_flight=args.in_flight, **common))  # fmt: skip
@@ -192,7 +208,7 @@ def run_scenario(name: str, args: argparse.Namespace, server_core: int | None) -
         for rate in args.rates:
             phases.append(measure(gen, apps, extra, f"{rate:,}/s, ephemeral", n, msg_rate=rate / n,
                                   durable=False, in_flight=8, **common))  # fmt: skip
-        if name == "single" and args.rates:
+        if name == "single" and args.rates:  # the bare peer stores nothing: no durable phase
             rate = args.rates[0]
             phases.append(measure(gen, apps, extra, f"{rate:,}/s, durable", n, msg_rate=rate / n,
                                   durable=True, in_flight=8, **common))  # fmt: skip
@@ -231,6 +247,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def over_bare(scenarios: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Each scenario's phases against the bare peer's phase of the same name in this run: CPU per
+    delivery, p50 and p99 as ratios (product ÷ bare)."""
+    bare = {p["phase"]: p for s in scenarios if s["scenario"] == "bare" for p in s["phases"]}
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    for s in scenarios:
+        if s["scenario"] == "bare":
+            continue
+        for p in s["phases"]:
+            b = bare.get(p["phase"].replace(", durable", ", ephemeral"))
+            if b is None:
+                continue
+            row = {}
+            for key in ("server_cpu_s_per_100k", "p50_ms", "p99_ms", "deliveries_per_s"):
+                mine, theirs = p.get(key), b.get(key)
+                row[key] = round(mine / theirs, 2) if mine and theirs else None
+            out.setdefault(s["scenario"], {})[p["phase"]] = row
+    return out
+
+
 def table(results: dict[str, Any]) -> str:
     rows = [
         "| scenario | phase | deliveries/s | server CPU-s/100k | core 0 busy s/100k "
@@ -255,6 +291,12 @@ def table(results: dict[str, Any]) -> str:
     if "redis_vs_single" in results:
         ratio = results["redis_vs_single"]
         lines.append(f"Redis, 2 processes / single process, max deliveries/s: {ratio:.0%}")
+    for scenario, phases in results.get("over_bare", {}).items():
+        for phase, r in phases.items():
+            lines.append(
+                f"{scenario}, {phase} / bare: CPU {r['server_cpu_s_per_100k']}x, p50 {r['p50_ms']}x, "
+                f"p99 {r['p99_ms']}x, deliveries/s {r['deliveries_per_s']}x"
+            )
     return "\n".join(lines)
 
 
@@ -263,7 +305,6 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks: stop children
     server_core = pin_self()
     raise_nofile(args.subscribers + 500)
-    scenarios = ["single", "redis"] if args.scenario == "all" else [args.scenario]
     results: dict[str, Any] = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "command": "python -m bench.fanout " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -274,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": [],
     }
     print(f"layout: {results['layout']}", flush=True)
-    for name in scenarios:
+    for name in args.scenarios:
         results["scenarios"].append(run_scenario(name, args, server_core))
     by = {
         s["scenario"]: s["phases"][0]["deliveries_per_s"]
@@ -283,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if "single" in by and "redis" in by and by["single"]:
         results["redis_vs_single"] = round(by["redis"] / by["single"], 3)
+    results["over_bare"] = over_bare(results["scenarios"])
     out = Path(args.output) if args.output else RESULTS / f"fanout-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -195,6 +195,12 @@ class Cluster:
                 raise RuntimeError(f"{name}'s metrics did not start: {exc}\n{child.tail()}") from None
         return child
 
+    def start_bare(self, name: str = "bare") -> Child:
+        """bench/bare_tornado.py, the baseline peer, on a free port."""
+        port = free_port()
+        env = {**os.environ, "PORT": str(port)}
+        return self._spawn(name, [sys.executable, str(ROOT / "bench" / "bare_tornado.py")], port, env)
+
     def close(self, keep_logs: Path | None = None) -> None:
         """Stop every child; copy their non-empty logs to ``keep_logs`` first if given."""
         for child in reversed(self.children):

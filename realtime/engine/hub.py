@@ -16,6 +16,10 @@ Delivery contract:
   refused is retried in the background, and is in history for recovery either way.
 - Ephemeral messages (``durable=False``) have no ``seq``, are not stored and may be dropped.
 - Each publication is encoded once (realtime/engine/publication.py) and handed to every subscriber.
+- A fan-out to many subscribers yields to the event loop every ``FANOUT_STEP`` seconds of writing,
+  so that one room of thousands does not stall every other connection of the process; a channel's
+  next fan-out starts after the last one ends and a subscriber joins between two fan-outs, so each
+  subscriber still sees every message once and in order.
 
 Ordering, gap repair and catch-up live in realtime/engine/recovery.py, kicks across processes in
 realtime/engine/control.py; this module keeps the registry, publishing and the batched fan-out.
@@ -44,6 +48,8 @@ RETRY_PUBLISH_FOR = 60.0
 BUSY_FANOUT = 0.005  # a fan-out this long (about 500+ subscribers) makes a channel "busy"
 BATCH_WAIT = 0.025  # the longest a busy channel's next fan-out waits to batch
 CLEANUP_WAIT = 5.0  # how long shutdown waits for closed connections to finish leaving
+FANOUT_STEP = 0.005  # the longest a fan-out writes before it lets the loop run (issue 14: ≤ 20 ms)
+FANOUT_CHECK = 32  # subscribers written between two looks at the clock (a look costs ~50 ns)
 
 
 class Subscriber(Protocol):
@@ -93,6 +99,7 @@ class ChannelState:
         "batch",
         "cost",
         "flushed",
+        "flushing",
     )
 
     def __init__(self, last: int) -> None:
@@ -107,6 +114,7 @@ class ChannelState:
         self.batch: list[Publication] = []  # in order, fanned out together at the end of this tick
         self.cost = 0.0  # seconds the last fan-out took
         self.flushed = 0.0  # loop time it ended
+        self.flushing: asyncio.Future[None] | None = None  # a fan-out in steps is under way
 
 
 class Hub:
@@ -267,7 +275,13 @@ class Hub:
     ) -> None:
         """Add ``sub`` to ``channel``. ``on_ready(position, reset)`` is called before any message
         for the channel is delivered to ``sub``; then missed messages (after ``since``), then live."""
-        state = await self._acquire(channel)
+        while True:
+            state = await self._acquire(channel)
+            if state.flushing is None:
+                break
+            # a fan-out in steps is under way: join after it, as at any other moment between two
+            # fan-outs (its subscribers were taken when it began; the join's backlog covers it)
+            await asyncio.shield(state.flushing)
         state.subscribers.add(sub)
         try:
             await self.recovery.join(sub, channel, state, since, on_ready)
@@ -352,13 +366,16 @@ class Hub:
         busy (its last fan-out was expensive and has just ended): then it waits up to that cost
         (at most BATCH_WAIT) so that messages arriving meanwhile share one write per subscriber
         (a ``send`` per subscriber per message is what saturates a core)."""
-        if not state.batch:
-            loop = asyncio.get_running_loop()
-            if state.cost > BUSY_FANOUT and loop.time() - state.flushed < state.cost:
-                loop.call_later(min(state.cost, BATCH_WAIT), self._flush, state)
-            else:
-                loop.call_soon(self._flush, state)
+        if not state.batch and state.flushing is None:
+            self._schedule_flush(state)
         state.batch.append(pub)
+
+    def _schedule_flush(self, state: ChannelState) -> None:
+        loop = asyncio.get_running_loop()
+        if state.cost > BUSY_FANOUT and loop.time() - state.flushed < state.cost:
+            loop.call_later(min(state.cost, BATCH_WAIT), self._flush, state)
+        else:
+            loop.call_soon(self._flush, state)
 
     def _flush(self, state: ChannelState) -> None:
         pubs, state.batch = state.batch, []
@@ -370,10 +387,51 @@ class Hub:
             return
         frame = pubs[0].ws_frame if len(pubs) == 1 else b"".join(p.ws_frame for p in pubs)
         droppable = all(p.seq is None for p in pubs)
+        self._write(state, pubs, frame, droppable, subscribers, 0, 0.0, len(subscribers))
+
+    def _write(
+        self,
+        state: ChannelState,
+        pubs: list[Publication],
+        frame: bytes,
+        droppable: bool,
+        subscribers: tuple[Subscriber, ...],
+        start: int,
+        spent: float,
+        reached: int,
+    ) -> None:
+        """Push to ``subscribers[start:]`` for at most about FANOUT_STEP, then continue in a later
+        step of the loop. After the first step a subscriber that has left since is skipped."""
         clock = time.perf_counter
-        started = clock()
-        for sub in subscribers:
-            sub.push(frame, droppable, pubs)
-        state.cost = clock() - started
-        state.flushed = asyncio.get_running_loop().time()
-        metrics.fanned_out(pubs, len(subscribers), state.cost)
+        began = clock()
+        i, n = start, len(subscribers)
+        current = state.subscribers
+        while i < n:
+            end = min(i + FANOUT_CHECK, n)
+            if start == 0:
+                for sub in subscribers[i:end]:
+                    sub.push(frame, droppable, pubs)
+            else:
+                for sub in subscribers[i:end]:
+                    if sub in current:
+                        sub.push(frame, droppable, pubs)
+                    else:
+                        reached -= 1
+            i = end
+            if i < n and clock() - began > FANOUT_STEP:
+                break
+        spent += clock() - began
+        loop = asyncio.get_running_loop()
+        if i < n:
+            if state.flushing is None:
+                state.flushing = loop.create_future()
+            loop.call_soon(self._write, state, pubs, frame, droppable, subscribers, i, spent, reached)
+            return
+        state.cost = spent
+        state.flushed = loop.time()
+        metrics.fanned_out(pubs, reached, spent)
+        if state.flushing is not None:
+            state.flushing.set_result(None)
+            state.flushing = None
+            if state.batch:  # what arrived during the steps
+                self._schedule_flush(state)

@@ -39,9 +39,16 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
     results = json.loads(out.read_text())
     assert results["machine"]["nproc"] >= 1
     assert "core" in results["layout"] or "not pinned" in results["layout"]
-    assert [s["scenario"] for s in results["scenarios"]] == ["single", "redis"]
+    assert [s["scenario"] for s in results["scenarios"]] == ["bare", "single", "redis"]
     assert 0 < results["redis_vs_single"]
+    # every product phase beside the bare peer's phase of the same rate, measured in this run
+    for scenario in ("single", "redis"):
+        ratios = results["over_bare"][scenario]
+        assert set(ratios) >= {"max, ephemeral", "2,000/s, ephemeral", "10,000/s, ephemeral"}, ratios
+        for r in ratios.values():
+            assert r["server_cpu_s_per_100k"] > 0 and r["p99_ms"] > 0, r
     for scenario in results["scenarios"]:
+        bare = scenario["scenario"] == "bare"
         assert scenario["generator"]["ready"] == 50
         assert scenario["generator"]["closed"] == 0
         assert scenario["server_bytes_per_idle_conn"] > 0
@@ -57,8 +64,11 @@ def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
             assert phase["server_cpu_s_per_100k"] > 0
             assert phase["generator_cpu_s"] > 0
             assert 0 <= phase["p50_ms"] <= phase["p99_ms"] <= phase["max_ms"] < 60_000, phase
+            if bare:  # it has no metrics listener
+                continue
             # the app's own pause histograms, read over its metrics listener around the phase
             assert phase["pauses"]["loop_lags_over_20ms"] >= 0
             assert phase["pauses"]["longest_loop_lag"].endswith("] ms"), phase["pauses"]
             assert set(phase["pauses"]["collections"]) == {"0", "1", "2"}
-        assert sum(scenario["connect_pauses"]["collections"].values()) > 0  # 50 connections allocate
+        if not bare:
+            assert sum(scenario["connect_pauses"]["collections"].values()) > 0  # 50 connections allocate

@@ -333,10 +333,84 @@ async def test_a_busy_channel_batches_what_arrives_during_its_fan_out(hubs, back
     seqs = [first] + [e.seq for e in entries]
 
     async def all_delivered() -> None:
-        while sum(len(g) for g in subs[-1].groups) < 6:  # noqa: ASYNC110 - as above
+        # every subscriber: a fan-out runs in steps, in no particular order of subscribers
+        while any(sum(len(g) for g in sub.groups) < 6 for sub in subs):  # noqa: ASYNC110 - as above
             await asyncio.sleep(0.01)
 
     await asyncio.wait_for(all_delivered(), 10)
     for sub in subs:
         assert [s for group in sub.groups for s in group] == seqs  # in order, each once
     assert any(len(group) > 1 for group in subs[0].groups)  # the later ones shared writes
+
+
+class Stamped(Counter):
+    """A slow subscriber that also writes each push into a shared timeline."""
+
+    def __init__(self, timeline: list[str]) -> None:
+        super().__init__()
+        self.timeline = timeline
+
+    def push(self, frame: bytes, droppable: bool, pubs: list[Publication]) -> None:
+        self.timeline.append("push")
+        super().push(frame, droppable, pubs)
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+@pytest.mark.gen_test(timeout=30)
+async def test_a_large_fan_out_lets_the_loop_run_between_its_steps(hubs, backend):
+    # 200 writes of 0.1 ms each are a 20 ms fan-out: the rest of the process must get turns in it
+    hub = await hubs()
+    timeline: list[str] = []
+    subs = [Stamped(timeline) for _ in range(200)]
+    for sub in subs:
+        await hub.subscribe(sub, "room:big", None, noop)
+    done = asyncio.Event()
+
+    async def other_work() -> None:
+        while not done.is_set():
+            timeline.append("tick")
+            await asyncio.sleep(0)
+
+    ticking = asyncio.create_task(other_work())
+    await hub.publish("room:big", "chat.message", {"n": 1})
+    while not all(sub.groups for sub in subs):  # noqa: ASYNC110 - the seam has no event
+        await asyncio.sleep(0.001)
+    done.set()
+    await ticking
+    pushes = [i for i, what in enumerate(timeline) if what == "push"]
+    assert len(pushes) == 200
+    between = timeline[pushes[0] : pushes[-1]].count("tick")
+    assert between >= 2, f"the fan-out held the loop for all 200 writes ({between} turns between)"
+
+
+@pytest.mark.parametrize("backend", ["memory"])
+@pytest.mark.gen_test(timeout=30)
+async def test_joining_or_leaving_during_a_fan_out_in_steps_loses_and_repeats_nothing(hubs, backend):
+    hub = await hubs()
+    timeline: list[str] = []
+    subs = [Stamped(timeline) for _ in range(200)]
+    for sub in subs:
+        await hub.subscribe(sub, "room:steps", None, noop)
+    first = await hub.publish("room:steps", "chat.message", {"n": 1})
+    while not timeline:  # noqa: ASYNC110 - the fan-out has begun
+        await asyncio.sleep(0)
+    waiting = [sub for sub in subs if not sub.groups]
+    assert waiting  # ... and not ended: it is in steps
+    leaver = waiting[-1]
+    await hub.unsubscribe(leaver, "room:steps")
+    joiner, fresh = Recorder("late"), Recorder("fresh")
+    await asyncio.gather(
+        hub.subscribe(joiner, "room:steps", 0, noop),  # from the start: message 1 from history
+        hub.subscribe(fresh, "room:steps", None, noop),  # from now on
+    )
+    second = await hub.publish("room:steps", "chat.message", {"n": 2})
+    await joiner.wait_for(2)
+    await fresh.wait_for(1)
+    stayed = [sub for sub in subs if sub is not leaver]
+    while any(sum(len(g) for g in sub.groups) < 2 for sub in stayed):  # noqa: ASYNC110 - no event
+        await asyncio.sleep(0.01)
+    assert joiner.seqs() == [first, second]
+    assert fresh.seqs() == [second]
+    assert leaver.groups == []  # it left before the fan-out reached it
+    for sub in stayed:
+        assert [s for group in sub.groups for s in group] == [first, second]
