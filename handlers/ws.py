@@ -236,7 +236,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         if self.outbox is not None:
-            self.outbox.closed = True
+            self.outbox.close()
         self.session.closed()
         log.info(
             "ws close conn=%s code=%s dropped=%s",

@@ -51,6 +51,15 @@ class Protocol(tornado.websocket.WebSocketProtocol13):
         READERS.add(reader)
         reader.add_done_callback(self._reader_done)
 
+    def on_connection_close(self) -> None:
+        stream = self.stream
+        super().on_connection_close()
+        # A peer's reset is kept as ``stream.error``, whose traceback's frames hold the stream: a
+        # reference cycle for every connection that ends so, which only a full collection (the
+        # longest pause of the loop) frees. Nothing reads it once the connection has closed.
+        if stream is not None:
+            stream.error = None
+
     def _reader_done(self, task: asyncio.Task[None]) -> None:
         READERS.discard(task)
         if task.cancelled():

@@ -16,7 +16,8 @@ Delivery contract:
   refused is retried in the background, and is in history for recovery either way.
 - Ephemeral messages (``durable=False``) have no ``seq``, are not stored and may be dropped.
 - Each publication is encoded once (realtime/engine/publication.py) and handed to every subscriber.
-- A fan-out to many subscribers yields to the event loop every ``FANOUT_STEP`` seconds of writing,
+- A fan-out to many subscribers yields to the event loop every ``steps.STEP`` seconds of writing
+  (realtime/engine/steps.py),
   so that one room of thousands does not stall every other connection of the process; a channel's
   next fan-out starts after the last one ends and a subscriber joins between two fan-outs, so each
   subscriber still sees every message once and in order.
@@ -35,6 +36,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 from realtime import metrics
+from realtime.engine import steps
 from realtime.engine.broker import Broker, BrokerUnavailable
 from realtime.engine.control import CONTROL, Control
 from realtime.engine.publication import Publication
@@ -48,8 +50,6 @@ RETRY_PUBLISH_FOR = 60.0
 BUSY_FANOUT = 0.005  # a fan-out this long (about 500+ subscribers) makes a channel "busy"
 BATCH_WAIT = 0.025  # the longest a busy channel's next fan-out waits to batch
 CLEANUP_WAIT = 5.0  # how long shutdown waits for closed connections to finish leaving
-FANOUT_STEP = 0.005  # the longest a fan-out writes before it lets the loop run (issue 14: ≤ 20 ms)
-FANOUT_CHECK = 32  # subscribers written between two looks at the clock (a look costs ~50 ns)
 
 
 class Subscriber(Protocol):
@@ -153,6 +153,11 @@ class Hub:
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
         return task
+
+    @property
+    def leaving(self) -> int:
+        """Closed connections still leaving their channels."""
+        return len(self._cleanups)
 
     async def close(self) -> None:
         if self._cleanups:
@@ -400,14 +405,14 @@ class Hub:
         spent: float,
         reached: int,
     ) -> None:
-        """Push to ``subscribers[start:]`` for at most about FANOUT_STEP, then continue in a later
+        """Push to ``subscribers[start:]`` for at most about steps.STEP, then continue in a later
         step of the loop. After the first step a subscriber that has left since is skipped."""
         clock = time.perf_counter
         began = clock()
         i, n = start, len(subscribers)
         current = state.subscribers
         while i < n:
-            end = min(i + FANOUT_CHECK, n)
+            end = min(i + steps.CHECK, n)
             if start == 0:
                 for sub in subscribers[i:end]:
                     sub.push(frame, droppable, pubs)
@@ -418,7 +423,7 @@ class Hub:
                     else:
                         reached -= 1
             i = end
-            if i < n and clock() - began > FANOUT_STEP:
+            if i < n and clock() - began > steps.STEP:
                 break
         spent += clock() - began
         loop = asyncio.get_running_loop()

@@ -107,6 +107,14 @@ class Outbox:
                 self._stream.write(data)
         self.closed = True
 
+    def close(self) -> None:
+        """The connection has ended: accept nothing more, and let go of the owner's callbacks (the
+        owner holds this outbox: a reference cycle per connection, for a full collection to free)."""
+        self.closed = True
+        self._queue = []
+        self._queued = 0
+        self._on_overflow = self._on_error = _nothing
+
     def _discard_droppable(self) -> None:
         kept = [item for item in self._queue if not item[1]]
         self.dropped += len(self._queue) - len(kept)
@@ -136,3 +144,7 @@ class Outbox:
             self._on_error()
             return
         self._flush()
+
+
+def _nothing() -> None:
+    return None

@@ -27,7 +27,7 @@ from realtime.engine.limits import TOO_MANY_CONNECTIONS, ConnectionLimits, Place
 from realtime.engine.presence import PresenceTracker
 from realtime.engine.publication import Publication
 from realtime.engine.rpc import RpcContext, RpcRegistry
-from realtime.engine.transport import Push, Transport, push_nothing
+from realtime.engine.transport import Ended, Push, Transport, push_nothing
 from storage.errors import Kind, Refused
 
 log = logging.getLogger("realtime.engine.session")
@@ -131,6 +131,14 @@ class Session:
         self.deps.hub.connections.discard(self)
         if self.channels:
             self.deps.hub.track(self._cleanup(list(self.channels)))
+        else:
+            self._detach()
+
+    def _detach(self) -> None:
+        """Let go of the ended transport (it refers to this session: freed by reference counting
+        then, not by a full collection, the longest pause of the loop)."""
+        self.transport = Ended(self.transport)
+        self.push = push_nothing
 
     # -- to the client ---------------------------------------------------------------------------
 
@@ -334,11 +342,14 @@ class Session:
             await self.deps.policy.left(self.claims, channel)
 
     async def _cleanup(self, channels: list[str]) -> None:
-        for name in channels:
-            try:
-                await self._leave(name)
-            except Exception:  # noqa: BLE001 - clean up the rest regardless
-                log.warning("cleanup of %s failed", name, exc_info=True)
+        try:
+            for name in channels:
+                try:
+                    await self._leave(name)
+                except Exception:  # noqa: BLE001 - clean up the rest regardless
+                    log.warning("cleanup of %s failed", name, exc_info=True)
+        finally:
+            self._detach()
 
     async def publish(self, name: Any, event: Any, data: Any) -> None:
         """A client publish: ephemeral, where the channel's policy allows ``event``."""

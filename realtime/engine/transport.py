@@ -39,3 +39,30 @@ class Transport(Protocol):
     def send_ping(self) -> None: ...
 
     def answered_since_ping(self) -> bool: ...
+
+
+class Ended:
+    """The transport of a session whose connection has ended and left its channels: it sends
+    nothing. A session keeps this instead of its transport, which refers back to it (a reference
+    cycle per connection, which only a full collection of the garbage collector frees)."""
+
+    __slots__ = ("remote_ip", "transport_name")
+
+    def __init__(self, transport: Transport) -> None:
+        self.remote_ip = transport.remote_ip
+        self.transport_name = transport.transport_name
+
+    def deliver(self, pub: Publication) -> None:
+        return None
+
+    def send_json(self, msg: dict[str, Any]) -> None:
+        return None
+
+    def close(self, code: int, reason: str) -> None:
+        return None
+
+    def send_ping(self) -> None:
+        return None
+
+    def answered_since_ping(self) -> bool:
+        return True

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import gc
 import json
 import socket
+import struct
 import sys
 
 import pytest
 from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClosedError
 
+from handlers.ws import RealtimeSocket
 from handlers.ws_memory import READERS
+from realtime.engine.outbox import Outbox
+from realtime.engine.session import Session
 from tests.slowreader import overrun
 from tests.wsclient import Closed, WsClient
 
@@ -302,3 +308,32 @@ async def test_an_open_socket_keeps_nothing_of_its_handshake(ws_url, token, serv
     reader.cancel()  # as a cancelled handshake task was: the socket is aborted, the session ends
     await client.closed()  # the loop's ``finally`` ended the session before the socket closed
     assert session not in services.hub.connections
+
+
+@pytest.mark.gen_test(timeout=60)
+async def test_a_connection_that_ends_leaves_no_reference_cycle(ws_url, token, services):
+    # A socket, its session and its outbox are freed when the connection ends, not by a full
+    # collection of the garbage collector (the longest pause of the loop, issue 14): a clean close,
+    # and a peer's reset in the middle of a subscription, which Tornado keeps with its traceback.
+    hub = services.hub
+    clean = await WsClient.connect(ws_url, token("u1"))
+    await clean.subscribe("user:u1")
+    reset = await WsClient.connect(ws_url, token("u2"))
+    await reset.subscribe("user:u2")
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        clean.close()
+        sock = reset.conn.stream.socket
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        await hub.publish("user:u2", "notification", {"n": 1})
+        sock.close()  # an RST: the server's next read fails with ECONNRESET
+        while sum(hub.connection_counts().values()) or hub.leaving:  # noqa: ASYNC110 - no event
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)  # the closing callbacks' last turn
+        gc.collect()
+        cycles = [o for o in gc.garbage if isinstance(o, RealtimeSocket | Session | Outbox)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert cycles == []

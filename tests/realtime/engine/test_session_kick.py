@@ -49,6 +49,7 @@ class Recording:
     """A transport that keeps what the session sent and how it closed."""
 
     remote_ip = "127.0.0.1"
+    transport_name = "test"
 
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []

@@ -1,0 +1,86 @@
+"""Passes over every connection let the event loop run between their steps (realtime/engine/steps.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from realtime.engine import steps
+from realtime.engine.heartbeat import Heartbeat
+
+
+class SlowPeer:
+    """A connection at the heartbeat's seam whose ping costs 0.1 ms, about a socket write."""
+
+    transport_name = "ws"
+    jti = ""
+    user_id = "u"
+
+    def __init__(self, timeline: list[str], answers: bool) -> None:
+        self.timeline = timeline
+        self.answers = answers
+        self.closed: int | None = None
+
+    def send_ping(self) -> None:
+        self.timeline.append("ping")
+        time.sleep(0.0001)
+
+    def answered_since_ping(self) -> bool:
+        return self.answers
+
+    def close(self, code: int, reason: str) -> None:
+        self.timeline.append("close")
+        self.closed = code
+        time.sleep(0.0001)
+
+
+async def ticking(timeline: list[str], done: asyncio.Event) -> None:
+    while not done.is_set():
+        timeline.append("tick")
+        await asyncio.sleep(0)
+
+
+def turns_between(timeline: list[str], what: str) -> int:
+    at = [i for i, x in enumerate(timeline) if x == what]
+    return timeline[at[0] : at[-1]].count("tick")
+
+
+@pytest.mark.gen_test
+async def test_each_yields_to_the_loop_when_a_step_has_taken_long_enough():
+    timeline: list[str] = []
+    done = asyncio.Event()
+    other = asyncio.create_task(ticking(timeline, done))
+
+    def act(n: int) -> None:
+        timeline.append("act")
+        time.sleep(0.0001)
+
+    await steps.each(range(200), act)  # 20 ms of work
+    done.set()
+    await other
+    assert timeline.count("act") == 200
+    assert turns_between(timeline, "act") >= 2
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_round_of_pings_and_closes_does_not_hold_the_loop():
+    timeline: list[str] = []
+    peers = [SlowPeer(timeline, answers=i % 2 == 0) for i in range(200)]
+    beat = Heartbeat(peers, interval=0.2, timeout=0.1)
+    done = asyncio.Event()
+    other = asyncio.create_task(ticking(timeline, done))
+    beat.start()
+    try:
+        while timeline.count("close") < 100:  # noqa: ASYNC110 - the seam has no event
+            await asyncio.sleep(0.01)
+    finally:
+        await beat.close()
+        done.set()
+        await other
+    pings = [i for i, x in enumerate(timeline) if x == "ping"][:200]  # the first round
+    assert timeline[pings[0] : pings[-1]].count("tick") >= 2
+    assert turns_between(timeline, "close") >= 2
+    assert {p.closed for p in peers if not p.answers} == {1001}  # the silent half, every one of them
+    assert all(p.closed is None for p in peers if p.answers)
