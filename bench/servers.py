@@ -23,11 +23,18 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def raise_nofile(needed: int) -> int:
-    """Raise the soft open-file limit to the hard one (children inherit it); refuse if too low."""
+    """Raise the soft open-file limit to the hard one (children inherit it); when that is too low,
+    the hard one too where this process may (root); else refuse."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard != resource.RLIM_INFINITY else max(soft, needed * 2)
     if target < needed:
-        raise SystemExit(f"open-file hard limit {hard} is below the {needed} needed; lower --subscribers")
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed * 2, needed * 2))
+            return needed * 2
+        except (OSError, ValueError):
+            raise SystemExit(
+                f"open-file hard limit {hard} is below the {needed} needed; lower the connections"
+            ) from None
     resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     return target
 

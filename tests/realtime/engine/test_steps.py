@@ -84,3 +84,25 @@ async def test_a_round_of_pings_and_closes_does_not_hold_the_loop():
     assert turns_between(timeline, "close") >= 2
     assert {p.closed for p in peers if not p.answers} == {1001}  # the silent half, every one of them
     assert all(p.closed is None for p in peers if p.answers)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_round_of_pings_is_spread_over_time():
+    # sent at once, thousands of pings come back as thousands of pongs at once, and a broadcast
+    # waits behind them: a round goes out in parts over half the gap before the next round
+    timeline: list[str] = []
+    peers = [SlowPeer(timeline, answers=True) for _ in range(100)]
+    sent: list[float] = []
+    loop = asyncio.get_running_loop()
+    for peer in peers:
+        peer.send_ping = lambda: sent.append(loop.time())  # type: ignore[method-assign]
+    beat = Heartbeat(peers, interval=1.0, timeout=0.2)  # spread over (1.0 - 0.2) / 2 = 0.4 s
+    beat.start()
+    try:
+        while len(sent) < 100:  # noqa: ASYNC110 - the seam has no event
+            await asyncio.sleep(0.01)
+    finally:
+        await beat.close()
+    first_round = sorted(sent[:100])
+    assert first_round[-1] - first_round[0] >= 0.3  # 19 pauses of 0.02 s between 20 parts
+    assert all(p.closed is None for p in peers)
