@@ -333,7 +333,13 @@ class Settings:
         _int(4096, 1 << 30),
         "Bound of each connection's outgoing buffer; see docs/protocol.md for the policy when full.",
     )
-    ws_ping_interval: float = setting("WS_PING_INTERVAL", 25.0, _float(0.05, 3600), "Seconds between pings.")
+    ws_ping_interval: float = setting(
+        "WS_PING_INTERVAL",
+        25.0,
+        _float(0.05, 3600),
+        "Seconds between rounds of pings; a round goes out in parts over half of the interval minus "
+        "WS_PING_TIMEOUT, not to every connection at once.",
+    )
     ws_ping_timeout: float = setting(
         "WS_PING_TIMEOUT",
         20.0,
