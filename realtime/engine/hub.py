@@ -411,20 +411,24 @@ class Hub:
         began = clock()
         i, n = start, len(subscribers)
         current = state.subscribers
-        while i < n:
-            end = min(i + steps.CHECK, n)
-            if start == 0:
-                for sub in subscribers[i:end]:
-                    sub.push(frame, droppable, pubs)
-            else:
-                for sub in subscribers[i:end]:
-                    if sub in current:
+        try:
+            while i < n:
+                end = min(i + steps.CHECK, n)
+                if start == 0:
+                    for sub in subscribers[i:end]:
                         sub.push(frame, droppable, pubs)
-                    else:
-                        reached -= 1
-            i = end
-            if i < n and clock() - began > steps.STEP:
-                break
+                else:
+                    for sub in subscribers[i:end]:
+                        if sub in current:
+                            sub.push(frame, droppable, pubs)
+                        else:
+                            reached -= 1
+                i = end
+                if i < n and clock() - began > steps.STEP:
+                    break
+        except Exception:  # noqa: BLE001 - a subscriber's failure must not wedge the channel
+            log.exception("a fan-out to %d subscribers failed at the %d-th", n, i)
+            i = n  # ends here, as the fan-out in one step did; the channel's next one still runs
         spent += clock() - began
         loop = asyncio.get_running_loop()
         if i < n:
