@@ -29,7 +29,7 @@ from pymongo.errors import DuplicateKeyError
 
 from storage.batch import Batcher
 from storage.errors import Kind, Refused
-from storage.mongo import Database
+from storage.mongo import Database, insert_fresh
 
 hasher = PasswordHasher()
 # Verifying against a dummy hash when the email is unknown keeps the timing of both failures alike.
@@ -184,7 +184,7 @@ class Accounts:
         }
         if parent is not None:
             doc["parent"] = parent
-        await self.db.refresh_tokens.insert_one(doc)
+        await insert_fresh(self.db.refresh_tokens, doc)
         return token
 
     async def rotate_refresh(self, token: str, ttl: int) -> tuple[str, str]:

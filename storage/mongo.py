@@ -10,6 +10,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
 
 from storage.batch import gather_bounded
 
@@ -74,6 +75,19 @@ async def update_in(
         return int(result.modified_count)
 
     return sum(await each_group(values, group))
+
+
+async def insert_fresh(coll: AsyncCollection[Doc], doc: Doc) -> None:
+    """Insert ``doc``, whose ``_id`` is new (random, or an ObjectId PyMongo sets on ``doc``). PyMongo
+    retries a write once after a network error or a timeout; a server that does not deduplicate
+    retried writes (SecantusDB) answers the retry of an insert that was stored with a duplicate key.
+    That is our own document, not an error: a duplicate ``_id`` that is found stored is success
+    (a loaded test run got a 500 from it); a duplicate on any other unique key is raised."""
+    try:
+        await coll.insert_one(doc)
+    except DuplicateKeyError:
+        if "_id" not in doc or await coll.find_one({"_id": doc["_id"]}, {"_id": 1}) is None:
+            raise
 
 
 def open_client(url: str, timeout: float = DEFAULT_TIMEOUT, **options: Any) -> AsyncMongoClient[Doc]:

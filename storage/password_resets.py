@@ -13,7 +13,7 @@ import secrets
 from datetime import timedelta
 
 from storage.accounts import now
-from storage.mongo import Database
+from storage.mongo import Database, insert_fresh
 
 
 class PasswordResets:
@@ -26,7 +26,7 @@ class PasswordResets:
         await self.db.password_resets.delete_many({"expires_at": {"$lte": t}})
         token = secrets.token_urlsafe(32)
         doc = {"_id": _digest(token), "user_id": user_id, "expires_at": t + timedelta(seconds=ttl)}
-        await self.db.password_resets.insert_one(doc)
+        await insert_fresh(self.db.password_resets, doc)
         return token
 
     async def consume(self, token: str) -> str | None:

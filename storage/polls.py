@@ -12,7 +12,7 @@ from pymongo.errors import DuplicateKeyError
 from storage.accounts import new_id, now
 from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import Kind, Refused, conflict, not_found
-from storage.mongo import Database, find_in
+from storage.mongo import Database, find_in, insert_fresh
 
 MAX_POLLS = 1000  # listed per webinar
 PollDocs = list[dict[str, Any]]  # (``Polls.list`` hides the builtin inside the class)
@@ -48,7 +48,7 @@ class Polls:
             "show_results": False,
             "created_at": now(),
         }
-        await self.db.polls.insert_one(doc)
+        await insert_fresh(self.db.polls, doc)
         return doc
 
     async def get(self, webinar_id: str, poll_id: str) -> dict[str, Any]:

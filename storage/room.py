@@ -22,7 +22,7 @@ from storage.batch import Batcher, UserKey, by_webinar
 from storage.errors import conflict, forbidden, not_found
 from storage.feedback import Feedback
 from storage.moderation import Moderation
-from storage.mongo import Database, find_in
+from storage.mongo import Database, find_in, insert_fresh
 from storage.polls import Polls
 
 OWN_QUESTIONS = 200  # a participant's own questions in their snapshot
@@ -108,7 +108,7 @@ class Room:
             "deleted": False,
             "created_at": now(),
         }
-        await self.db.chat.insert_one(doc)
+        await insert_fresh(self.db.chat, doc)
         return doc
 
     async def delete_chat(self, webinar_id: str, message_id: str) -> dict[str, Any]:
@@ -141,7 +141,7 @@ class Room:
             "voters": [],
             "created_at": now(),
         }
-        await self.db.questions.insert_one(doc)
+        await insert_fresh(self.db.questions, doc)
         return doc
 
     async def question(self, webinar_id: str, question_id: str) -> dict[str, Any]:
@@ -310,7 +310,7 @@ class Room:
         await self.db.announcements.update_many(
             {"webinar_id": webinar_id, "audience": audience, "active": True}, {"$set": {"active": False}}
         )
-        await self.db.announcements.insert_one(doc)
+        await insert_fresh(self.db.announcements, doc)
         return doc
 
     async def active_announcement(self, webinar_id: str, audience: str = "room") -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ import secrets
 from typing import Any
 
 from storage.errors import Kind, Refused
-from storage.mongo import Database
+from storage.mongo import Database, insert_fresh
 
 TICKET_TTL = 60
 
@@ -28,7 +28,7 @@ class Tickets:
     async def issue(self, claims: dict[str, Any]) -> str:
         ticket = secrets.token_urlsafe(24)
         expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=TICKET_TTL)
-        await self._coll.insert_one({"_id": _digest(ticket), "claims": claims, "expires": expires})
+        await insert_fresh(self._coll, {"_id": _digest(ticket), "claims": claims, "expires": expires})
         return ticket
 
     async def redeem(self, ticket: str) -> dict[str, Any]:
