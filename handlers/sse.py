@@ -25,7 +25,7 @@ from handlers.base import JsonHandler
 from handlers.bearer import bearer_claims
 from handlers.limits import MINUTE, enforce
 from realtime.auth.tokens import Claims, TokenService
-from realtime.engine.channels import parse_channel
+from realtime.engine.channels import Channel, parse_channel
 from realtime.engine.outbox import Outbox
 from realtime.engine.publication import Publication, encode
 from realtime.engine.session import SLOW_CONSUMER, Session, SessionDeps
@@ -87,13 +87,13 @@ class EventStreamHandler(JsonHandler):
         last_id = self.request.headers.get("Last-Event-ID") or self.get_query_argument("last_event_id", "")
         since = parse_event_id(last_id) if last_id else {}
         session = self.session = Session(self.live, self, claims)
-        admitted = [await session.admit(name, since.get(name)) for name in names]
+        admitted: list[Channel] = [await session.admit(name, since.get(name)) for name in names]
         await session.reserve()  # 429 too_many_connections past the user's cap
         try:
             await self._start()
             session.open(self.push)
-            for channel, admission in admitted:
-                await session.join(channel, since.get(channel.name), admission)
+            for channel in admitted:
+                await session.join(channel, since.get(channel.name))
             log.info("sse open conn=%s user=%s channels=%d", session.conn_id, claims.user_id, len(admitted))
             await self._done.wait()
         except Refused as exc:  # the stream has started: say why it ends

@@ -53,29 +53,15 @@ def personal(user_id: str) -> str:
     return f"user:{user_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class Admission:
-    """A policy's answer to a subscribe: refused with ``refusal`` (an error code), or admitted with
-    what the policy found while deciding (``found``), handed back to its ``joined`` so that a join
-    looks nothing up twice."""
-
-    refusal: str | None = None
-    found: Any = None
-
-
 class ChannelPolicy(Protocol):
     async def can_subscribe(self, claims: Claims, channel: Channel) -> str | None:
         """None to admit; else an error code (``forbidden``, ``banned``, ``not_found``...)."""
 
-    async def admit(self, claims: Claims, channel: Channel) -> Admission:
-        """As :meth:`can_subscribe`, for a subscribe that :meth:`joined` follows when admitted."""
-
     async def can_publish(self, claims: Claims, channel: Channel, type: str) -> str | None:
         """Client publish of an ephemeral ``type`` (e.g. ``typing``); None admits."""
 
-    async def joined(self, claims: Claims, channel: Channel, admission: Admission) -> dict[str, Any] | None:
-        """First subscription of this user's connection to ``channel``, as :meth:`admit` admitted
-        it; may return a state snapshot
+    async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:
+        """First subscription of this user's connection to ``channel``; may return a state snapshot
         (open poll, pinned question, counts...) sent to the client with ``subscribed``. A snapshot
         with an int ``seq`` reflects the channel up to that seq: a subscribe without ``since``
         continues from there (``subscribed.seq`` is that seq, later messages follow)."""
@@ -97,15 +83,12 @@ class ClaimsPolicy:
             return None
         return "forbidden"
 
-    async def admit(self, claims: Claims, channel: Channel) -> Admission:
-        return Admission(await self.can_subscribe(claims, channel))
-
     async def can_publish(self, claims: Claims, channel: Channel, type: str) -> str | None:
         if type == "typing" and channel.kind == "room":
             return await self.can_subscribe(claims, channel)
         return "forbidden"
 
-    async def joined(self, claims: Claims, channel: Channel, admission: Admission) -> dict[str, Any] | None:
+    async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:
         return None
 
     async def left(self, claims: Claims, channel: Channel) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from realtime.auth.tokens import Claims, TokenService
-from realtime.engine.channels import Admission, Channel, ChannelPolicy, parse_channel
+from realtime.engine.channels import Channel, ChannelPolicy, parse_channel
 from realtime.engine.hub import Hub
 from realtime.engine.limits import TOO_MANY_CONNECTIONS, ConnectionLimits, Place
 from realtime.engine.presence import PresenceTracker
@@ -257,12 +257,11 @@ class Session:
         self.close(TOKEN_EXPIRED, "token expired; reconnect with a fresh token")
 
     async def subscribe(self, name: Any, since: Any) -> None:
-        channel, admission = await self.admit(name, since)
-        await self.join(channel, since, admission)
+        await self.join(await self.admit(name, since), since)
 
-    async def admit(self, name: Any, since: Any) -> tuple[Channel, Admission]:
-        """The channel named ``name`` if this session may subscribe to it from ``since`` now, with
-        the policy's admission; else ``Refused`` (with the channel named in ``extra``)."""
+    async def admit(self, name: Any, since: Any) -> Channel:
+        """The channel named ``name`` if this session may subscribe to it from ``since`` now; else
+        ``Refused`` (with the channel named in ``extra``)."""
         assert self.claims is not None
         channel = parse_channel(name)
         ref = str(name)[:140]
@@ -279,19 +278,17 @@ class Session:
                 f"at most {MAX_CHANNELS} channels per connection",
                 channel=ref,
             )
-        admission = await self.deps.policy.admit(self.claims, channel)
-        if admission.refusal is not None:
-            raise Refused(
-                Kind.FORBIDDEN, admission.refusal, "you may not subscribe to this channel", channel=ref
-            )
-        return channel, admission
+        refusal = await self.deps.policy.can_subscribe(self.claims, channel)
+        if refusal is not None:
+            raise Refused(Kind.FORBIDDEN, refusal, "you may not subscribe to this channel", channel=ref)
+        return channel
 
-    async def join(self, channel: Channel, since: int | None, admission: Admission) -> None:
+    async def join(self, channel: Channel, since: int | None) -> None:
         """Subscribe to an admitted channel: the policy's ``joined`` (attendance, the snapshot sent
         with ``subscribed``), presence, then the hub (backlog after ``since``, then live)."""
         assert self.claims is not None
         self.channels.add(channel.name)
-        state = await self.deps.policy.joined(self.claims, channel, admission)
+        state = await self.deps.policy.joined(self.claims, channel)
         if channel.kind in PRESENCE_KINDS:
             await self.deps.presence.join(channel.name, self.user_id, self._presence_info())
 

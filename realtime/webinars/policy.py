@@ -12,7 +12,7 @@ import collections
 from typing import Any
 
 from realtime.auth.tokens import Claims
-from realtime.engine.channels import Admission, Channel, ClaimsPolicy, room
+from realtime.engine.channels import Channel, ClaimsPolicy, room
 from realtime.engine.hub import Hub
 from realtime.webinars.service import Participant, WebinarService, as_message
 from realtime.webinars.views import (
@@ -50,20 +50,16 @@ class WebinarPolicy:
             return None if exc.code == "not_found" else exc.code
 
     async def can_subscribe(self, claims: Claims, channel: Channel) -> str | None:
-        return (await self.admit(claims, channel)).refusal
-
-    async def admit(self, claims: Claims, channel: Channel) -> Admission:
-        """Admitted to a webinar's channel with the Participant found, which ``joined`` uses."""
         if channel.kind == "user":
-            return Admission(None if channel.id == claims.user_id else "forbidden")
+            return None if channel.id == claims.user_id else "forbidden"
         p = await self._participant(claims, channel)
         if p is None:
-            return Admission(await self.fallback.can_subscribe(claims, channel))
+            return await self.fallback.can_subscribe(claims, channel)
         if isinstance(p, str):
-            return Admission(p)
+            return p
         if channel.kind == "backstage" and not p.staff:
-            return Admission("forbidden")
-        return Admission(None, p)
+            return "forbidden"
+        return None
 
     async def can_publish(self, claims: Claims, channel: Channel, type: str) -> str | None:
         """Only ephemeral ``typing`` in a room; every other room action is an RPC."""
@@ -78,9 +74,11 @@ class WebinarPolicy:
             return "forbidden"
         return None
 
-    async def joined(self, claims: Claims, channel: Channel, admission: Admission) -> dict[str, Any] | None:
-        p = admission.found  # as ``admit`` found it, an instant ago: not looked up again
-        if channel.kind == "user" or not isinstance(p, Participant):
+    async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:
+        if channel.kind == "user":
+            return None
+        p = await self._participant(claims, channel)
+        if not isinstance(p, Participant):
             return None
         if channel.kind == "backstage":
             return await self.backstage_snapshot(p)

@@ -197,18 +197,3 @@ async def test_a_reload_after_a_vote_shows_the_vote_in_the_results(api, base_url
     assert state["open_polls"][0]["counts"] == {"0": 0, "1": 1} and state["open_polls"][0]["voters"] == 1
     assert state["me"]["votes"] == {pid: ["1"]}
     await close_all(services, host_ws, guest_ws, before, after)
-
-
-@pytest.mark.gen_test(timeout=60)
-async def test_a_join_looks_the_attendee_up_once(api, base_url, services):
-    # admitting and joining share what admission found: one registration and one moderation lookup
-    # a join, not one for the admission and another for the snapshot (issue 14, joins)
-    token, guest, uid, wid, host_ws, guest_ws = await live_room(api, base_url, services)
-    webinars = services.domain.webinars
-    lookups = (webinars.registrations._of_user, webinars.moderation._by_id)
-    again = await WsClient.connect(base_url, guest)  # its auth checks the registration: not counted
-    before = [b.fetches for b in lookups]
-    sub = await again.subscribe(f"room:{wid}")
-    assert sub["state"]["me"]["user_id"] == uid and sub["state"]["role"] == "attendee"
-    assert [b.fetches - n for b, n in zip(lookups, before, strict=True)] == [1, 1]
-    await close_all(services, host_ws, guest_ws, again)

@@ -10,7 +10,7 @@ import pytest
 
 from realtime.auth.tokens import Claims
 from realtime.engine.broker_memory import MemoryBroker
-from realtime.engine.channels import Admission, Channel
+from realtime.engine.channels import Channel
 from realtime.engine.hub import Hub
 from realtime.engine.limits import ConnectionLimits
 from realtime.engine.presence import PresenceTracker
@@ -33,13 +33,10 @@ class HeldPolicy:
     async def can_subscribe(self, claims: Claims, channel: Channel) -> str | None:
         return None
 
-    async def admit(self, claims: Claims, channel: Channel) -> Admission:
-        return Admission()
-
     async def can_publish(self, claims: Claims, channel: Channel, type: str) -> str | None:
         return None
 
-    async def joined(self, claims: Claims, channel: Channel, admission: Admission) -> dict[str, Any] | None:
+    async def joined(self, claims: Claims, channel: Channel) -> dict[str, Any] | None:
         self.joining.set()
         await self.go_on.wait()
         return None
