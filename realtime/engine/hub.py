@@ -17,10 +17,9 @@ Delivery contract:
 - Ephemeral messages (``durable=False``) have no ``seq``, are not stored and may be dropped.
 - Each publication is encoded once (realtime/engine/publication.py) and handed to every subscriber.
 - A fan-out to many subscribers yields to the event loop every ``steps.STEP`` seconds of writing
-  (realtime/engine/steps.py),
-  so that one room of thousands does not stall every other connection of the process; a channel's
-  next fan-out starts after the last one ends and a subscriber joins between two fan-outs, so each
-  subscriber still sees every message once and in order.
+  (realtime/engine/steps.py), so that one room of thousands does not stall every other connection
+  of the process; a channel's next fan-out starts after the last one ends and a subscriber joins
+  between two fan-outs, so each subscriber still sees every message once and in order.
 
 Ordering, gap repair and catch-up live in realtime/engine/recovery.py, kicks across processes in
 realtime/engine/control.py; this module keeps the registry, publishing and the batched fan-out.
@@ -405,30 +404,32 @@ class Hub:
         spent: float,
         reached: int,
     ) -> None:
-        """Push to ``subscribers[start:]`` for at most about steps.STEP, then continue in a later
-        step of the loop. After the first step a subscriber that has left since is skipped."""
+        """Push to ``subscribers[start:]`` for one step (realtime/engine/steps.py), then continue in
+        a later turn of the loop. After the first step a subscriber that has left since is skipped."""
+        current = state.subscribers
+        skipped = 0
+
+        def push_all(i: int, j: int) -> None:
+            for sub in subscribers[i:j]:
+                sub.push(frame, droppable, pubs)
+
+        def push_present(i: int, j: int) -> None:
+            nonlocal skipped
+            for sub in subscribers[i:j]:
+                if sub in current:
+                    sub.push(frame, droppable, pubs)
+                else:
+                    skipped += 1
+
         clock = time.perf_counter
         began = clock()
-        i, n = start, len(subscribers)
-        current = state.subscribers
+        n = len(subscribers)
         try:
-            while i < n:
-                end = min(i + steps.CHECK, n)
-                if start == 0:
-                    for sub in subscribers[i:end]:
-                        sub.push(frame, droppable, pubs)
-                else:
-                    for sub in subscribers[i:end]:
-                        if sub in current:
-                            sub.push(frame, droppable, pubs)
-                        else:
-                            reached -= 1
-                i = end
-                if i < n and clock() - began > steps.STEP:
-                    break
+            i = steps.step(start, n, push_all if start == 0 else push_present)
         except Exception:  # noqa: BLE001 - a subscriber's failure must not wedge the channel
-            log.exception("a fan-out to %d subscribers failed at the %d-th", n, i)
+            log.exception("a fan-out to %d subscribers failed", n)
             i = n  # ends here, as the fan-out in one step did; the channel's next one still runs
+        reached -= skipped
         spent += clock() - began
         loop = asyncio.get_running_loop()
         if i < n:
