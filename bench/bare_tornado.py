@@ -14,10 +14,14 @@ import asyncio
 import json
 import os
 import signal
-import struct
+import sys
+from pathlib import Path
 
 import tornado.web
 import tornado.websocket
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script, from bench/
+from realtime.engine.publication import ws_text_frame  # noqa: E402 - the product's own framing
 
 
 def compact(msg: dict[str, object]) -> str:
@@ -29,18 +33,6 @@ PONG = compact({"type": "pong", "ts": 0})
 
 
 SUBSCRIBERS: dict[str, set[Socket]] = {}
-
-
-def server_frame(payload: bytes) -> bytes:
-    """An unmasked final text frame."""
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", 0x81, n)
-    elif n < 1 << 16:
-        head = struct.pack("!BBH", 0x81, 126, n)
-    else:
-        head = struct.pack("!BBQ", 0x81, 127, n)
-    return head + payload
 
 
 class Socket(tornado.websocket.WebSocketHandler):
@@ -96,7 +88,7 @@ class Publish(tornado.web.RequestHandler):
     def post(self, channel: str) -> None:
         msg = json.loads(self.request.body)
         pub = {"type": "pub", "channel": channel, "data": msg.get("data")}
-        frame = server_frame(compact(pub).encode())
+        frame = ws_text_frame(compact(pub).encode())
         for sub in list(SUBSCRIBERS.get(channel, ())):
             sub.send_frame(frame)
         self.set_status(202)

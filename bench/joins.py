@@ -217,10 +217,11 @@ def run_target(name: str, args: argparse.Namespace, server_core: int | None) -> 
     gens: list[Generator] = []
     try:
         mongo = cluster.start_mongo()
-        script = "bench/bare_tornado.py" if name == "bare" else "server.py"
 
         def start(port: int | None = None) -> Child:
-            return cluster.start_app(name, mongo, None, OUTBOX_BYTES, script=script, port=port)
+            if name == "bare":
+                return cluster.start_bare(name, port)
+            return cluster.start_app(name, mongo, None, OUTBOX_BYTES, port=port)
 
         app = start()
         if name == "product":

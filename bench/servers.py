@@ -202,9 +202,10 @@ class Cluster:
                 raise RuntimeError(f"{name}'s metrics did not start: {exc}\n{child.tail()}") from None
         return child
 
-    def start_bare(self, name: str = "bare") -> Child:
-        """bench/bare_tornado.py, the baseline peer, on a free port."""
-        port = free_port()
+    def start_bare(self, name: str = "bare", port: int | None = None) -> Child:
+        """bench/bare_tornado.py, the baseline peer; ``port`` None: a free one (a restart passes
+        the port it had)."""
+        port = port or free_port()
         env = {**os.environ, "PORT": str(port)}
         return self._spawn(name, [sys.executable, str(ROOT / "bench" / "bare_tornado.py")], port, env)
 

@@ -5,38 +5,18 @@ A functional check of bench/fanout.py, not a timed assertion: the numbers only h
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.tool import run_benchmark
 
 
 def test_quick_run_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "fanout.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.fanout",
-            "--quick",
-            "--subscribers",
-            "50",
-            "--duration",
-            "1",
-            "--rates",
-            "2000,10000",
-            "--output",
-            str(out),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    results = run_benchmark(
+        "bench.fanout",
+        ["--quick", "--subscribers", "50", "--duration", "1", "--rates", "2000,10000"],
+        tmp_path / "fanout.json",
         timeout=120,
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    results = json.loads(out.read_text())
     assert results["machine"]["nproc"] >= 1
     assert "core" in results["layout"] or "not pinned" in results["layout"]
     assert [s["scenario"] for s in results["scenarios"]] == ["bare", "single", "redis"]

@@ -5,25 +5,15 @@ A functional check of bench/joins.py, not a timed assertion: the numbers only ha
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.tool import run_benchmark
 
 
 def test_small_run_reports_every_figure(tmp_path: Path) -> None:
-    out = tmp_path / "joins.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench.joins", "--clients", "30", "--settle", "0.2", "--output", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    results = run_benchmark(
+        "bench.joins", ["--clients", "30", "--settle", "0.2"], tmp_path / "joins.json", timeout=300
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    results = json.loads(out.read_text())
     [only] = results["runs"]
     assert len(only["load_average"]) == 3
     assert [t["target"] for t in only["targets"]] == ["bare", "product"]

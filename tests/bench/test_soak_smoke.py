@@ -4,39 +4,18 @@ A functional check of bench/soak.py, not a timed assertion."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.tool import run_benchmark
 
 
 def test_a_short_soak_samples_memory_and_delivers_every_broadcast(tmp_path: Path) -> None:
-    out = tmp_path / "soak.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.soak",
-            "--connections",
-            "50",
-            "--minutes",
-            "0.1",
-            "--sample",
-            "2",
-            "--warm",
-            "0",
-            "--output",
-            str(out),
-        ],  # fmt: skip
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    results = run_benchmark(
+        "bench.soak",
+        ["--connections", "50", "--minutes", "0.1", "--sample", "2", "--warm", "0"],
+        tmp_path / "soak.json",
         timeout=180,
     )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    results = json.loads(out.read_text())
     assert results["connections"] == 50 and results["closed"] == 0
     assert len(results["samples"]) >= 2
     for sample in results["samples"]:
