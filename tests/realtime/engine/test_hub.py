@@ -14,6 +14,7 @@ from server import make_broker
 from storage.history import TRIM_EVERY, History
 from storage.idempotency import Idempotency
 from storage.mongo import open_client
+from tests.realtime.engine.turns import ticking, turns_between
 from tests.redis_topologies import RedisClusterTopology
 
 
@@ -355,31 +356,30 @@ class Stamped(Counter):
         super().push(frame, droppable, pubs)
 
 
+async def slow_room(hub: Hub, channel: str, timeline: list[str], n: int = 200) -> list[Stamped]:
+    """``n`` slow subscribers of ``channel``: a fan-out to them takes n x 0.1 ms, in several steps."""
+    subs = [Stamped(timeline) for _ in range(n)]
+    for sub in subs:
+        await hub.subscribe(sub, channel, None, noop)
+    return subs
+
+
 @pytest.mark.parametrize("backend", ["memory"])
 @pytest.mark.gen_test(timeout=30)
 async def test_a_large_fan_out_lets_the_loop_run_between_its_steps(hubs, backend):
     # 200 writes of 0.1 ms each are a 20 ms fan-out: the rest of the process must get turns in it
     hub = await hubs()
     timeline: list[str] = []
-    subs = [Stamped(timeline) for _ in range(200)]
-    for sub in subs:
-        await hub.subscribe(sub, "room:big", None, noop)
+    subs = await slow_room(hub, "room:big", timeline)
     done = asyncio.Event()
-
-    async def other_work() -> None:
-        while not done.is_set():
-            timeline.append("tick")
-            await asyncio.sleep(0)
-
-    ticking = asyncio.create_task(other_work())
+    other = asyncio.create_task(ticking(timeline, done))
     await hub.publish("room:big", "chat.message", {"n": 1})
     while not all(sub.groups for sub in subs):  # noqa: ASYNC110 - the seam has no event
         await asyncio.sleep(0.001)
     done.set()
-    await ticking
-    pushes = [i for i, what in enumerate(timeline) if what == "push"]
-    assert len(pushes) == 200
-    between = timeline[pushes[0] : pushes[-1]].count("tick")
+    await other
+    assert timeline.count("push") == 200
+    between = turns_between(timeline, "push")
     assert between >= 2, f"the fan-out held the loop for all 200 writes ({between} turns between)"
 
 
@@ -388,9 +388,7 @@ async def test_a_large_fan_out_lets_the_loop_run_between_its_steps(hubs, backend
 async def test_joining_or_leaving_during_a_fan_out_in_steps_loses_and_repeats_nothing(hubs, backend):
     hub = await hubs()
     timeline: list[str] = []
-    subs = [Stamped(timeline) for _ in range(200)]
-    for sub in subs:
-        await hub.subscribe(sub, "room:steps", None, noop)
+    subs = await slow_room(hub, "room:steps", timeline)
     first = await hub.publish("room:steps", "chat.message", {"n": 1})
     while not timeline:  # noqa: ASYNC110 - the fan-out has begun
         await asyncio.sleep(0)

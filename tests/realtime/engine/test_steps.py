@@ -9,6 +9,7 @@ import pytest
 
 from realtime.engine import steps
 from realtime.engine.heartbeat import Heartbeat
+from tests.realtime.engine.turns import ticking, turns_between
 
 
 class SlowPeer:
@@ -34,17 +35,6 @@ class SlowPeer:
         self.timeline.append("close")
         self.closed = code
         time.sleep(0.0001)
-
-
-async def ticking(timeline: list[str], done: asyncio.Event) -> None:
-    while not done.is_set():
-        timeline.append("tick")
-        await asyncio.sleep(0)
-
-
-def turns_between(timeline: list[str], what: str) -> int:
-    at = [i for i, x in enumerate(timeline) if x == what]
-    return timeline[at[0] : at[-1]].count("tick")
 
 
 @pytest.mark.gen_test
