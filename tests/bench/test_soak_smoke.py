@@ -16,12 +16,19 @@ def test_a_short_soak_samples_memory_and_delivers_every_broadcast(tmp_path: Path
         tmp_path / "soak.json",
         timeout=180,
     )
-    assert results["connections"] == 50 and results["closed"] == 0
-    assert len(results["samples"]) >= 2
-    for sample in results["samples"]:
-        assert sample["published"] >= 1 and sample["lost"] == 0 and sample["publish_errors"] == 0, sample
-        assert sample["app_rss_mib"] > 0 and sample["db_rss_mib"] > 0
-        longest = sample["pauses"]["longest_loop_lag"]
-        assert longest == "none" or longest.endswith("] ms"), longest
-    assert results["kb_per_connection"] > 0
-    assert -1 < results["growth_after_warm"] < 10
+    assert results["connections"] == 50
+    assert [t["target"] for t in results["targets"]] == ["bare", "product"]
+    for target in results["targets"]:
+        product = target["target"] == "product"
+        assert target["closed"] == 0 and len(target["samples"]) >= 2
+        for sample in target["samples"]:
+            assert sample["published"] >= 1 and sample["lost"] == 0 and sample["publish_errors"] == 0, sample
+            assert sample["app_rss_mib"] > 0
+            assert (sample["db_rss_mib"] > 0) if product else sample["db_rss_mib"] is None
+            longest = sample["pauses"]["longest_loop_lag"]
+            assert longest == "none" or longest.endswith("] ms"), longest
+        assert target["kb_per_connection"] > 0
+        assert -1 < target["growth_after_warm"] < 10
+        assert 0 <= target["median_p50_ms"] <= target["median_p99_ms"]
+    ratios = results["product_over_bare"]  # the product beside the bare peer of the same run
+    assert ratios["median_p99_ms"] > 0 and ratios["kb_per_connection"] > 0
