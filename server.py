@@ -236,7 +236,11 @@ def open_webinar_domain(
 
 
 async def open_services(
-    settings: Settings, *, listeners: Iterable[WebinarEvents] = (), worker_index: int | None = None
+    settings: Settings,
+    *,
+    listeners: Iterable[WebinarEvents] = (),
+    worker_index: int | None = None,
+    role: notification_services.Role = "all",
 ) -> Services:
     """Open the database and build everything in dependency order, then start the background tasks.
 
@@ -274,6 +278,7 @@ async def open_services(
             RoomAudience(registration_store, presence_backend),
             tokens,
             start_worker=False,
+            role=role,
         )
         retention = RetentionSchedule(db, notifications.jobs, settings)
         notifications.worker.register(RETENTION_JOB, retention.run)
@@ -508,7 +513,10 @@ async def serve(
     stop = StopSignal()
     stop.install()
     worker.watch_supervisor(environ, stop.request)
-    services = await open_services(settings, worker_index=worker.worker_index(environ))
+    index = worker.worker_index(environ)
+    # supervised beside a mail process: its jobs are the mail process's, not this one's
+    role: notification_services.Role = "serving" if settings.mail_process and index is not None else "all"
+    services = await open_services(settings, worker_index=index, role=role)
     try:
         await services.registry.start()  # only a serving process announces itself, not a test's services
         metrics_server = listen_metrics(services, worker.worker_index(environ) or 0)
@@ -541,6 +549,32 @@ async def serve(
     )
     if metrics_server is not None:
         metrics_server.stop()
+    log.info("stopped")
+
+
+async def serve_mail(settings: Settings, environ: Mapping[str, str]) -> None:
+    """The mail process (``MAIL_PROCESS``): run the mail's jobs (composing, sending, the link and
+    password-reset mails) until SIGTERM or the supervisor's end. No HTTP but ``/metrics`` on
+    ``METRICS_PORT`` + its index when that is set. It does not announce itself in the process
+    registry: it shares no broker and serves no client."""
+    stop = StopSignal()
+    stop.install()
+    worker.watch_supervisor(environ, stop.request)
+    index = worker.worker_index(environ)
+    services = await open_services(settings, worker_index=index, role="mail")
+    try:
+        metrics_server = listen_metrics(services, index or 0)  # its jobs' metrics: METRICS_PORT + index
+    except BaseException:
+        await services.close()
+        raise
+    log.info("mail process running (pid %d)", os.getpid())
+    tune_collector()
+    try:
+        await stop.requested.wait()
+    finally:
+        if metrics_server is not None:
+            metrics_server.stop()
+        await services.close()  # running jobs get a few seconds, then their leases lapse
     log.info("stopped")
 
 
@@ -578,16 +612,25 @@ def parse_args(argv: list[str] | None) -> dict[str, str]:
     parser.add_argument("--host", help="interface to listen on (HOST)")
     parser.add_argument("--port", help="TCP port to listen on (PORT)")
     parser.add_argument("--config", metavar="FILE", help="TOML settings file (CONFIG_FILE)")
+    parser.add_argument(
+        "--mail-process",
+        action="store_true",
+        help="compose and send email in a process of its own (MAIL_PROCESS)",
+    )
     args = parser.parse_args(argv)
     names = {"workers": "WORKERS", "host": "HOST", "port": "PORT", "config": "CONFIG_FILE"}
-    return {env: value for name, env in names.items() if (value := getattr(args, name)) is not None}
+    given = {env: value for name, env in names.items() if (value := getattr(args, name)) is not None}
+    return {**given, "MAIL_PROCESS": "true"} if args.mail_process else given
 
 
 def main(argv: list[str] | None = None) -> int:
     environ = {**os.environ, **parse_args(argv)}
+    mail_process = worker.is_mail_process(environ)
     try:
         settings = load_settings(environ)
-        sockets = listen.inherited(environ) or listen.bind(settings.host, settings.port)
+        sockets = []  # the mail process serves nothing
+        if not mail_process:
+            sockets = listen.inherited(environ) or listen.bind(settings.host, settings.port)
     except ConfigError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -603,10 +646,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     try:
-        if settings.workers > 1 and index is None:
+        if mail_process:
+            asyncio.run(serve_mail(settings, environ))
+        elif (settings.workers > 1 or settings.mail_process) and index is None:
             command = [sys.executable, str(Path(__file__).resolve())]
             return asyncio.run(Supervisor(settings, sockets, command, environ).run())
-        asyncio.run(serve(settings, sockets, environ))
+        else:
+            asyncio.run(serve(settings, sockets, environ))
     except RuntimeError as exc:
         log.error("%s", exc)
         return 1

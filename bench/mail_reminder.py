@@ -14,6 +14,11 @@ through the real path (reminder -> notify in chunks of 1,000 -> compose -> store
 jobs -> SMTP); the phase ends when every message is ``sent`` (accepted by the SMTP server with 250).
 Prints one line of JSON: mails/s, seconds to the last acceptance, and the room broadcast p50/p99/max
 idle and during the mail.
+
+``--mail-process``: as ``MAIL_PROCESS`` does, the mail is composed and sent by a process of its own
+(``server.py`` with ``SERVER_ROLE=mail``, a child of this one on the same database and data
+directory), and this process, the room's, only runs the reminder's notification; that child's CPU
+is counted as ``mail_process``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import tornado.httpserver
 from config import load_settings
 from realtime.engine.channels import room
 from realtime.notifications.mail import JOB_KIND as MAIL_JOB
+from realtime.notifications.mail_compose import COMPOSE_JOB
 from realtime.notifications.notifier import FANOUT_JOB
 from realtime.notifications.triggers import REMINDER_JOB
 from server import make_app, open_services
@@ -44,7 +50,8 @@ from tests.servers import MongoWireServer, free_port, wait_port
 from tests.wsclient import Closed, WsClient
 
 # The jobs of the reminder's path; others (the hourly retention job) are not waited for.
-MAIL_PATH_JOBS = (REMINDER_JOB, FANOUT_JOB, MAIL_JOB)
+MAIL_PATH_JOBS = (REMINDER_JOB, FANOUT_JOB, COMPOSE_JOB, MAIL_JOB)
+SERVER = Path(__file__).resolve().parent.parent / "server.py"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -60,8 +67,31 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def start_mail_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``server.py`` as the mail process; returns once it runs its worker."""
+    log = tempfile.NamedTemporaryFile(prefix="mail-process-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, str(SERVER)],
+        env={**os.environ, **env, "SERVER_ROLE": "mail", "WORKER_INDEX": "1", "LOG_LEVEL": "info"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while "mail process running" not in Path(log.name).read_text():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the mail process did not start: " + Path(log.name).read_text()[-2000:])
+        time.sleep(0.1)
+    return proc
+
+
 async def run(
-    recipients: int, idle: float, watchers: int, mongo_url: str, smtp_url: str, pids: dict[str, int]
+    recipients: int,
+    idle: float,
+    watchers: int,
+    mongo_url: str,
+    smtp_url: str,
+    pids: dict[str, int],
+    mail_process: bool = False,
 ) -> dict[str, Any]:
     name = "mailbench" + secrets.token_hex(4)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -77,9 +107,14 @@ async def run(
         "REMINDER_OFFSETS": "15",
     }
     settings = load_settings(env, toml_path=data_dir / "empty.toml")
-    services = await open_services(settings)
+    services = await open_services(settings, role="serving" if mail_process else "all")
     server = tornado.httpserver.HTTPServer(make_app(services))
     server.listen(port, "127.0.0.1")
+    mailer = None
+    if mail_process:
+        mailer = start_mail_process({**env, "CONFIG_FILE": str(data_dir / "empty.toml")})
+    if mailer is not None:
+        pids = {**pids, "mail_process": mailer.pid}
     try:
         db = services.db
         starts = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30)
@@ -210,8 +245,12 @@ async def run(
             "cpu_seconds_during_mail": cpu,
             "app_cpu_ms_per_mail": round(1000 * cpu["app"] / max(sent, 1), 2),
             "load_average_1m": round(load, 1),
+            "mail_process": mail_process,
         }
     finally:
+        if mailer is not None:
+            mailer.terminate()
+            mailer.wait(60)
         server.stop()
         await services.close()
 
@@ -221,6 +260,7 @@ def main() -> None:
     parser.add_argument("--recipients", type=int, default=10_000)
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--watchers", type=int, default=20)
+    parser.add_argument("--mail-process", action="store_true", help="mail sent by its own process")
     args = parser.parse_args()
     mongo = MongoWireServer()
     mongo.start()
@@ -243,7 +283,9 @@ def main() -> None:
         wait_port(smtp_port, 30, sink)
         pids = {"smtp_sink": sink.pid, "mongodb": mongo.proc.pid if mongo.proc else 0}
         smtp_url = f"smtp://127.0.0.1:{smtp_port}"
-        result = asyncio.run(run(args.recipients, args.idle, args.watchers, mongo.url, smtp_url, pids))
+        result = asyncio.run(
+            run(args.recipients, args.idle, args.watchers, mongo.url, smtp_url, pids, args.mail_process)
+        )
         print(json.dumps(result))
     finally:
         sink.terminate()

@@ -440,6 +440,13 @@ class Settings:
         "Server processes on the one port, under a parent that restarts a worker that dies "
         "(`--workers N`); more than 1 needs `REDIS_URL`.",
     )
+    mail_process: bool = setting(
+        "MAIL_PROCESS",
+        False,
+        _bool,
+        "Compose and send email in a process of its own, started and restarted beside the server's "
+        "(`--mail-process`): a reminder to thousands then leaves the live rooms' event loop alone.",
+    )
     drain_seconds: float = setting(
         "DRAIN_SECONDS",
         5.0,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,16 +133,30 @@ class JobQueue:
         if self.on_enqueue is not None and run_at <= now():
             self.on_enqueue()
 
-    async def claim(self, owner: str, lease_seconds: float) -> Job | None:
-        """The oldest due job, leased to ``owner`` until now + ``lease_seconds``; None when idle."""
+    async def claim(
+        self,
+        owner: str,
+        lease_seconds: float,
+        *,
+        kinds: Collection[str] | None = None,
+        skip: Collection[str] = (),
+    ) -> Job | None:
+        """The oldest due job, leased to ``owner`` until now + ``lease_seconds``; None when idle.
+        ``kinds``: only jobs of these kinds; ``skip``: none of these (a process that leaves them to
+        another, e.g. the mail process)."""
         t = now()
+        due: dict[str, Any] = {
+            "$or": [
+                {"status": QUEUED, "run_at": {"$lte": t}},
+                {"status": RUNNING, "lease_until": {"$lt": t}},
+            ]
+        }
+        if kinds is not None:
+            due["kind"] = {"$in": sorted(kinds)}
+        elif skip:
+            due["kind"] = {"$nin": sorted(skip)}
         doc = await self.jobs.find_one_and_update(
-            {
-                "$or": [
-                    {"status": QUEUED, "run_at": {"$lte": t}},
-                    {"status": RUNNING, "lease_until": {"$lt": t}},
-                ]
-            },
+            due,
             {
                 "$set": {
                     "status": RUNNING,

@@ -1,10 +1,8 @@
 """Notifications across server processes (``python server.py`` children sharing Redis and MongoDB):
 live delivery to tabs on two processes, reminders that fire exactly once, and survive a restart."""
 
-import asyncio
 import datetime as dt
 import json
-import time
 
 import pytest
 from tornado.httpclient import AsyncHTTPClient
@@ -14,6 +12,7 @@ from realtime.notifications.triggers import REMINDER_JOB
 from storage import mongo
 from storage.jobs import JobQueue
 from tests.servers import AppProcess
+from tests.waiting import wait_until
 from tests.wsclient import WsClient
 
 API_KEY = "integrator-key-0123456789abcdef0123456789"
@@ -72,15 +71,6 @@ async def api(proc, method, path, body=None, token=None):
         raise_error=False,
     )
     return resp.code, json.loads(resp.body)
-
-
-async def wait_until(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.mark.gen_test(timeout=120)

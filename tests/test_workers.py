@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers import AppProcess
+from tests.waiting import wait_until
 
 
 def children(pid: int) -> dict[int, str]:
@@ -212,3 +213,96 @@ def test_supervised_workers_drain_on_sigterm_then_the_port_closes(redis_server, 
         assert not any(alive(p) for p in workers)
     finally:
         app.stop()
+
+
+def server_children(supervisor: int) -> dict[str, int]:
+    """The supervisor's server.py children by role: ``serving`` and ``mail``."""
+    found = {}
+    for pid in workers_of(supervisor):
+        env = environ_of(pid)
+        found["mail" if env.get("SERVER_ROLE") == "mail" else "serving"] = pid
+    return found
+
+
+def both_running(app: AppProcess) -> dict[str, int] | None:
+    found = server_children(app.proc.pid)
+    out = app.output()
+    serving, mail = found.get("serving"), found.get("mail")
+    if not (serving and mail) or f"mail process running (pid {mail})" not in out:
+        return None
+    return found if f"(pid {serving}); stop with" in out else None
+
+
+def owner_pid(job: dict) -> int:
+    return int(str(job["lease_owner"]).split("-")[0])
+
+
+@pytest.mark.gen_test(timeout=240)
+async def test_the_mail_process_composes_and_sends_every_mail_and_comes_back_when_killed(
+    mongo_server, smtp, test_id, tmp_path, http_client
+):
+    """``--mail-process`` without Redis: one serving worker on the port, and the mail process beside
+    it without the socket; a registration's confirmation is composed (``mail.compose``) and sent
+    (``mail.send``) there, never in the serving process, which runs the notification itself; a
+    mail process killed with SIGKILL is started again and the next mail goes out."""
+    from storage import mongo
+    from tests.api import Api
+
+    app = AppProcess(
+        {
+            "MONGODB_URL": mongo_server.url,
+            "MONGODB_DATABASE": test_id,
+            "REDIS_URL": "",
+            "SMTP_URL": smtp.url,
+            "DATA_DIR": str(tmp_path),
+            "WORKER_POLL_INTERVAL": "0.05",
+            "LOG_LEVEL": "info",
+        }
+    )
+    app.start_command = ["--mail-process"]
+    app.start()
+    client = mongo.open_client(mongo_server.url)
+    try:
+        found = wait_for(lambda: both_running(app))
+        serving, mail = found["serving"], found["mail"]
+        assert environ_of(mail)["WORKER_INDEX"] == "1" and "LISTEN_FDS" not in environ_of(mail)
+        inode = listening_inode(app.port)
+        assert holds(serving, inode) and not holds(mail, inode)
+        assert ready(app.url)
+
+        api = Api(http_client, app.url)
+        host = await api.host()
+        webinar = await api.webinar(host["access_token"])
+        reg = await api.register(webinar["id"], "Ada", "ada@example.com")
+        [message] = await smtp.wait_for(1)
+        assert message["To"].endswith("<ada@example.com>") or message["To"] == "ada@example.com"
+        assert reg["join_url"].split("#")[0] in message.get_body(("plain",)).get_content()
+
+        jobs = client[test_id].jobs
+        unfinished = {"status": {"$in": ["queued", "running"]}, "kind": {"$regex": "^mail[.]"}}
+
+        async def mail_jobs_done() -> bool:  # the send job marks its mail after the server's 250
+            sent = await jobs.find_one({"kind": "mail.send", "status": "done"})
+            return bool(sent) and not await jobs.find_one(unfinished)
+
+        await wait_until(mail_jobs_done, timeout=60)
+        ran = [j async for j in jobs.find({"status": "done"})]
+        by_kind: dict[str, set[int]] = {}
+        for job in ran:
+            by_kind.setdefault(job["kind"], set()).add(owner_pid(job))
+        assert by_kind["mail.compose"] == {mail} and by_kind["mail.send"] == {mail}, by_kind
+        others = {k: pids for k, pids in by_kind.items() if not k.startswith("mail.")}
+        assert all(pids == {serving} for pids in others.values()), by_kind
+
+        os.kill(mail, signal.SIGKILL)
+        again = wait_for(lambda: (f := both_running(app)) and f["mail"] != mail and f)
+        assert again["serving"] == serving and environ_of(again["mail"])["WORKER_INDEX"] == "1"
+        await api.register(webinar["id"], "Bo", "bo@example.com")
+        await smtp.wait_for(2)
+        assert len(smtp.to("bo@example.com")) == 1 and len(smtp.to("ada@example.com")) == 1
+        assert f"worker 1 (pid {mail}) exited with signal 9; restarting" in app.output()
+
+        assert app.stop(timeout=60) == 0, app.output()[-3000:]
+    finally:
+        app.stop(timeout=60)
+        await client.close()

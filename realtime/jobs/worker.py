@@ -41,8 +41,12 @@ class Worker:
         poll_interval: float,
         lease_seconds: float = 30.0,
         concurrency: int = 4,
+        kinds: frozenset[str] | None = None,
+        skip: frozenset[str] = frozenset(),
     ) -> None:
         self.queue = queue
+        self.kinds = kinds  # None: every kind but those in ``skip`` (another process runs them)
+        self.skip = skip
         self.poll_interval = poll_interval
         self.lease_seconds = lease_seconds
         self.owner = f"{os.getpid()}-{secrets.token_hex(4)}"
@@ -81,7 +85,7 @@ class Worker:
         while True:
             try:
                 await self._slots.acquire()
-                job = await self.queue.claim(self.owner, self.lease_seconds)
+                job = await self._claim()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -113,12 +117,15 @@ class Worker:
 
     async def run_one(self) -> bool:
         """Claim and run one due job in the caller's task; False when none was due (tests, CLI)."""
-        job = await self.queue.claim(self.owner, self.lease_seconds)
+        job = await self._claim()
         if job is None:
             return False
         await self._slots.acquire()
         await self._run(job)
         return True
+
+    async def _claim(self) -> Job | None:
+        return await self.queue.claim(self.owner, self.lease_seconds, kinds=self.kinds, skip=self.skip)
 
     async def _run(self, job: Job) -> None:
         renew = asyncio.create_task(self._renew(job))

@@ -7,6 +7,11 @@ Header values are built by the standard library's ``email`` package: a name or t
 flattened to one line first, non-ASCII is RFC 2047-encoded (``formataddr``, ``Header``), so no text
 a user typed ever becomes a header of its own. A recipient whose address is marked undeliverable, or
 cannot be written as an address at all, is skipped.
+
+With a mail process (``MAIL_PROCESS``, server.py) the server's own processes compose nothing: a
+batch becomes a ``mail.compose`` job (its recipients, the notice and the links they already have),
+which only the mail process runs; composing there is the same code, so a mail reads the same
+either way, and the job's key (the batch's) keeps a retried batch from queueing it twice.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import datetime as dt
 import logging
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
@@ -30,15 +35,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from tornado.template import Loader
 
 from realtime.notifications import calendar
+from realtime.notifications.mail import MAX_ATTEMPTS as MAIL_ATTEMPTS
 from realtime.notifications.mail import MailDelivery
 from realtime.notifications.unsubscribe import UnsubscribeLinks
 from realtime.webinars.links import JoinLinks
+from storage.jobs import Job, JobQueue
 from storage.mail import QUEUED, MailStore
 from storage.preferences import CATEGORIES
 from storage.registrations import Registrations
 from storage.webinars import Webinars
 
 log = logging.getLogger("realtime.notifications.mail")
+
+COMPOSE_JOB = "mail.compose"
 
 TEMPLATES = Path(__file__).resolve().parent / "mail_templates"
 # The classic MIME classes and policy: several times faster than EmailMessage's header registry (a
@@ -132,13 +141,37 @@ class MailComposer:
         self.keep_parts = not delivery.transport.queued
         self.html = Loader(str(TEMPLATES), autoescape="xhtml_escape")
         self.text = Loader(str(TEMPLATES), autoescape=None)
+        self.elsewhere: JobQueue | None = None  # set: the mail process composes (``mail.compose``)
 
     async def send(
         self, user_ids: list[str], notice: Notice, batch: str, links: dict[str, str] | None = None
     ) -> int:
         """Compose and hand on the mail of ``notice`` to ``user_ids`` as one batch (``batch`` is its
-        idempotency key: a repeated batch sends nothing twice); returns how many messages were new.
-        ``links``: each user's link into the webinar when the caller has them already."""
+        idempotency key: a repeated batch sends nothing twice); returns how many messages were new
+        (0 when the mail process composes them: its job's result counts them). ``links``: each
+        user's link into the webinar when the caller has them already."""
+        if self.elsewhere is None:
+            return await self.compose(user_ids, notice, batch, links)
+        payload = {
+            "users": list(user_ids),
+            "notice": asdict(notice),
+            "batch": batch,
+            # pairs, not a document: a key is the caller's id and could hold "." or "$"
+            "links": [[u, link] for u, link in (links or {}).items()],
+        }
+        await self.elsewhere.enqueue(COMPOSE_JOB, payload, key=f"compose:{batch}", max_attempts=MAIL_ATTEMPTS)
+        return 0
+
+    async def run(self, job: Job) -> dict[str, Any]:
+        """The ``mail.compose`` job, in the mail process."""
+        p = job.payload
+        links = {str(u): str(link) for u, link in p.get("links") or []}
+        new = await self.compose(list(p["users"]), Notice(**p["notice"]), str(p["batch"]), links or None)
+        return {"new": new}
+
+    async def compose(
+        self, user_ids: list[str], notice: Notice, batch: str, links: dict[str, str] | None = None
+    ) -> int:
         recipients = await self.store.addresses(user_ids)
         blocked = await self.store.suppressed(r["email"] for r in recipients.values())
         webinar = await self.webinars.find(notice.webinar_id) if notice.webinar_id else None

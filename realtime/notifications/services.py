@@ -7,19 +7,25 @@ mailbox is never reachable in production.
 ``open_notifications`` builds it inside the running loop and starts the worker;
 ``NotificationServices.close`` stops the worker (running jobs get a few seconds, then their leases
 lapse and another process takes them) and closes the push HTTP session.
+
+Which jobs a process's worker takes is its ``role``: ``all`` of them in a process on its own;
+with a mail process (``MAIL_PROCESS``, server.py) the mail's kinds (:data:`MAIL_KINDS`: composing,
+sending, the link and password-reset mails) only there (``mail``) and the rest only in the server's
+processes (``serving``), whose notifications hand their mail over as ``mail.compose`` jobs.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal
 
 from config import Settings
 from realtime.auth.tokens import TokenService
 from realtime.jobs.worker import Worker
 from realtime.notifications.mail import JOB_KIND as MAIL_JOB
 from realtime.notifications.mail import MailDelivery, MailTransport
-from realtime.notifications.mail_compose import MailComposer
+from realtime.notifications.mail_compose import COMPOSE_JOB, MailComposer
 from realtime.notifications.mail_mailbox import DevMailbox
 from realtime.notifications.mail_smtp import SmtpTransport
 from realtime.notifications.notifier import FANOUT_JOB, Notifier, Publisher
@@ -41,6 +47,9 @@ from storage.registrations import Registrations
 from storage.webinars import Webinars
 
 log = logging.getLogger("realtime.notifications")
+
+Role = Literal["all", "serving", "mail"]
+MAIL_KINDS = frozenset({MAIL_JOB, COMPOSE_JOB, LINK_JOB, RESET_JOB})
 
 INDEX_CREATORS = [
     jobs.create_indexes,
@@ -89,6 +98,7 @@ async def open_notifications(
     tokens: TokenService,
     *,
     start_worker: bool = True,
+    role: Role = "all",
 ) -> NotificationServices:
     queue = JobQueue(db)
     subscriptions = PushSubscriptions(db)
@@ -120,8 +130,14 @@ async def open_notifications(
     triggers = NotificationTriggers(
         notifier, queue, audience, reminder_offsets=settings.reminder_offsets, base_url=settings.base_url
     )
+    if composer is not None and role == "serving":
+        composer.elsewhere = queue
     worker = Worker(
-        queue, poll_interval=settings.worker_poll_interval, lease_seconds=settings.job_lease_seconds
+        queue,
+        poll_interval=settings.worker_poll_interval,
+        lease_seconds=settings.job_lease_seconds,
+        kinds=MAIL_KINDS if role == "mail" else None,
+        skip=MAIL_KINDS if role == "serving" else frozenset(),
     )
     worker.register(FANOUT_JOB, notifier.run_fanout)
     worker.register(REMINDER_JOB, triggers.run_reminder)
@@ -138,6 +154,8 @@ async def open_notifications(
     worker.register(PUSH_JOB, push.run)
     if delivery is not None:
         worker.register(MAIL_JOB, delivery.run)
+    if composer is not None:
+        worker.register(COMPOSE_JOB, composer.run)
     queue.on_enqueue = worker.wake
     if start_worker:
         worker.start()

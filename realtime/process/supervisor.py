@@ -5,7 +5,9 @@ anything else, realtime/process/listen.py), starts the embedded database when th
 ``MONGODB_URL`` (one database for every worker), and starts ``WORKERS`` copies of ``server.py`` that
 inherit the sockets: the kernel hands each new connection to one of them. Each worker gets its slot
 as ``WORKER_INDEX`` (realtime/process/worker.py) and, with the embedded database, its URL as
-``MONGODB_URL``.
+``MONGODB_URL``. With ``MAIL_PROCESS`` (which brings a supervisor even for one worker) it starts
+the mail process too, in the slot after the workers', without the sockets; it is kept running
+(and stopped) like a worker.
 
 - A worker that exits while the supervisor is not stopping is started again in its slot after a
   backoff: 0.5 s, doubling up to 30 s, back to 0.5 s once a worker has run for a minute.
@@ -29,7 +31,7 @@ from collections.abc import Mapping
 from config import Settings
 from realtime.process.drain import StopSignal, pause
 from realtime.process.listen import LISTEN_FDS
-from realtime.process.worker import SUPERVISOR_FD, WORKER_INDEX
+from realtime.process.worker import MAIL, ROLE, SUPERVISOR_FD, WORKER_INDEX
 from storage.embedded import database_url
 
 log = logging.getLogger("realtime.process.supervisor")
@@ -76,7 +78,15 @@ class Supervisor:
                 asyncio.create_task(self._keep(i, env, [*fds, read_end]))
                 for i in range(self.settings.workers)
             ]
-            log.info("supervising %d workers (pid %d)", self.settings.workers, os.getpid())
+            if self.settings.mail_process:  # no listener: it serves nothing
+                mail = {k: v for k, v in env.items() if k != LISTEN_FDS} | {ROLE: MAIL}
+                slots.append(asyncio.create_task(self._keep(self.settings.workers, mail, [read_end])))
+            log.info(
+                "supervising %d workers%s (pid %d)",
+                self.settings.workers,
+                " and the mail process" if self.settings.mail_process else "",
+                os.getpid(),
+            )
             await self.stop.requested.wait()
             for sock in self.sockets:  # the workers hold the listener open while they drain
                 sock.close()

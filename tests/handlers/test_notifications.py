@@ -1,12 +1,11 @@
 """The notification API and live delivery on one server (memory broker, real hub, real database)."""
 
-import asyncio
 import datetime as dt
 import json
-import time
 
 import pytest
 
+from tests.waiting import wait_until
 from tests.wsclient import WsClient
 
 API_KEY = "integrator-key-0123456789abcdef0123456789"
@@ -64,16 +63,6 @@ class Api:
 @pytest.fixture
 def api(http_client, base_url, services):
     return Api(http_client, base_url, services)
-
-
-async def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -63,6 +63,27 @@ async def test_future_jobs_wait_and_expired_leases_are_reclaimed(db):
 
 
 @pytest.mark.gen_test
+async def test_a_worker_takes_only_its_kinds_and_leaves_the_skipped_ones(db):
+    """The mail process takes the mail's kinds only, the serving processes every other: a job of a
+    kind a worker leaves, even the oldest due or one whose lease lapsed, is never claimed by it."""
+    queue = JobQueue(db)
+    mail = await queue.enqueue("mail.send", {})
+    other = await queue.enqueue("notify.fanout", {})
+    assert await queue.claim("serving", 30, kinds={"notify.fanout"}, skip={"mail.send"}) is not None
+    await db.jobs.update_one({"_id": other}, {"$set": {"lease_until": jobs_mod.now()}})  # lapsed
+    serving = Worker(queue, poll_interval=0.05, skip=frozenset({"mail.send"}))
+    mailer = Worker(queue, poll_interval=0.05, kinds=frozenset({"mail.send"}))
+    ran: dict[str, list[str]] = {"serving": [], "mail": []}
+    for name, worker in (("serving", serving), ("mail", mailer)):
+        for kind in ("mail.send", "notify.fanout"):
+            worker.register(kind, lambda job, name=name: ran[name].append(job.id) or asyncio.sleep(0))
+    assert await serving.run_one() and not await serving.run_one()
+    assert await mailer.run_one() and not await mailer.run_one()
+    assert ran == {"serving": [other], "mail": [mail]}
+    assert {d["status"] for d in await db.jobs.find().to_list()} == {"done"}
+
+
+@pytest.mark.gen_test
 async def test_failures_back_off_then_fail(db):
     queue = JobQueue(db)
     job_id = await queue.enqueue("k", {}, max_attempts=2)
