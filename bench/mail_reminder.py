@@ -38,14 +38,17 @@ from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
+from prometheus_client import generate_latest
 
+from bench import pauses
 from config import load_settings
+from realtime import metrics
 from realtime.engine.channels import room
 from realtime.notifications.mail import JOB_KIND as MAIL_JOB
 from realtime.notifications.mail_compose import COMPOSE_JOB
 from realtime.notifications.notifier import FANOUT_JOB
 from realtime.notifications.triggers import REMINDER_JOB
-from server import make_app, open_services
+from server import make_app, open_services, tune_collector
 from tests.servers import MongoWireServer, free_port, wait_port
 from tests.wsclient import Closed, WsClient
 
@@ -110,9 +113,10 @@ async def run(
     services = await open_services(settings, role="serving" if mail_process else "all")
     server = tornado.httpserver.HTTPServer(make_app(services))
     server.listen(port, "127.0.0.1")
+    tune_collector()  # as server.serve does once started
     mailer = None
     if mail_process:
-        mailer = start_mail_process({**env, "CONFIG_FILE": str(data_dir / "empty.toml")})
+        mailer = start_mail_process({**env, "CONFIG_FILE": str(data_dir / "empty.toml"), "METRICS_PORT": ""})
     if mailer is not None:
         pids = {**pids, "mail_process": mailer.pid}
     try:
@@ -184,6 +188,8 @@ async def run(
         await asyncio.sleep(idle)
         t_mail = time.perf_counter()
         cpu0 = {name: cpu_seconds(pid) for name, pid in {"app": os.getpid(), **pids}.items()}
+        lags_before = pauses.parse(generate_latest(metrics.REGISTRY).decode())  # the room's process
+        services.pauses.longest_lag = 0.0
         services.notifications.worker.wake()
         webinar = await db.webinars.find_one({"_id": wid})
         from realtime.webinars.records import Webinar
@@ -211,6 +217,8 @@ async def run(
             for name, pid in {"app": os.getpid(), **pids}.items()
         }
         load = os.getloadavg()[0]
+        lags = pauses.summary([lags_before], [pauses.parse(generate_latest(metrics.REGISTRY).decode())])
+        lags["longest_loop_lag_ms"] = round(services.pauses.longest_lag * 1000, 1)
         for task in tasks:
             task.cancel()
         idle_ms = [ms for at, ms in latencies if t_idle + 1 <= at < t_mail]
@@ -246,6 +254,7 @@ async def run(
             "app_cpu_ms_per_mail": round(1000 * cpu["app"] / max(sent, 1), 2),
             "load_average_1m": round(load, 1),
             "mail_process": mail_process,
+            "room_process_pauses_during_mail": lags,
         }
     finally:
         if mailer is not None:

@@ -36,7 +36,11 @@ def scrape_all(apps: Sequence[HasMetrics]) -> list[Buckets]:
 
 def scrape(port: int) -> Buckets:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as resp:
-        text = resp.read().decode()
+        return parse(resp.read().decode())
+
+
+def parse(text: str) -> Buckets:
+    """The pause histograms of one exposition text (a scrape, or this process's own registry)."""
     found: Buckets = {}
     for family in text_string_to_metric_families(text):
         if family.name not in (LAG, GC):
