@@ -163,6 +163,9 @@ class EventStreamHandler(JsonHandler):
             self._write(b"event: kicked\ndata: " + why + b"\n\n", False)
         self._done.set()
 
+    def abort(self) -> None:
+        self._done.set()  # the response ends now: an event stream has no close handshake to wait for
+
     def send_ping(self) -> None:
         self._write(b": keepalive\n\n", True)
 

@@ -234,6 +234,13 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         elif self.state.malformed >= MALFORMED_LIMIT:
             self.session.close(BAD_MESSAGES, "too many malformed messages")
 
+    def abort(self) -> None:
+        """End the socket now, as Tornado does when a peer has not answered a close frame within
+        5 s: the frame loop sees the end and ``on_close`` follows (the handler has let go of its
+        protocol once ``close`` began, so the socket is reached through the outbox)."""
+        if self.outbox is not None:
+            self.outbox.abort()
+
     def on_close(self) -> None:
         if self.outbox is not None:
             self.outbox.close()

@@ -20,6 +20,7 @@ from config.settings import FIELDS
 from realtime.auth.tokens import TokenService
 from tests.servers import ROOT, TEST_JWT_KEYS, AppProcess, MongoWireServer, free_port
 from tests.sseclient import EventStream, ticket_for
+from tests.waiting import wait_until
 from tests.wsclient import WsClient
 
 
@@ -249,3 +250,39 @@ async def test_a_second_signal_skips_the_waits(mongo_server, test_id, tmp_path):
         assert app.proc.wait(60) == 0
     finally:
         app.stop()
+
+
+@pytest.mark.gen_test(timeout=120)
+async def test_a_stop_records_the_leave_of_an_attendee_whose_close_handshake_never_comes(
+    mongo_server, test_id, tmp_path, http_client
+):
+    """The stop closes every live connection and then writes what is pending, attendance included.
+    A client that never answers the close frame (here: this test's loop, blocked in ``stop``) has
+    not ended when the stop would close the database: the server waits a moment for it, then ends
+    it itself, so its leave is written before the database closes (it was lost: left_at None)."""
+    from storage import mongo
+    from tests.api import Api
+
+    app = AppProcess(
+        {"MONGODB_URL": mongo_server.url, "MONGODB_DATABASE": test_id, "DATA_DIR": str(tmp_path)}
+    )
+    app.start()
+    client = mongo.open_client(mongo_server.url)
+    try:
+        _, guest, w = await Api(http_client, app.url).live_webinar()
+        tab = await WsClient.connect(app.url, guest)
+        assert (await tab.subscribe(f"room:{w['id']}"))["type"] == "subscribed"
+        sessions = client[test_id].attendance
+
+        async def joined() -> bool:  # written behind, once a second
+            return await sessions.find_one({"webinar_id": w["id"]}) is not None
+
+        await wait_until(joined)
+        assert app.stop(timeout=60) == 0, app.output()[-3000:]  # blocks: the tab cannot answer
+        docs = await sessions.find({"webinar_id": w["id"]}).to_list()
+        assert len(docs) == 1 and docs[0]["left_at"] is not None, (docs, app.output()[-3000:])
+        assert "session closes failed" not in app.output()
+        tab.close()
+    finally:
+        app.stop()
+        await client.close()

@@ -49,6 +49,9 @@ RETRY_PUBLISH_FOR = 60.0
 BUSY_FANOUT = 0.005  # a fan-out this long (about 500+ subscribers) makes a channel "busy"
 BATCH_WAIT = 0.025  # the longest a busy channel's next fan-out waits to batch
 CLEANUP_WAIT = 5.0  # how long shutdown waits for closed connections to finish leaving
+# How long ``close_all`` waits for the peers' close handshakes before it ends the connections left
+# (a client that never answers would hold its end, and so its leaves, for Tornado's 5 s)
+CLOSE_WAIT = 2.0
 
 
 class Subscriber(Protocol):
@@ -80,6 +83,9 @@ class Connection(Subscriber, Protocol):
         """``ws`` or ``sse`` (the metrics' ``transport`` label)."""
 
     def close(self, code: int, reason: str) -> None: ...
+
+    def abort(self) -> None:
+        """End the connection now, without waiting for the peer's side of a close."""
 
     def send_ping(self) -> None:
         """A liveness probe (realtime/engine/heartbeat.py)."""
@@ -129,7 +135,8 @@ class Hub:
         self.idempotency = idempotency  # a send's idempotency_key: the first result answers its retries
         self._channels: dict[str, ChannelState] = {}
         self._pending_states: dict[str, asyncio.Future[ChannelState]] = {}
-        self.connections: set[Connection] = set()
+        self.connections: set[Connection] = set()  # open: between ``opened`` and ``ended``
+        self._all_ended: asyncio.Event | None = None  # set by the last ``ended`` during ``close_all``
         self._tasks: set[asyncio.Task[Any]] = set()
         self._cleanups: set[asyncio.Task[Any]] = set()
         self._holding: dict[str, list[bytes]] = {}  # channels being set up: what the broker brought
@@ -268,9 +275,36 @@ class Hub:
         for target in targets:
             target.kick(channel, code, reason)
 
-    async def close_all(self, code: int, reason: str) -> None:
+    def opened(self, conn: Connection) -> None:
+        self.connections.add(conn)
+
+    def ended(self, conn: Connection) -> None:
+        """``conn``'s connection has ended (its leaving, if any, is :meth:`track`-ed next)."""
+        self.connections.discard(conn)
+        if not self.connections and self._all_ended is not None:
+            self._all_ended.set()
+
+    async def close_all(self, code: int, reason: str, wait: float = CLOSE_WAIT) -> None:
+        """Close every connection (the server's stop), wait up to ``wait`` seconds for their close
+        handshakes, then end those left at once. When it returns every connection has ended and
+        its leaving has started, so :meth:`close` lets the leaving finish before the stores close
+        (an attendee's leave was lost when the peer's answer came after the database had closed)."""
         for conn in list(self.connections):
             conn.close(code, reason)
+        await self._until_ended(wait)
+        for conn in list(self.connections):
+            conn.abort()
+        await self._until_ended(wait)  # an abort's end comes a turn or two of the loop later
+
+    async def _until_ended(self, timeout: float) -> None:
+        if not self.connections:
+            return
+        self._all_ended = asyncio.Event()
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_ended.wait(), timeout)
+        finally:
+            self._all_ended = None
 
     # -- subscribing -----------------------------------------------------------------------------
 

@@ -107,6 +107,11 @@ class Outbox:
                 self._stream.write(data)
         self.closed = True
 
+    def abort(self) -> None:
+        """End the connection now: close the socket (its reader sees the end and the owner's close
+        follows), whatever is still queued or in flight."""
+        self._stream.close()
+
     def close(self) -> None:
         """The connection has ended: accept nothing more, and let go of the owner's callbacks (the
         owner holds this outbox: a reference cycle per connection, for a full collection to free)."""

@@ -109,7 +109,7 @@ class Session:
         AUTH_TIMEOUT, or the token's expiry when already authenticated). An unauthenticated one
         past its address's cap is closed with 4009 at once."""
         self.push = push
-        self.deps.hub.connections.add(self)
+        self.deps.hub.opened(self)
         if self.claims is not None:
             self._expire_with(self.claims)
             return
@@ -128,7 +128,7 @@ class Session:
         if self._place is not None:
             self.deps.limits.give_back(self._place)
             self._place = None
-        self.deps.hub.connections.discard(self)
+        self.deps.hub.ended(self)
         if self.channels:
             self.deps.hub.track(self._cleanup(list(self.channels)))
         else:
@@ -155,6 +155,9 @@ class Session:
         if self.close_code is None:
             self.close_code = code
         self.transport.close(code, reason)
+
+    def abort(self) -> None:
+        self.transport.abort()
 
     def kick(self, channel: str, code: int, reason: str) -> None:
         """Close the connection with ``code`` if it is on ``channel`` (``*``: whichever channels);

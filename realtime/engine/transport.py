@@ -36,6 +36,9 @@ class Transport(Protocol):
     def close(self, code: int, reason: str) -> None:
         """End the connection with ``code``; the transport calls ``Session.closed`` once it has."""
 
+    def abort(self) -> None:
+        """End the connection now (``Session.closed`` follows), not waiting for the peer."""
+
     def send_ping(self) -> None: ...
 
     def answered_since_ping(self) -> bool: ...
@@ -59,6 +62,9 @@ class Ended:
         return None
 
     def close(self, code: int, reason: str) -> None:
+        return None
+
+    def abort(self) -> None:
         return None
 
     def send_ping(self) -> None:
