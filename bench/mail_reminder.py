@@ -18,7 +18,8 @@ idle and during the mail.
 ``--mail-process``: as ``MAIL_PROCESS`` does, the mail is composed and sent by a process of its own
 (``server.py`` with ``SERVER_ROLE=mail``, a child of this one on the same database and data
 directory), and this process, the room's, only runs the reminder's notification; that child's CPU
-is counted as ``mail_process``.
+is counted as ``mail_process``. ``--pin``: this process (the room's) alone on core 0, the database,
+the sink and the mail process on core 1, as if the database ran on a host of its own.
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def start_mail_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
+ROOM_CORE, OTHERS_CORE = 0, 1  # --pin: the room's process alone on one core, the rest on the other
+
+
+def start_mail_process(env: dict[str, str], pin: bool = False) -> subprocess.Popen[bytes]:
     """``server.py`` as the mail process; returns once it runs its worker."""
     log = tempfile.NamedTemporaryFile(prefix="mail-process-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
@@ -79,6 +83,8 @@ def start_mail_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=log,
         stderr=subprocess.STDOUT,
     )
+    if pin:
+        os.sched_setaffinity(proc.pid, {OTHERS_CORE})
     deadline = time.monotonic() + 60
     while "mail process running" not in Path(log.name).read_text():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -95,6 +101,7 @@ async def run(
     smtp_url: str,
     pids: dict[str, int],
     mail_process: bool = False,
+    pin: bool = False,
 ) -> dict[str, Any]:
     name = "mailbench" + secrets.token_hex(4)
     data_dir = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -116,7 +123,9 @@ async def run(
     tune_collector()  # as server.serve does once started
     mailer = None
     if mail_process:
-        mailer = start_mail_process({**env, "CONFIG_FILE": str(data_dir / "empty.toml"), "METRICS_PORT": ""})
+        mailer = start_mail_process(
+            {**env, "CONFIG_FILE": str(data_dir / "empty.toml"), "METRICS_PORT": ""}, pin
+        )
     if mailer is not None:
         pids = {**pids, "mail_process": mailer.pid}
     try:
@@ -254,6 +263,11 @@ async def run(
             "app_cpu_ms_per_mail": round(1000 * cpu["app"] / max(sent, 1), 2),
             "load_average_1m": round(load, 1),
             "mail_process": mail_process,
+            "pinned": (
+                f"room's process on core {ROOM_CORE}; database, sink and mail process on core {OTHERS_CORE}"
+                if pin
+                else "not pinned"
+            ),
             "room_process_pauses_during_mail": lags,
         }
     finally:
@@ -270,7 +284,14 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--watchers", type=int, default=20)
     parser.add_argument("--mail-process", action="store_true", help="mail sent by its own process")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the room's process alone on core 0, the rest on core 1 (the database as on a host of its own)",
+    )
     args = parser.parse_args()
+    if args.pin and not {ROOM_CORE, OTHERS_CORE} <= os.sched_getaffinity(0):
+        parser.error(f"--pin needs cores {ROOM_CORE} and {OTHERS_CORE}")
     mongo = MongoWireServer()
     mongo.start()
     smtp_port = free_port()
@@ -291,9 +312,22 @@ def main() -> None:
     try:
         wait_port(smtp_port, 30, sink)
         pids = {"smtp_sink": sink.pid, "mongodb": mongo.proc.pid if mongo.proc else 0}
+        if args.pin:
+            for pid in pids.values():
+                os.sched_setaffinity(pid, {OTHERS_CORE})
+            os.sched_setaffinity(0, {ROOM_CORE})
         smtp_url = f"smtp://127.0.0.1:{smtp_port}"
         result = asyncio.run(
-            run(args.recipients, args.idle, args.watchers, mongo.url, smtp_url, pids, args.mail_process)
+            run(
+                args.recipients,
+                args.idle,
+                args.watchers,
+                mongo.url,
+                smtp_url,
+                pids,
+                args.mail_process,
+                args.pin,
+            )
         )
         print(json.dumps(result))
     finally:

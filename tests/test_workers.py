@@ -298,7 +298,11 @@ async def test_the_mail_process_composes_and_sends_every_mail_and_comes_back_whe
         again = wait_for(lambda: (f := both_running(app)) and f["mail"] != mail and f)
         assert again["serving"] == serving and environ_of(again["mail"])["WORKER_INDEX"] == "1"
         await api.register(webinar["id"], "Bo", "bo@example.com")
-        await smtp.wait_for(2)
+        try:
+            await smtp.wait_for(2)
+        except TimeoutError:
+            left = [j async for j in jobs.find({"status": {"$ne": "done"}})]
+            raise AssertionError(f"jobs not done: {left}\n{app.output()[-6000:]}") from None
         assert len(smtp.to("bo@example.com")) == 1 and len(smtp.to("ada@example.com")) == 1
         assert f"worker 1 (pid {mail}) exited with signal 9; restarting" in app.output()
 
